@@ -1,0 +1,210 @@
+//! The raw TOML shape of DESIGN.md §9, exactly as serde reads it, before any validation.
+//!
+//! Every table rejects unknown keys (`deny_unknown_fields`) so a typo such as `lisen` is an
+//! error carrying the key's path instead of a silently ignored setting. Values stay close to
+//! their text form (addresses, URLs and secrets as strings, amounts as floats) so that
+//! `validate` can report a precise path and message when one is wrong.
+
+use std::collections::BTreeMap;
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+
+/// The whole file. Every section is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub providers: Option<Vec<RawProvider>>,
+    pub routes: Vec<RawRoute>,
+    pub governance: RawGovernance,
+    pub customers: Vec<RawCustomer>,
+    pub teams: Vec<RawTeam>,
+    pub virtual_keys: Vec<RawVirtualKey>,
+    pub pricing: Vec<RawPrice>,
+}
+
+/// `[server]`: listeners, limits and timeouts. Defaults live in `types::ServerConfig`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub admin_listen: Option<String>,
+    pub cores: Option<u64>,
+    pub max_body_bytes: Option<u64>,
+    pub max_headers: Option<u64>,
+    pub header_read_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub stream_ping_ms: Option<u64>,
+    pub drain_timeout_ms: Option<u64>,
+    pub upstream_connect_timeout_ms: Option<u64>,
+    pub upstream_read_timeout_ms: Option<u64>,
+    pub upstream_idle_pool_ms: Option<u64>,
+    pub access_log: Option<String>,
+}
+
+/// One `[[providers]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub name: String,
+    pub kind: String,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub keys: Vec<RawProviderKey>,
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    #[serde(default)]
+    pub budgets: Vec<RawBudget>,
+    #[serde(default)]
+    pub model_map: BTreeMap<String, String>,
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
+}
+
+/// One upstream credential of a provider.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProviderKey {
+    pub secret: String,
+    #[serde(default)]
+    pub weight: Option<u64>,
+}
+
+/// `{ max_usd, reset, calendar_aligned }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBudget {
+    pub max_usd: f64,
+    pub reset: String,
+    #[serde(default)]
+    pub calendar_aligned: bool,
+}
+
+/// `{ requests, tokens, window }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    #[serde(default)]
+    pub requests: Option<u64>,
+    #[serde(default)]
+    pub tokens: Option<u64>,
+    pub window: String,
+}
+
+/// One `[[routes]]` entry: a glob over bare model names and its failover order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    #[serde(rename = "match")]
+    pub pattern: String,
+    pub targets: Vec<String>,
+}
+
+/// `[governance]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawGovernance {
+    pub require_virtual_key: Option<bool>,
+    pub state_dir: Option<String>,
+    pub budget_mode: Option<String>,
+    pub admin_token: Option<String>,
+}
+
+/// One `[[customers]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCustomer {
+    pub id: String,
+    #[serde(default)]
+    pub budgets: Vec<RawBudget>,
+    #[serde(default)]
+    pub rate_limits: Vec<RawRateLimit>,
+}
+
+/// One `[[teams]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTeam {
+    pub id: String,
+    #[serde(default)]
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub budgets: Vec<RawBudget>,
+    #[serde(default)]
+    pub rate_limits: Vec<RawRateLimit>,
+    #[serde(default)]
+    pub models: Vec<String>,
+}
+
+/// One `[[virtual_keys]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVirtualKey {
+    pub id: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub secret_sha256: Option<String>,
+    pub team: String,
+    #[serde(default)]
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub budgets: Vec<RawBudget>,
+    #[serde(default)]
+    pub rate_limits: Vec<RawRateLimit>,
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub expires_at: Option<RawTimestamp>,
+}
+
+/// `expires_at` written either as a quoted string or as a bare TOML datetime.
+#[derive(Debug)]
+pub enum RawTimestamp {
+    Text(String),
+    Toml(toml::value::Datetime),
+}
+
+impl<'de> Deserialize<'de> for RawTimestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TimestampVisitor;
+        impl<'de> Visitor<'de> for TimestampVisitor {
+            type Value = RawTimestamp;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an RFC 3339 timestamp such as 2026-12-31T23:59:59Z")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<RawTimestamp, E> {
+                Ok(RawTimestamp::Text(text.to_owned()))
+            }
+            // toml hands a bare datetime to `deserialize_any` as a one-entry private map.
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawTimestamp, A::Error> {
+                toml::value::Datetime::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawTimestamp::Toml)
+            }
+        }
+        deserializer.deserialize_any(TimestampVisitor)
+    }
+}
+
+/// One `[[pricing]]` entry, in USD per million tokens.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrice {
+    pub model: String,
+    pub input: f64,
+    pub output: f64,
+    #[serde(default)]
+    pub cache_write: Option<f64>,
+    #[serde(default)]
+    pub cache_read: Option<f64>,
+}

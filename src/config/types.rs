@@ -1,0 +1,303 @@
+//! The validated, typed configuration the gateway runs on (addresses parsed, durations typed,
+//! secrets resolved, money in integer units), with the defaults of every optional setting.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::base_url::BaseUrl;
+use super::duration::ResetPeriod;
+use super::secret::Secret;
+
+/// Default data-plane listener.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
+/// Default admin listener (metrics, health, admin API).
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9090));
+/// Default request-body cap (32 MiB); larger bodies get 413.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
+/// Default cap on request header count.
+pub const DEFAULT_MAX_HEADERS: usize = 128;
+/// Default time allowed to receive a full request head (slowloris guard, then 408).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_millis(10_000);
+/// Default keep-alive idle time of a client connection.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_millis(60_000);
+/// Default upstream silence after which an `event: ping` is injected into a stream.
+pub const DEFAULT_STREAM_PING: Duration = Duration::from_millis(10_000);
+/// Default time in-flight requests get to finish after SIGTERM.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_millis(30_000);
+/// Default upstream TCP+TLS connect timeout.
+pub const DEFAULT_UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_millis(5_000);
+/// Default max wait for an upstream response head, and between upstream body bytes.
+pub const DEFAULT_UPSTREAM_READ_TIMEOUT: Duration = Duration::from_millis(600_000);
+/// Default idle time after which a pooled upstream connection is dropped.
+pub const DEFAULT_UPSTREAM_IDLE_POOL: Duration = Duration::from_millis(20_000);
+/// Default directory of the spend ledger and other durable state.
+pub const DEFAULT_STATE_DIR: &str = "./sluice-data";
+/// Most shards (cores) a config may ask for.
+pub const MAX_CORES: usize = 1024;
+/// Largest accepted `max_body_bytes` (1 GiB).
+pub const MAX_BODY_BYTES_LIMIT: u64 = 1024 * 1024 * 1024;
+/// Largest accepted `max_headers`.
+pub const MAX_HEADERS_LIMIT: usize = 1024;
+/// Micro-dollars in one US dollar (budgets are counted in micro-dollars).
+pub const MICRO_USD_PER_USD: u64 = 1_000_000;
+/// Pico-dollars per token in one "USD per million tokens" (prices are pico-dollars per token).
+pub const PICO_USD_PER_TOKEN_PER_USD_PER_MTOK: u64 = 1_000_000;
+
+/// `[server]`, typed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// `None` when `admin_listen = "off"`.
+    pub admin_listen: Option<SocketAddr>,
+    /// 0: one shard per online core; N: the first N cores.
+    pub cores: usize,
+    pub max_body_bytes: u64,
+    pub max_headers: usize,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub stream_ping: Duration,
+    pub drain_timeout: Duration,
+    pub upstream_connect_timeout: Duration,
+    pub upstream_read_timeout: Duration,
+    pub upstream_idle_pool: Duration,
+    pub access_log: AccessLogTarget,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN,
+            admin_listen: Some(DEFAULT_ADMIN_LISTEN),
+            cores: 0,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_headers: DEFAULT_MAX_HEADERS,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            stream_ping: DEFAULT_STREAM_PING,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            upstream_connect_timeout: DEFAULT_UPSTREAM_CONNECT_TIMEOUT,
+            upstream_read_timeout: DEFAULT_UPSTREAM_READ_TIMEOUT,
+            upstream_idle_pool: DEFAULT_UPSTREAM_IDLE_POOL,
+            access_log: AccessLogTarget::Stderr,
+        }
+    }
+}
+
+/// Where access-log lines go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    Stderr,
+    Off,
+    File(PathBuf),
+}
+
+/// The upstream API family a provider speaks (DESIGN.md §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProviderKind {
+    Anthropic,
+    OpenAi,
+    AzureOpenAi,
+    OpenAiCompatible,
+    Bedrock,
+    Vertex,
+}
+
+impl ProviderKind {
+    /// Every kind, in the order the docs list them.
+    pub const ALL: [ProviderKind; 6] = [
+        ProviderKind::Anthropic,
+        ProviderKind::OpenAi,
+        ProviderKind::AzureOpenAi,
+        ProviderKind::OpenAiCompatible,
+        ProviderKind::Bedrock,
+        ProviderKind::Vertex,
+    ];
+
+    /// The spelling used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::AzureOpenAi => "azure_openai",
+            ProviderKind::OpenAiCompatible => "openai_compatible",
+            ProviderKind::Bedrock => "bedrock",
+            ProviderKind::Vertex => "vertex",
+        }
+    }
+
+    /// Parses the config-file spelling.
+    pub fn parse(text: &str) -> Option<ProviderKind> {
+        ProviderKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One `[[providers]]` entry, typed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderConfig {
+    /// The prefix users write (`anthropic/claude-sonnet-4-5`); `[a-z0-9_-]+`, unique.
+    pub name: String,
+    pub kind: ProviderKind,
+    pub base_url: BaseUrl,
+    /// Empty: the client's own credentials pass through to this provider.
+    pub keys: Vec<ProviderKey>,
+    /// Extra CA certificates (PEM) trusted for this provider only.
+    pub ca_file: Option<PathBuf>,
+    pub budgets: Vec<Budget>,
+    /// Requested model name → this provider's model id (Azure deployment, Bedrock model id).
+    pub model_map: BTreeMap<String, String>,
+    /// `azure_openai` only: the `api-version` query value.
+    pub api_version: Option<String>,
+    /// `bedrock` only (required there): the AWS region SigV4 signs for.
+    pub region: Option<String>,
+    /// `vertex` only (required there): the Google Cloud project.
+    pub project: Option<String>,
+    /// `vertex` only (required there): the Vertex location, e.g. `us-east5` or `global`.
+    pub location: Option<String>,
+}
+
+/// One upstream credential and its share of traffic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderKey {
+    pub secret: Secret,
+    /// Relative weight in key selection, >= 1 (default 1).
+    pub weight: u32,
+}
+
+/// A spend cap on one level (provider, customer, team or virtual key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// The cap in micro-dollars (`max_usd` × 1,000,000), > 0.
+    pub max_micro_usd: u64,
+    pub reset: ResetPeriod,
+    /// true: periods start on UTC calendar boundaries; false: rolling windows.
+    pub calendar_aligned: bool,
+}
+
+/// A request and/or token rate limit over a window; at least one of the two is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub requests: Option<u64>,
+    pub tokens: Option<u64>,
+    pub window: Duration,
+}
+
+/// One `[[routes]]` entry: bare model names matching `pattern` go to `targets` in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteConfig {
+    /// Glob (`*`, `?`) over bare model names (`match` in the file).
+    pub pattern: String,
+    /// Provider names, failover order; each exists, no repeats.
+    pub targets: Vec<String>,
+}
+
+/// Strict reserves the worst case at admission; soft only checks spend so far (DESIGN.md §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BudgetMode {
+    Strict,
+    Soft,
+}
+
+impl BudgetMode {
+    /// The spelling used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetMode::Strict => "strict",
+            BudgetMode::Soft => "soft",
+        }
+    }
+}
+
+/// `[governance]`, typed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GovernanceConfig {
+    /// false (default): requests without a virtual key pass the client's credentials through.
+    pub require_virtual_key: bool,
+    pub state_dir: PathBuf,
+    pub budget_mode: BudgetMode,
+    /// Bearer token for the admin API (`env:NAME` or literal); `None` when not configured.
+    pub admin_token: Option<Secret>,
+}
+
+impl Default for GovernanceConfig {
+    fn default() -> Self {
+        GovernanceConfig {
+            require_virtual_key: false,
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            budget_mode: BudgetMode::Strict,
+            admin_token: None,
+        }
+    }
+}
+
+/// One `[[customers]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerConfig {
+    pub id: String,
+    pub budgets: Vec<Budget>,
+    pub rate_limits: Vec<RateLimit>,
+}
+
+/// One `[[teams]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeamConfig {
+    pub id: String,
+    /// A declared customer id.
+    pub customer: Option<String>,
+    pub budgets: Vec<Budget>,
+    pub rate_limits: Vec<RateLimit>,
+    /// Model globs (`provider/model`) the team may use; empty: any model.
+    pub models: Vec<String>,
+}
+
+/// How a virtual key's secret is held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VirtualKeySecret {
+    /// The key itself (literal or from `env:NAME`).
+    Plain(Secret),
+    /// Only the SHA-256 of the key (`secret_sha256`, 64 hex digits).
+    Sha256([u8; 32]),
+}
+
+/// One `[[virtual_keys]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VirtualKeyConfig {
+    pub id: String,
+    pub secret: VirtualKeySecret,
+    /// A declared team id.
+    pub team: String,
+    /// The key's customer: its own `customer`, else its team's (both declared, never in conflict).
+    pub customer: Option<String>,
+    pub budgets: Vec<Budget>,
+    pub rate_limits: Vec<RateLimit>,
+    /// Model globs (`provider/model`) the key may use; empty: any model its team allows.
+    pub models: Vec<String>,
+    /// Expiry as seconds since the Unix epoch (UTC); `None`: never expires.
+    pub expires_at_unix_secs: Option<u64>,
+}
+
+/// One `[[pricing]]` entry. Units: pico-dollars per token, which is numerically the same as
+/// micro-dollars per million tokens (`3.0` USD/Mtok → `3_000_000`), so
+/// `tokens × price` is an exact integer cost in pico-dollars.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelPrice {
+    /// Glob (`*`, `?`) over `provider/model`.
+    pub pattern: String,
+    pub input_pico_usd_per_token: u64,
+    pub output_pico_usd_per_token: u64,
+    /// Defaults to the input price when not given.
+    pub cache_write_pico_usd_per_token: u64,
+    /// Defaults to the input price when not given.
+    pub cache_read_pico_usd_per_token: u64,
+}

@@ -1,0 +1,219 @@
+//! Validates `[[providers]]`: names, kinds, base URLs (with per-kind defaults), keys, CA
+//! files and the fields only some kinds take (region, project, location, api_version).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
+use super::ConfigError;
+use super::base_url::BaseUrl;
+use super::schema::RawProvider;
+use super::types::{ProviderConfig, ProviderKey, ProviderKind};
+use super::validate::{EnvLookup, secret_at, validate_budgets};
+
+/// Longest provider name.
+pub const MAX_PROVIDER_NAME_LEN: usize = 64;
+
+/// The provider used when the file declares none: Anthropic, no keys (client's credentials
+/// pass through).
+pub fn default_anthropic_provider() -> ProviderConfig {
+    ProviderConfig {
+        name: "anthropic".to_owned(),
+        kind: ProviderKind::Anthropic,
+        base_url: BaseUrl {
+            tls: true,
+            host: "api.anthropic.com".to_owned(),
+            port: 443,
+            base_path: String::new(),
+        },
+        keys: Vec::new(),
+        ca_file: None,
+        budgets: Vec::new(),
+        model_map: BTreeMap::new(),
+        api_version: None,
+        region: None,
+        project: None,
+        location: None,
+    }
+}
+
+/// Validates every provider and that names are unique.
+pub fn validate_providers(
+    raw: Vec<RawProvider>,
+    env: EnvLookup<'_>,
+) -> Result<Vec<ProviderConfig>, ConfigError> {
+    let mut names = HashSet::new();
+    let mut providers = Vec::with_capacity(raw.len());
+    for (index, provider) in raw.into_iter().enumerate() {
+        let path = format!("providers[{index}]");
+        let provider = validate_provider(&path, provider, env)?;
+        if !names.insert(provider.name.clone()) {
+            return Err(ConfigError::new(
+                format!("{path}.name"),
+                format!("duplicate provider name `{}`", provider.name),
+            ));
+        }
+        providers.push(provider);
+    }
+    Ok(providers)
+}
+
+fn validate_provider(
+    path: &str,
+    raw: RawProvider,
+    env: EnvLookup<'_>,
+) -> Result<ProviderConfig, ConfigError> {
+    let name_ok = !raw.name.is_empty()
+        && raw.name.len() <= MAX_PROVIDER_NAME_LEN
+        && raw
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !name_ok {
+        return Err(ConfigError::new(
+            format!("{path}.name"),
+            format!(
+                "invalid provider name `{}`: use 1 to {MAX_PROVIDER_NAME_LEN} of a-z 0-9 _ -",
+                raw.name
+            ),
+        ));
+    }
+    let kind = ProviderKind::parse(&raw.kind).ok_or_else(|| {
+        let kinds: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
+        ConfigError::new(
+            format!("{path}.kind"),
+            format!(
+                "unknown kind `{}`, expected one of {}",
+                raw.kind,
+                kinds.join(", ")
+            ),
+        )
+    })?;
+    let region = kind_field(path, "region", raw.region, kind, ProviderKind::Bedrock)?;
+    let project = kind_field(path, "project", raw.project, kind, ProviderKind::Vertex)?;
+    let location = kind_field(path, "location", raw.location, kind, ProviderKind::Vertex)?;
+    let api_version = kind_field(
+        path,
+        "api_version",
+        raw.api_version,
+        kind,
+        ProviderKind::AzureOpenAi,
+    )?;
+    let required = |field: &str, value: &Option<String>| match value {
+        Some(_) => Ok(()),
+        None => Err(ConfigError::new(
+            path,
+            format!("kind `{kind}` needs `{field}`"),
+        )),
+    };
+    if kind == ProviderKind::Bedrock {
+        required("region", &region)?;
+    }
+    if kind == ProviderKind::Vertex {
+        required("project", &project)?;
+        required("location", &location)?;
+    }
+    let base_url_text = match (raw.base_url, kind) {
+        (Some(text), _) => text,
+        (None, ProviderKind::Anthropic) => "https://api.anthropic.com".to_owned(),
+        (None, ProviderKind::OpenAi) => "https://api.openai.com/v1".to_owned(),
+        (None, ProviderKind::Bedrock) => {
+            format!(
+                "https://bedrock-runtime.{}.amazonaws.com",
+                region.as_deref().unwrap_or_default()
+            )
+        }
+        (None, ProviderKind::Vertex) => match location.as_deref() {
+            Some("global") | None => "https://aiplatform.googleapis.com".to_owned(),
+            Some(location) => format!("https://{location}-aiplatform.googleapis.com"),
+        },
+        (None, ProviderKind::AzureOpenAi | ProviderKind::OpenAiCompatible) => {
+            return Err(ConfigError::new(
+                path,
+                format!("kind `{kind}` needs `base_url`"),
+            ));
+        }
+    };
+    let base_url = BaseUrl::parse(&base_url_text)
+        .map_err(|m| ConfigError::new(format!("{path}.base_url"), m))?;
+    let mut keys = Vec::with_capacity(raw.keys.len());
+    for (index, key) in raw.keys.into_iter().enumerate() {
+        let key_path = format!("{path}.keys[{index}]");
+        let secret = secret_at(&format!("{key_path}.secret"), &key.secret, env)?;
+        let weight = match key.weight.map(u32::try_from) {
+            None => 1,
+            Some(Ok(weight)) if weight > 0 => weight,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    format!("{key_path}.weight"),
+                    format!("must be 1 to {}", u32::MAX),
+                ));
+            }
+        };
+        keys.push(ProviderKey { secret, weight });
+    }
+    let ca_file = match raw.ca_file {
+        None => None,
+        Some(file) if file.is_empty() => {
+            return Err(ConfigError::new(
+                format!("{path}.ca_file"),
+                "must be a file path",
+            ));
+        }
+        Some(_) if !base_url.tls => {
+            return Err(ConfigError::new(
+                format!("{path}.ca_file"),
+                "needs an https base_url",
+            ));
+        }
+        Some(file) => Some(PathBuf::from(file)),
+    };
+    for (from, to) in &raw.model_map {
+        if from.is_empty() || to.is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}.model_map"),
+                "model names must not be empty",
+            ));
+        }
+    }
+    Ok(ProviderConfig {
+        name: raw.name,
+        kind,
+        base_url,
+        keys,
+        ca_file,
+        budgets: validate_budgets(&format!("{path}.budgets"), &raw.budgets)?,
+        model_map: raw.model_map,
+        api_version,
+        region,
+        project,
+        location,
+    })
+}
+
+/// A kind-specific field: rejected on other kinds, and limited to URL- and host-safe text.
+fn kind_field(
+    path: &str,
+    field: &str,
+    value: Option<String>,
+    kind: ProviderKind,
+    owner: ProviderKind,
+) -> Result<Option<String>, ConfigError> {
+    let Some(value) = value else { return Ok(None) };
+    if kind != owner {
+        return Err(ConfigError::new(
+            format!("{path}.{field}"),
+            format!("`{field}` applies only to kind `{owner}`, not `{kind}`"),
+        ));
+    }
+    if value.is_empty()
+        || !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(ConfigError::new(
+            format!("{path}.{field}"),
+            format!("invalid value `{value}`: use letters, digits, - _ ."),
+        ));
+    }
+    Ok(Some(value))
+}

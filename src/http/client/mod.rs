@@ -1,0 +1,284 @@
+//! The HTTP/1.1 client to upstreams: per-shard keep-alive pools per provider, DNS through the
+//! shard's cache, TLS through rustls, connect and read deadlines, and the one retry that makes a
+//! pooled connection the upstream closed while idle invisible to the user.
+
+pub mod body;
+pub mod io;
+pub mod pool;
+pub mod tls;
+
+use std::time::{Duration, Instant};
+
+use futures_lite::AsyncWriteExt;
+
+use self::io::UpstreamIo;
+use self::pool::Pool;
+use self::tls::UpstreamTls;
+use crate::config::{Config, ProviderConfig};
+use crate::http::head::{HeadError, ParseStatus};
+use crate::http::limits::MAX_HEADERS;
+use crate::http::read_buffer::ReadBuffer;
+use crate::http::response_head::{ResponseHead, parse_response_head};
+use crate::proxy::error::{ErrorKind, GatewayError};
+use crate::runtime::dns::DnsCache;
+use crate::runtime::net::connect_any;
+use crate::runtime::time::deadline;
+
+/// One connection to an upstream, with the bytes read from it but not consumed yet.
+pub struct UpstreamConn {
+    pub io: UpstreamIo,
+    input: ReadBuffer,
+    /// Whether this connection served an earlier request (it came from the pool).
+    pub reused: bool,
+    pub(crate) idle_since: Instant,
+}
+
+impl UpstreamConn {
+    fn new(io: UpstreamIo) -> Self {
+        UpstreamConn {
+            io,
+            input: ReadBuffer::new(),
+            reused: false,
+            idle_since: Instant::now(),
+        }
+    }
+
+    /// Bytes read and not yet consumed.
+    pub fn buffered(&self) -> &[u8] {
+        self.input.data()
+    }
+
+    /// Marks `n` buffered bytes as consumed.
+    pub fn consume(&mut self, n: usize) {
+        self.input.consume(n);
+    }
+
+    /// Reads more bytes from the socket; `Ok(0)` is end of stream. Cancellation-safe.
+    pub async fn fill(&mut self) -> std::io::Result<usize> {
+        self.input.fill_from(&mut self.io).await
+    }
+
+    pub async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.io.write_all(bytes).await?;
+        self.io.flush().await
+    }
+}
+
+/// A response head received from an upstream, with the connection it came on.
+pub struct Exchange {
+    pub conn: UpstreamConn,
+    pub head: ResponseHead,
+    /// When the request's last byte was written upstream.
+    pub request_sent_at: Instant,
+    /// When the response head was complete.
+    pub head_received_at: Instant,
+}
+
+/// One shard's way to every upstream.
+pub struct Upstreams {
+    tls: Vec<Option<UpstreamTls>>,
+    pool: Pool,
+    dns: DnsCache,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+}
+
+impl Upstreams {
+    pub fn new(config: &Config, dns: DnsCache) -> Result<Self, String> {
+        let tls = config
+            .providers
+            .iter()
+            .map(tls::for_provider)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Upstreams {
+            tls,
+            pool: Pool::new(config.providers.len(), config.server.upstream_idle_pool),
+            dns,
+            connect_timeout: config.server.upstream_connect_timeout,
+            read_timeout: config.server.upstream_read_timeout,
+        })
+    }
+
+    pub fn read_timeout(&self) -> Duration {
+        self.read_timeout
+    }
+
+    /// Sends `head` and `body` to provider `index` and waits for the response head. A pooled
+    /// connection that fails before any response byte arrived was closed by the upstream while
+    /// idle: the request is sent again once on a fresh connection.
+    pub async fn exchange(
+        &self,
+        index: usize,
+        provider: &ProviderConfig,
+        head: &[u8],
+        body: &[u8],
+    ) -> Result<Exchange, GatewayError> {
+        if let Some(conn) = self.pool.checkout(index) {
+            match self.send_on(conn, head, body).await {
+                Ok(result) => return Ok(result),
+                Err(SendError::Stale) => {}
+                Err(SendError::Failed(e)) => return Err(e),
+            }
+        }
+        let conn = self.connect(index, provider).await?;
+        match self.send_on(conn, head, body).await {
+            Ok(result) => Ok(result),
+            Err(SendError::Stale) => Err(GatewayError::new(
+                ErrorKind::UpstreamProtocol,
+                "the upstream closed the connection without answering",
+            )),
+            Err(SendError::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Hands a connection whose response was fully read back to the pool.
+    pub fn checkin(&self, index: usize, mut conn: UpstreamConn) {
+        if !conn.buffered().is_empty() {
+            return; // stray bytes after a complete response: not reusable
+        }
+        conn.reused = true;
+        conn.idle_since = Instant::now();
+        self.pool.checkin(index, conn);
+    }
+
+    async fn connect(
+        &self,
+        index: usize,
+        provider: &ProviderConfig,
+    ) -> Result<UpstreamConn, GatewayError> {
+        let url = &provider.base_url;
+        let unreachable = |what: String| {
+            GatewayError::new(
+                ErrorKind::UpstreamUnreachable,
+                format!("cannot reach provider {}: {what}", provider.name),
+            )
+        };
+        let addrs = self
+            .dns
+            .resolve(&url.host, url.port)
+            .await
+            .map_err(|e| unreachable(format!("{}: {e}", url.host)))?;
+        let tcp = match deadline(
+            self.connect_timeout,
+            connect_any(&addrs, self.connect_timeout),
+        )
+        .await
+        {
+            Some(Ok(tcp)) => tcp,
+            Some(Err(e)) => return Err(unreachable(e.to_string())),
+            None => return Err(unreachable("connect timed out".into())),
+        };
+        let io = match self.tls.get(index).and_then(Option::as_ref) {
+            None => UpstreamIo::Plain(tcp),
+            Some(tls) => {
+                let handshake = tls.connector.connect(tls.server_name.clone(), tcp);
+                match deadline(self.connect_timeout, handshake).await {
+                    Some(Ok(stream)) => UpstreamIo::Tls(Box::new(stream)),
+                    Some(Err(e)) => return Err(unreachable(format!("TLS handshake failed: {e}"))),
+                    None => return Err(unreachable("TLS handshake timed out".into())),
+                }
+            }
+        };
+        Ok(UpstreamConn::new(io))
+    }
+
+    async fn send_on(
+        &self,
+        mut conn: UpstreamConn,
+        head: &[u8],
+        body: &[u8],
+    ) -> Result<Exchange, SendError> {
+        let reused = conn.reused;
+        let write = async {
+            if body.len() <= 4096 {
+                let mut whole = Vec::with_capacity(head.len() + body.len());
+                whole.extend_from_slice(head);
+                whole.extend_from_slice(body);
+                conn.write_all(&whole).await
+            } else {
+                conn.io.write_all(head).await?;
+                conn.write_all(body).await
+            }
+        };
+        if let Err(e) = write.await {
+            return Err(if reused {
+                SendError::Stale
+            } else {
+                SendError::Failed(GatewayError::new(
+                    ErrorKind::UpstreamUnreachable,
+                    format!("writing to the upstream failed: {e}"),
+                ))
+            });
+        }
+        let request_sent_at = Instant::now();
+        let head = read_response_head(&mut conn, self.read_timeout, reused).await?;
+        Ok(Exchange {
+            conn,
+            head,
+            request_sent_at,
+            head_received_at: Instant::now(),
+        })
+    }
+}
+
+enum SendError {
+    /// A reused connection failed before any response byte: safe to send again.
+    Stale,
+    Failed(GatewayError),
+}
+
+/// Reads until a final (non-1xx) response head is complete.
+async fn read_response_head(
+    conn: &mut UpstreamConn,
+    read_timeout: Duration,
+    reused: bool,
+) -> Result<ResponseHead, SendError> {
+    let give_up_at = Instant::now() + read_timeout;
+    let mut received_any = false;
+    loop {
+        if !conn.buffered().is_empty() {
+            received_any = true;
+            match parse_response_head(conn.buffered(), MAX_HEADERS) {
+                Ok(ParseStatus::Complete(head)) => {
+                    conn.consume(head.head_len());
+                    if (100..200).contains(&head.status()) {
+                        continue;
+                    }
+                    return Ok(head);
+                }
+                Ok(ParseStatus::Partial) => {}
+                Err(e) => return Err(SendError::Failed(bad_upstream_head(e))),
+            }
+        }
+        let left = give_up_at.saturating_duration_since(Instant::now());
+        match deadline(left, conn.fill()).await {
+            Some(Ok(n)) if n > 0 => {}
+            Some(result) => {
+                if reused && !received_any {
+                    return Err(SendError::Stale);
+                }
+                let why = match result {
+                    Err(e) => format!("the upstream connection failed: {e}"),
+                    Ok(_) => "the upstream closed the connection before answering".to_owned(),
+                };
+                return Err(SendError::Failed(GatewayError::new(
+                    ErrorKind::UpstreamProtocol,
+                    why,
+                )));
+            }
+            None => {
+                return Err(SendError::Failed(GatewayError::new(
+                    ErrorKind::UpstreamTimeout,
+                    "the upstream did not answer in time",
+                )));
+            }
+        }
+    }
+}
+
+fn bad_upstream_head(e: HeadError) -> GatewayError {
+    GatewayError::new(
+        ErrorKind::UpstreamProtocol,
+        format!("the upstream sent an invalid response head: {e:?}"),
+    )
+}

@@ -1,0 +1,239 @@
+//! The server side of one client connection: read a head within its deadlines, read the body
+//! within its limits, hand the request to the proxy flow, and repeat while keep-alive holds.
+//! Pipelined requests stay in the read buffer and are answered in order.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_lite::AsyncWriteExt;
+
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::encode::CONTINUE_100;
+use crate::http::head::{BodyFraming, ParseStatus, RequestHead, parse_request_head};
+use crate::http::read_buffer::ReadBuffer;
+use crate::proxy::error::{ErrorKind, GatewayError};
+use crate::proxy::flow;
+use crate::runtime::Shard;
+use crate::runtime::net::TcpStream;
+use crate::runtime::time::deadline;
+
+/// Pipelined bytes we accept ahead of the request being served; past this we stop reading
+/// from the client until the current response is done.
+pub const MAX_READ_AHEAD_BYTES: usize = 256 * 1024;
+
+/// A client connection and the bytes read from it but not consumed yet.
+pub struct ClientConn {
+    stream: TcpStream,
+    input: ReadBuffer,
+    body_buffer: Vec<u8>,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+/// What reading the next request head ended with.
+pub enum NextHead {
+    Request(RequestHead),
+    /// The client closed, or stayed idle past the idle timeout: close quietly.
+    Closed,
+    /// The client sent something we must refuse (answer, then close).
+    Refused(GatewayError),
+}
+
+impl ClientConn {
+    pub fn new(stream: TcpStream) -> Self {
+        ClientConn {
+            stream,
+            input: ReadBuffer::new(),
+            body_buffer: Vec::new(),
+            bytes_in: 0,
+            bytes_out: 0,
+        }
+    }
+
+    fn buffered(&self) -> &[u8] {
+        self.input.data()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.input.consume(n);
+    }
+
+    /// The bytes read and written since the last call (for per-request metrics).
+    pub fn take_byte_counts(&mut self) -> (u64, u64) {
+        let counts = (self.bytes_in, self.bytes_out);
+        self.bytes_in = 0;
+        self.bytes_out = 0;
+        counts
+    }
+
+    /// Whether more read-ahead may be buffered while a response is in progress.
+    pub fn may_read_ahead(&self) -> bool {
+        self.input.len() < MAX_READ_AHEAD_BYTES
+    }
+
+    /// Reads more bytes from the client; `Ok(0)` means it closed its side.
+    /// Cancellation-safe: dropping the future loses no bytes.
+    pub async fn fill(&mut self) -> std::io::Result<usize> {
+        let n = self.input.fill_from(&mut self.stream).await?;
+        self.bytes_in += n as u64;
+        Ok(n)
+    }
+
+    pub async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes).await?;
+        self.bytes_out += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Reads the next request head: idle up to `idle` for its first byte, then at most
+    /// `head_timeout` for the rest (a slow-loris client gets 408).
+    pub async fn read_head(
+        &mut self,
+        max_headers: usize,
+        idle: Duration,
+        head_timeout: Duration,
+    ) -> NextHead {
+        let mut head_deadline =
+            (!self.buffered().is_empty()).then(|| Instant::now() + head_timeout);
+        loop {
+            if !self.buffered().is_empty() {
+                match parse_request_head(self.buffered(), max_headers) {
+                    Ok(ParseStatus::Complete(head)) => {
+                        self.consume(head.head_len());
+                        return NextHead::Request(head);
+                    }
+                    Ok(ParseStatus::Partial) => {}
+                    Err(e) => return NextHead::Refused(e.into()),
+                }
+            }
+            let wait = match head_deadline {
+                None => idle,
+                Some(at) => at.saturating_duration_since(Instant::now()),
+            };
+            match deadline(wait, self.fill()).await {
+                Some(Ok(n)) if n > 0 => {
+                    if head_deadline.is_none() {
+                        head_deadline = Some(Instant::now() + head_timeout);
+                    }
+                }
+                Some(_) => return NextHead::Closed,
+                None if head_deadline.is_none() => return NextHead::Closed,
+                None => {
+                    return NextHead::Refused(GatewayError::new(
+                        ErrorKind::HeadTimeout,
+                        "the request head did not arrive in time",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Takes the reusable body buffer (give it back with [`ClientConn::recycle_body`]).
+    pub fn take_body_buffer(&mut self) -> Vec<u8> {
+        let mut body = std::mem::take(&mut self.body_buffer);
+        body.clear();
+        body
+    }
+
+    pub fn recycle_body(&mut self, body: Vec<u8>) {
+        self.body_buffer = body;
+    }
+
+    /// Reads the request body into `body` by the head's framing, within `max_body` bytes,
+    /// answering `Expect: 100-continue` first when the body has not started arriving.
+    pub async fn read_body(
+        &mut self,
+        head: &RequestHead,
+        max_body: u64,
+        stall: Duration,
+        body: &mut Vec<u8>,
+    ) -> Result<(), GatewayError> {
+        let too_large = || GatewayError::new(ErrorKind::BodyTooLarge, "request body is too large");
+        let framing = head.framing();
+        if let BodyFraming::Length(n) = framing
+            && n > max_body
+        {
+            return Err(too_large());
+        }
+        if framing != BodyFraming::Empty && head.expect_continue() && self.buffered().is_empty() {
+            self.write_all(CONTINUE_100)
+                .await
+                .map_err(|e| client_gone(&e))?;
+        }
+        match framing {
+            BodyFraming::Empty => Ok(()),
+            BodyFraming::Length(n) => {
+                let want = usize::try_from(n).map_err(|_| too_large())?;
+                body.reserve(want);
+                loop {
+                    let take = (want - body.len()).min(self.buffered().len());
+                    body.extend_from_slice(&self.buffered()[..take]);
+                    self.consume(take);
+                    if body.len() == want {
+                        return Ok(());
+                    }
+                    self.fill_body(stall).await?;
+                }
+            }
+            BodyFraming::Chunked => {
+                let mut decoder = ChunkedDecoder::new(max_body);
+                loop {
+                    let progress = decoder.decode(self.buffered(), body)?;
+                    self.consume(progress.consumed);
+                    if progress.done {
+                        return Ok(());
+                    }
+                    self.fill_body(stall).await?;
+                }
+            }
+        }
+    }
+
+    async fn fill_body(&mut self, stall: Duration) -> Result<(), GatewayError> {
+        match deadline(stall, self.fill()).await {
+            Some(Ok(n)) if n > 0 => Ok(()),
+            Some(Ok(_)) => Err(GatewayError::new(
+                ErrorKind::BadRequest,
+                "the client closed the connection before the body was complete",
+            )),
+            Some(Err(e)) => Err(client_gone(&e)),
+            None => Err(GatewayError::new(
+                ErrorKind::HeadTimeout,
+                "the request body stopped arriving",
+            )),
+        }
+    }
+}
+
+fn client_gone(e: &std::io::Error) -> GatewayError {
+    GatewayError::new(
+        ErrorKind::BadRequest,
+        format!("client connection failed: {e}"),
+    )
+}
+
+/// Serves one accepted connection until it closes, errs, or the shard drains.
+pub async fn serve_connection(shard: Rc<Shard>, stream: TcpStream) {
+    let _open = shard.metrics.connection_opened();
+    let mut client = ClientConn::new(stream);
+    let server = &shard.config.server;
+    loop {
+        let next = client
+            .read_head(
+                server.max_headers,
+                server.idle_timeout,
+                server.header_read_timeout,
+            )
+            .await;
+        let keep_alive = match next {
+            NextHead::Closed => break,
+            NextHead::Request(head) => flow::serve(&shard, &mut client, head).await,
+            NextHead::Refused(err) => flow::refuse(&shard, &mut client, err).await,
+        };
+        if !keep_alive || shard.draining() {
+            break;
+        }
+    }
+    let (bytes_in, bytes_out) = client.take_byte_counts();
+    shard.metrics.add_bytes(bytes_in, bytes_out);
+}

@@ -1,0 +1,204 @@
+//! The access log: one JSON line per request, built on the shard and written by a background
+//! thread (stderr or a file), so a slow disk never blocks a shard.
+
+use std::io::Write;
+use std::sync::mpsc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::json::{write_json_string, write_key, write_u64};
+use crate::config::AccessLogTarget;
+use crate::http::head::RequestHead;
+use crate::proxy::context::RequestContext;
+use crate::proxy::error::GatewayError;
+
+/// The writer thread's handle.
+pub struct AccessLogWriter {
+    tx: Option<mpsc::Sender<Vec<u8>>>,
+}
+
+/// A shard's end of the access log channel (a no-op when the log is off).
+#[derive(Clone)]
+pub struct AccessLogSender {
+    tx: Option<mpsc::Sender<Vec<u8>>>,
+}
+
+impl AccessLogWriter {
+    /// Starts the writer thread for `target`.
+    pub fn start(target: &AccessLogTarget) -> std::io::Result<Self> {
+        let mut sink: Box<dyn Write + Send> = match target {
+            AccessLogTarget::Off => return Ok(AccessLogWriter { tx: None }),
+            AccessLogTarget::Stderr => Box::new(std::io::stderr()),
+            AccessLogTarget::File(path) => Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            ),
+        };
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        std::thread::Builder::new()
+            .name("sluice-access-log".into())
+            .spawn(move || {
+                let mut batch = Vec::with_capacity(64 * 1024);
+                while let Ok(line) = rx.recv() {
+                    batch.extend_from_slice(&line);
+                    while let Ok(more) = rx.try_recv() {
+                        batch.extend_from_slice(&more);
+                    }
+                    let _ = sink.write_all(&batch);
+                    let _ = sink.flush();
+                    batch.clear();
+                }
+            })?;
+        Ok(AccessLogWriter { tx: Some(tx) })
+    }
+
+    pub fn sender(&self) -> AccessLogSender {
+        AccessLogSender {
+            tx: self.tx.clone(),
+        }
+    }
+
+    /// Stops accepting lines; the thread writes what it has and ends with the last sender.
+    pub fn finish(mut self) {
+        self.tx.take();
+    }
+}
+
+impl AccessLogSender {
+    /// Writes the line for one finished request.
+    pub fn record(
+        &self,
+        head: Option<&RequestHead>,
+        ctx: &RequestContext,
+        error: Option<&GatewayError>,
+    ) {
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        let _ = tx.send(format_line(head, ctx, error));
+    }
+}
+
+/// Formats one access-log line (with the trailing newline).
+pub fn format_line(
+    head: Option<&RequestHead>,
+    ctx: &RequestContext,
+    error: Option<&GatewayError>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(384);
+    let ts_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    out.push(b'{');
+    write_key(&mut out, "ts_ms");
+    write_u64(&mut out, ts_ms);
+    out.push(b',');
+    write_key(&mut out, "request_id");
+    write_json_string(&mut out, &ctx.request_id);
+    out.push(b',');
+    write_key(&mut out, "method");
+    write_json_string(&mut out, head.map_or("", |h| h.method()));
+    out.push(b',');
+    write_key(&mut out, "path");
+    write_json_string(&mut out, head.map_or("", |h| h.path()));
+    out.push(b',');
+    write_key(&mut out, "status");
+    write_u64(&mut out, u64::from(ctx.status));
+    out.push(b',');
+    write_key(&mut out, "upstream_status");
+    match ctx.upstream_status {
+        Some(s) => write_u64(&mut out, u64::from(s)),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b',');
+    write_key(&mut out, "provider");
+    write_opt_string(&mut out, ctx.provider.as_deref());
+    out.push(b',');
+    write_key(&mut out, "model");
+    write_opt_string(&mut out, ctx.model.as_deref());
+    out.push(b',');
+    write_key(&mut out, "stream");
+    out.extend_from_slice(if ctx.stream { b"true" } else { b"false" });
+    let usage = ctx.summary.as_ref().map(|s| &s.usage);
+    for (key, value) in [
+        ("input_tokens", usage.map(|u| u.input_tokens)),
+        ("output_tokens", usage.map(|u| u.output_tokens)),
+        (
+            "cache_read_tokens",
+            usage.map(|u| u.cache_read_input_tokens),
+        ),
+        (
+            "cache_creation_tokens",
+            usage.map(|u| u.cache_creation_input_tokens),
+        ),
+    ] {
+        out.push(b',');
+        write_key(&mut out, key);
+        write_u64(&mut out, value.unwrap_or(0));
+    }
+    out.push(b',');
+    write_key(&mut out, "stop_reason");
+    write_opt_string(
+        &mut out,
+        ctx.summary.as_ref().and_then(|s| s.stop_reason.as_deref()),
+    );
+    out.push(b',');
+    write_key(&mut out, "tool_calls");
+    write_u64(
+        &mut out,
+        ctx.summary
+            .as_ref()
+            .map_or(0, |s| s.tool_calls.len() as u64),
+    );
+    out.push(b',');
+    write_key(&mut out, "duration_us");
+    write_u64(&mut out, ctx.started.elapsed().as_micros() as u64);
+    out.push(b',');
+    write_key(&mut out, "overhead_us");
+    write_u64(&mut out, ctx.overhead.total().as_micros() as u64);
+    out.push(b',');
+    write_key(&mut out, "upstream_ttfb_us");
+    match ctx.upstream_ttfb {
+        Some(d) => write_u64(&mut out, d.as_micros() as u64),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b',');
+    write_key(&mut out, "client_gone");
+    out.extend_from_slice(if ctx.client_gone { b"true" } else { b"false" });
+    out.push(b',');
+    write_key(&mut out, "error");
+    write_opt_string(&mut out, error.map(|e| e.message.as_ref()));
+    out.extend_from_slice(b"}\n");
+    out
+}
+
+fn write_opt_string(out: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        Some(s) => write_json_string(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::error::ErrorKind;
+
+    #[test]
+    fn a_line_is_one_json_object() {
+        let mut ctx = RequestContext::new("req_1".into(), true);
+        ctx.status = 502;
+        ctx.model = Some("claude-\"x\"".into());
+        let err = GatewayError::new(ErrorKind::UpstreamUnreachable, "refused");
+        let line = format_line(None, &ctx, Some(&err));
+        assert_eq!(line.last(), Some(&b'\n'));
+        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["request_id"], "req_1");
+        assert_eq!(v["status"], 502);
+        assert_eq!(v["model"], "claude-\"x\"");
+        assert_eq!(v["error"], "refused");
+        assert_eq!(v["upstream_status"], serde_json::Value::Null);
+    }
+}

@@ -1,0 +1,8 @@
+//! Observability: per-shard metrics merged at scrape time, the Prometheus rendering, the admin
+//! listener, and the access log (one JSON line per request, written off the shards).
+
+pub mod access_log;
+pub mod admin;
+pub mod json;
+pub mod metrics;
+pub mod prometheus;

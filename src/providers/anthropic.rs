@@ -1,0 +1,53 @@
+//! The Anthropic passthrough: the client's request goes upstream as sent (end-to-end headers
+//! verbatim, body byte for byte), re-addressed to the provider and re-framed with
+//! Content-Length.
+
+use crate::config::ProviderConfig;
+use crate::http::encode::{write_content_length, write_header};
+use crate::http::head::RequestHead;
+use crate::http::hop::{is_hop_by_hop, listed_in_connection};
+
+/// Appends the upstream request head for `head` to `out`. `path` is the upstream path (prefix
+/// removed); the query is kept as the client sent it.
+pub fn write_request_head(
+    out: &mut Vec<u8>,
+    provider: &ProviderConfig,
+    head: &RequestHead,
+    path: &str,
+    body_len: usize,
+) {
+    out.extend_from_slice(head.method().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(provider.base_url.base_path.as_bytes());
+    out.extend_from_slice(path.as_bytes());
+    if let Some(query) = head.query() {
+        out.push(b'?');
+        out.extend_from_slice(query.as_bytes());
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    write_header(out, "host", provider.base_url.host_header().as_bytes());
+
+    let connection = head.header("connection");
+    let mut has_credentials = false;
+    for (name, value) in head.headers() {
+        if name.eq_ignore_ascii_case("host")
+            || name.eq_ignore_ascii_case("content-length")
+            || name.eq_ignore_ascii_case("expect")
+            || is_hop_by_hop(name)
+            || listed_in_connection(connection, name)
+        {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("x-api-key") || name.eq_ignore_ascii_case("authorization") {
+            has_credentials = true;
+        }
+        write_header(out, name, value);
+    }
+    if !has_credentials && let Some(key) = provider.keys.first() {
+        write_header(out, "x-api-key", key.secret.expose().as_bytes());
+    }
+    if body_len > 0 || head.method() == "POST" {
+        write_content_length(out, body_len as u64);
+    }
+    out.extend_from_slice(b"\r\n");
+}

@@ -1,0 +1,4 @@
+//! One file per provider kind, the same shape in each: how to address it, how to authenticate,
+//! how to build the upstream request. Only the Anthropic passthrough exists so far.
+
+pub mod anthropic;

@@ -1,0 +1,116 @@
+//! What one request accumulates on its way through the flow, for the single `finish` that
+//! records it: ids, timings (with sluice's own time kept apart from upstream waits), what was
+//! sent, and what the observer saw.
+
+use std::time::{Duration, Instant};
+
+use super::error::GatewayError;
+use super::route::Route;
+use crate::sse::observer::ResponseSummary;
+
+/// Accumulates the time sluice itself spends on a request, excluding waits on the upstream
+/// and the client: `resume` when work starts, `pause` when a wait begins.
+#[derive(Debug)]
+pub struct Stopwatch {
+    running_since: Option<Instant>,
+    total: Duration,
+}
+
+impl Stopwatch {
+    /// A stopwatch already running from `at`.
+    pub fn started_at(at: Instant) -> Self {
+        Stopwatch {
+            running_since: Some(at),
+            total: Duration::ZERO,
+        }
+    }
+
+    pub fn resume_at(&mut self, at: Instant) {
+        if self.running_since.is_none() {
+            self.running_since = Some(at);
+        }
+    }
+
+    pub fn resume(&mut self) {
+        self.resume_at(Instant::now());
+    }
+
+    pub fn pause_at(&mut self, at: Instant) {
+        if let Some(since) = self.running_since.take() {
+            self.total += at.saturating_duration_since(since);
+        }
+    }
+
+    pub fn pause(&mut self) {
+        self.pause_at(Instant::now());
+    }
+
+    pub fn total(&self) -> Duration {
+        self.total
+    }
+}
+
+/// Everything `finish` needs to settle, count and log one request once.
+pub struct RequestContext {
+    pub request_id: String,
+    pub started: Instant,
+    pub route: Option<Route>,
+    pub model: Option<String>,
+    pub stream: bool,
+    pub provider: Option<String>,
+    /// The status sent to the client (0 until a response head is written).
+    pub status: u16,
+    pub upstream_status: Option<u16>,
+    /// Whether any response byte went to the client (errors can then no longer be answered
+    /// with a status of their own).
+    pub response_started: bool,
+    /// Whether the connection may serve another request afterwards.
+    pub keep_alive: bool,
+    pub overhead: Stopwatch,
+    pub upstream_ttfb: Option<Duration>,
+    pub summary: Option<ResponseSummary>,
+    /// A failure after the response started (answered in-band, e.g. an SSE error event).
+    pub late_fault: Option<GatewayError>,
+    pub client_gone: bool,
+}
+
+impl RequestContext {
+    pub fn new(request_id: String, keep_alive: bool) -> Self {
+        let now = Instant::now();
+        RequestContext {
+            request_id,
+            started: now,
+            route: None,
+            model: None,
+            stream: false,
+            provider: None,
+            status: 0,
+            upstream_status: None,
+            response_started: false,
+            keep_alive,
+            overhead: Stopwatch::started_at(now),
+            upstream_ttfb: None,
+            summary: None,
+            late_fault: None,
+            client_gone: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stopwatch_counts_only_running_time() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut sw = Stopwatch::started_at(t0);
+        sw.pause_at(t0 + ms(2)); // 2 ms of work
+        sw.resume_at(t0 + ms(10)); // 8 ms waiting on upstream: not counted
+        sw.resume_at(t0 + ms(11)); // already running: ignored
+        sw.pause_at(t0 + ms(13)); // 3 ms of work
+        sw.pause_at(t0 + ms(20)); // already paused: ignored
+        assert_eq!(sw.total(), ms(5));
+    }
+}

@@ -1,0 +1,316 @@
+//! Relaying an upstream response to the client as it arrives: the head with hop-by-hop headers
+//! stripped, the body re-framed for the client's connection. SSE streams are forwarded event
+//! by event (a partial event is held until it completes), watched by the Anthropic observer,
+//! kept alive with pings during upstream silences, and ended with an `event: error` frame when
+//! the upstream fails mid-stream. A client that goes away closes the upstream at once.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::context::RequestContext;
+use super::error::{ErrorKind, GatewayError};
+use super::route::Route;
+use crate::http::chunked::{LAST_CHUNK, encode_chunk};
+use crate::http::client::Exchange;
+use crate::http::client::body::{BodyError, BodyReader};
+use crate::http::conn::ClientConn;
+use crate::http::encode::{
+    SSE_PING_FRAME, sse_error_frame, write_content_length, write_header, write_status_line,
+};
+use crate::http::head::RequestHead;
+use crate::http::hop::{is_hop_by_hop, listed_in_connection};
+use crate::http::response_head::{ResponseFraming, ResponseHead};
+use crate::runtime::Shard;
+use crate::sse::json_body::summarize_message_json;
+use crate::sse::observer::AnthropicObserver;
+use crate::sse::parser::{MAX_EVENT_BYTES, SseParser};
+
+/// Non-streaming bodies larger than this are relayed but not parsed for usage.
+pub const MAX_OBSERVED_JSON_BYTES: usize = 8 * 1024 * 1024;
+
+/// How the body is framed towards the client.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientFraming {
+    /// No body (HEAD, 204, 304): the upstream's headers pass as they are.
+    None,
+    Length(u64),
+    Chunked,
+    /// HTTP/1.0 client and unknown length: the body ends when we close.
+    Close,
+}
+
+/// What woke the relay while it waited.
+enum Wake {
+    Upstream(std::io::Result<usize>),
+    Client(std::io::Result<usize>),
+    Tick,
+}
+
+/// Relays `exchange`'s response to `client`. Errors are returned only while nothing has been
+/// written; later failures are answered in-band and recorded in `ctx`.
+pub async fn relay(
+    shard: &Rc<Shard>,
+    client: &mut ClientConn,
+    exchange: Exchange,
+    provider_index: usize,
+    request: &RequestHead,
+    route: Route,
+    ctx: &mut RequestContext,
+) -> Result<(), GatewayError> {
+    let Exchange { mut conn, head, .. } = exchange;
+    let upstream_framing = head.framing(request.method() == "HEAD");
+    let is_sse = (200..300).contains(&head.status()) && is_event_stream(&head);
+    let framing = client_framing(upstream_framing, is_sse, request.minor_version());
+    if framing == ClientFraming::Close {
+        ctx.keep_alive = false;
+    }
+    let observe_json = route == Route::Messages && head.status() == 200 && !is_sse;
+    let _stream_guard = is_sse.then(|| shard.metrics.stream_started());
+
+    ctx.keep_alive = ctx.keep_alive && !shard.draining();
+    let mut out = Vec::with_capacity(4096);
+    write_client_head(&mut out, &head, framing, ctx.keep_alive);
+    ctx.status = head.status();
+
+    let mut reader = BodyReader::new(upstream_framing);
+    let mut sse = is_sse.then(|| (SseParser::new(), AnthropicObserver::new()));
+    let mut data = Vec::with_capacity(16 * 1024);
+    let mut observed_json = Vec::new();
+    let ping_every = shard.config.server.stream_ping;
+    let read_timeout = shard.upstreams.read_timeout();
+    let mut last_upstream_bytes = Instant::now();
+    let mut last_ping = last_upstream_bytes;
+
+    loop {
+        // Move what arrived into `data`, and frame whatever may be forwarded now into `out`.
+        let fed = data.len();
+        let step = reader.decode_buffered(&mut conn, &mut data);
+        let finished = match step {
+            Ok(finished) => finished,
+            Err(e) => {
+                return fail_mid_body(client, ctx, sse.is_some(), &mut out, body_fault(&e)).await;
+            }
+        };
+        if let Some((parser, observer)) = sse.as_mut() {
+            let boundary = parser.feed(&data[fed..], |event| observer.on_event(event));
+            if let Some(end) = boundary {
+                frame(&mut out, framing, &data[..fed + end]);
+                data.drain(..fed + end);
+            } else if data.len() > MAX_EVENT_BYTES {
+                let e = GatewayError::new(ErrorKind::UpstreamProtocol, "an SSE event is too large");
+                return fail_mid_body(client, ctx, true, &mut out, e).await;
+            }
+            if finished && !data.is_empty() {
+                // The body ended inside an event: forward the tail as it is.
+                frame(&mut out, framing, &data);
+                data.clear();
+            }
+        } else {
+            if observe_json {
+                if finished && observed_json.is_empty() {
+                    ctx.summary = summarize_message_json(&data);
+                } else if observed_json.len() + data.len() <= MAX_OBSERVED_JSON_BYTES {
+                    observed_json.extend_from_slice(&data);
+                }
+            }
+            frame(&mut out, framing, &data);
+            data.clear();
+        }
+        if finished && framing == ClientFraming::Chunked {
+            out.extend_from_slice(LAST_CHUNK);
+        }
+        if !out.is_empty() {
+            ctx.response_started = true;
+            ctx.overhead.pause();
+            let written = client.write_all(&out).await;
+            ctx.overhead.resume();
+            out.clear();
+            if written.is_err() {
+                ctx.client_gone = true;
+                break;
+            }
+        }
+        if finished {
+            if observe_json && !observed_json.is_empty() {
+                ctx.summary = summarize_message_json(&observed_json);
+            }
+            if reader.leaves_connection_reusable() && head.keep_alive() {
+                shard.upstreams.checkin(provider_index, conn);
+            }
+            break;
+        }
+
+        // Wait for the upstream, watching the client and the ping clock meanwhile.
+        let now = Instant::now();
+        let silent_for = now.saturating_duration_since(last_upstream_bytes);
+        if silent_for >= read_timeout {
+            let e = GatewayError::new(ErrorKind::UpstreamTimeout, "the upstream stopped sending");
+            return fail_mid_body(client, ctx, sse.is_some(), &mut out, e).await;
+        }
+        let mut wait = read_timeout - silent_for;
+        if sse.is_some() {
+            let since_quiet = now.saturating_duration_since(last_upstream_bytes.max(last_ping));
+            wait = wait.min(
+                ping_every
+                    .saturating_sub(since_quiet)
+                    .max(Duration::from_millis(1)),
+            );
+        }
+        let watch_client = client.may_read_ahead();
+        ctx.overhead.pause();
+        let wake = futures_lite::future::or(
+            async { Wake::Upstream(conn.fill().await) },
+            futures_lite::future::or(
+                async {
+                    if watch_client {
+                        Wake::Client(client.fill().await)
+                    } else {
+                        std::future::pending().await
+                    }
+                },
+                async {
+                    glommio::timer::Timer::new(wait).await;
+                    Wake::Tick
+                },
+            ),
+        )
+        .await;
+        ctx.overhead.resume();
+        match wake {
+            Wake::Upstream(Ok(n)) if n > 0 => last_upstream_bytes = Instant::now(),
+            Wake::Upstream(Ok(_)) => {
+                if let Err(e) = reader.on_end_of_stream() {
+                    return fail_mid_body(client, ctx, sse.is_some(), &mut out, body_fault(&e))
+                        .await;
+                }
+            }
+            Wake::Upstream(Err(e)) => {
+                let e = GatewayError::new(
+                    ErrorKind::UpstreamProtocol,
+                    format!("the upstream connection failed mid-response: {e}"),
+                );
+                return fail_mid_body(client, ctx, sse.is_some(), &mut out, e).await;
+            }
+            Wake::Client(Ok(n)) if n > 0 => {} // pipelined bytes, kept for the next request
+            Wake::Client(_) => {
+                ctx.client_gone = true;
+                break; // dropping `conn` closes the upstream connection now
+            }
+            Wake::Tick => {
+                let now = Instant::now();
+                let quiet = now.saturating_duration_since(last_upstream_bytes.max(last_ping));
+                if sse.is_some() && quiet >= ping_every {
+                    frame(&mut out, framing, SSE_PING_FRAME);
+                    last_ping = now;
+                }
+            }
+        }
+    }
+    if let Some((_, observer)) = sse {
+        ctx.summary = Some(observer.into_summary());
+    }
+    Ok(())
+}
+
+/// A failure after the response head went out. SSE: an `event: error` frame and a clean end
+/// of the chunked body, so the client sees a well-formed stream. Other bodies cannot carry an
+/// error: the connection is closed without a terminator, which tells the client it is cut.
+async fn fail_mid_body(
+    client: &mut ClientConn,
+    ctx: &mut RequestContext,
+    is_sse: bool,
+    out: &mut Vec<u8>,
+    err: GatewayError,
+) -> Result<(), GatewayError> {
+    if !is_sse {
+        if !out.is_empty() {
+            let _ = client.write_all(out).await;
+        }
+        ctx.response_started = true;
+        return Err(err);
+    }
+    let mut event = Vec::with_capacity(192);
+    let error_type = match err.kind {
+        ErrorKind::UpstreamTimeout => "timeout_error",
+        _ => "api_error",
+    };
+    sse_error_frame(&mut event, error_type, &err.message);
+    encode_chunk(out, &event);
+    out.extend_from_slice(LAST_CHUNK);
+    ctx.response_started = true;
+    if client.write_all(out).await.is_err() {
+        ctx.client_gone = true;
+    }
+    out.clear();
+    ctx.late_fault = Some(err);
+    Ok(())
+}
+
+fn body_fault(e: &BodyError) -> GatewayError {
+    match e {
+        BodyError::EndedEarly => GatewayError::new(
+            ErrorKind::UpstreamProtocol,
+            "the upstream connection ended before the response was complete",
+        ),
+        BodyError::BadChunking(why) => GatewayError::new(
+            ErrorKind::UpstreamProtocol,
+            format!("the upstream sent a malformed chunked body: {why:?}"),
+        ),
+    }
+}
+
+fn is_event_stream(head: &ResponseHead) -> bool {
+    head.header("content-type")
+        .is_some_and(|v| v.len() >= 17 && v[..17].eq_ignore_ascii_case(b"text/event-stream"))
+}
+
+fn client_framing(upstream: ResponseFraming, is_sse: bool, client_minor: u8) -> ClientFraming {
+    match upstream {
+        ResponseFraming::Empty => ClientFraming::None,
+        _ if client_minor == 0 => match upstream {
+            ResponseFraming::Length(n) => ClientFraming::Length(n),
+            _ => ClientFraming::Close,
+        },
+        // SSE is always chunked to the client, so that an error event can end it cleanly.
+        _ if is_sse => ClientFraming::Chunked,
+        ResponseFraming::Length(n) => ClientFraming::Length(n),
+        ResponseFraming::Chunked | ResponseFraming::CloseDelimited => ClientFraming::Chunked,
+    }
+}
+
+fn frame(out: &mut Vec<u8>, framing: ClientFraming, bytes: &[u8]) {
+    match framing {
+        ClientFraming::Chunked => encode_chunk(out, bytes),
+        ClientFraming::Length(_) | ClientFraming::Close => out.extend_from_slice(bytes),
+        ClientFraming::None => {}
+    }
+}
+
+fn write_client_head(
+    out: &mut Vec<u8>,
+    head: &ResponseHead,
+    framing: ClientFraming,
+    keep_alive: bool,
+) {
+    write_status_line(out, head.status(), head.reason());
+    let connection = head.header("connection");
+    for (name, value) in head.headers() {
+        let framing_header = name.eq_ignore_ascii_case("content-length");
+        if is_hop_by_hop(name)
+            || listed_in_connection(connection, name)
+            || (framing_header && framing != ClientFraming::None)
+        {
+            continue;
+        }
+        write_header(out, name, value);
+    }
+    match framing {
+        ClientFraming::Length(n) => write_content_length(out, n),
+        ClientFraming::Chunked => write_header(out, "transfer-encoding", b"chunked"),
+        ClientFraming::None | ClientFraming::Close => {}
+    }
+    if !keep_alive || framing == ClientFraming::Close {
+        write_header(out, "connection", b"close");
+    }
+    out.extend_from_slice(b"\r\n");
+}

@@ -1,0 +1,134 @@
+//! Which endpoint a request is for, decided from its method and path alone (before the body is
+//! read). The `/anthropic` prefix is accepted and dropped on the way upstream.
+
+use super::error::{ErrorKind, GatewayError};
+
+/// The prefix under which the Anthropic endpoints are also served.
+pub const ANTHROPIC_PREFIX: &str = "/anthropic";
+
+/// The endpoints sluice answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /health`: answered by sluice itself.
+    Health,
+    /// `HEAD /` or `GET /`: Claude Code's connectivity check, answered by sluice itself.
+    Root,
+    /// `POST /v1/messages`.
+    Messages,
+    /// `POST /v1/messages/count_tokens`.
+    CountTokens,
+    /// `GET /v1/models` and `GET /v1/models/{id}`.
+    Models,
+}
+
+impl Route {
+    /// A bounded label for metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Route::Health => "/health",
+            Route::Root => "/",
+            Route::Messages => "/v1/messages",
+            Route::CountTokens => "/v1/messages/count_tokens",
+            Route::Models => "/v1/models",
+        }
+    }
+
+    /// Whether the upstream is asked (as opposed to sluice answering itself).
+    pub fn is_proxied(self) -> bool {
+        match self {
+            Route::Health | Route::Root => false,
+            Route::Messages | Route::CountTokens | Route::Models => true,
+        }
+    }
+
+    /// Whether the request body must be a JSON object naming a model.
+    pub fn has_json_body(self) -> bool {
+        match self {
+            Route::Messages | Route::CountTokens => true,
+            Route::Health | Route::Root | Route::Models => false,
+        }
+    }
+}
+
+/// The path to send upstream: the client's path without the `/anthropic` prefix.
+pub fn upstream_path(path: &str) -> &str {
+    match path.strip_prefix(ANTHROPIC_PREFIX) {
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => path,
+    }
+}
+
+/// Classifies a request; unknown paths are 404, known paths with the wrong method 405.
+pub fn classify(method: &str, path: &str) -> Result<Route, GatewayError> {
+    let (route, allowed): (Route, &[&str]) = match upstream_path(path) {
+        "/health" => (Route::Health, &["GET", "HEAD"]),
+        "/" if path == "/" => (Route::Root, &["GET", "HEAD"]),
+        "/v1/messages" => (Route::Messages, &["POST"]),
+        "/v1/messages/count_tokens" => (Route::CountTokens, &["POST"]),
+        "/v1/models" => (Route::Models, &["GET"]),
+        p if p.starts_with("/v1/models/") && p.len() > "/v1/models/".len() => {
+            (Route::Models, &["GET"])
+        }
+        _ => {
+            return Err(GatewayError::new(
+                ErrorKind::NotFound,
+                format!("no route for {method} {path}"),
+            ));
+        }
+    };
+    if allowed.contains(&method) {
+        Ok(route)
+    } else {
+        Err(GatewayError::new(
+            ErrorKind::MethodNotAllowed,
+            format!("{method} is not allowed on {path}"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_plane_paths_with_and_without_prefix() {
+        for prefix in ["", "/anthropic"] {
+            let p = |s: &str| format!("{prefix}{s}");
+            assert_eq!(classify("POST", &p("/v1/messages")), Ok(Route::Messages));
+            assert_eq!(
+                classify("POST", &p("/v1/messages/count_tokens")),
+                Ok(Route::CountTokens)
+            );
+            assert_eq!(classify("GET", &p("/v1/models")), Ok(Route::Models));
+            assert_eq!(
+                classify("GET", &p("/v1/models/claude-x")),
+                Ok(Route::Models)
+            );
+            assert_eq!(classify("GET", &p("/health")), Ok(Route::Health));
+        }
+        assert_eq!(classify("HEAD", "/"), Ok(Route::Root));
+    }
+
+    #[test]
+    fn unknown_paths_and_methods() {
+        for path in [
+            "/v2/messages",
+            "/anthropic",
+            "/anthropicx/v1/messages",
+            "/v1/models/",
+            "/x",
+        ] {
+            let e = classify("POST", path).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::NotFound, "{path}");
+        }
+        let e = classify("GET", "/v1/messages").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::MethodNotAllowed);
+    }
+
+    #[test]
+    fn prefix_is_dropped_upstream() {
+        assert_eq!(upstream_path("/anthropic/v1/messages"), "/v1/messages");
+        assert_eq!(upstream_path("/v1/messages"), "/v1/messages");
+        assert_eq!(upstream_path("/anthropicfoo"), "/anthropicfoo");
+    }
+}

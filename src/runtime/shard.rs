@@ -1,0 +1,184 @@
+//! One shard: its state (`Rc`/`Cell`, never shared), its accept loop, its inbox, and its drain.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use futures_lite::StreamExt;
+
+use super::dns::{DnsCache, Resolver};
+use super::mesh::{Inbox, Mesh, MeshMsg};
+use super::net::TcpListener;
+use super::time::deadline;
+use crate::config::Config;
+use crate::http::client::Upstreams;
+use crate::observe::access_log::AccessLogSender;
+use crate::observe::admin;
+use crate::observe::metrics::ShardMetrics;
+
+/// How often a draining shard checks whether its in-flight requests are done.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
+
+/// Everything one shard owns. Shared by the shard's tasks through `Rc`, never across threads.
+pub struct Shard {
+    pub index: usize,
+    pub config: Arc<Config>,
+    pub metrics: ShardMetrics,
+    pub upstreams: Upstreams,
+    pub access_log: AccessLogSender,
+    pub mesh: Mesh,
+    draining: Cell<bool>,
+    in_flight: Cell<usize>,
+    next_request: Cell<u64>,
+    request_id_prefix: String,
+}
+
+impl Shard {
+    /// Whether SIGTERM arrived: connections close after their current request.
+    pub fn draining(&self) -> bool {
+        self.draining.get()
+    }
+
+    /// A process-unique request id, e.g. `req_sl_6f1c2a_0_42`.
+    pub fn next_request_id(&self) -> String {
+        let n = self.next_request.get();
+        self.next_request.set(n + 1);
+        format!("{}{n}", self.request_id_prefix)
+    }
+
+    /// Marks a request in flight until the guard drops (the drain waits for these).
+    pub fn enter_request(self: &Rc<Self>) -> InFlight {
+        self.in_flight.set(self.in_flight.get() + 1);
+        InFlight(Rc::clone(self))
+    }
+}
+
+/// Counts one in-flight request for the drain; released on every path by `Drop`.
+pub struct InFlight(Rc<Shard>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .set(self.0.in_flight.get().saturating_sub(1));
+    }
+}
+
+/// The body of one shard's executor: bind, report ready, accept until shutdown, drain.
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    index: usize,
+    config: Arc<Config>,
+    listen: SocketAddr,
+    mesh: Mesh,
+    mut inbox: Inbox,
+    resolver: Resolver,
+    access_log: AccessLogSender,
+    ready: mpsc::Sender<Result<Option<SocketAddr>, String>>,
+) {
+    let listener = match TcpListener::bind(listen) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(format!("shard {index}: cannot bind {listen}: {e}")));
+            return;
+        }
+    };
+    let upstreams = match Upstreams::new(&config, DnsCache::new(resolver)) {
+        Ok(u) => u,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let shard = Rc::new(Shard {
+        index,
+        metrics: ShardMetrics::new(index),
+        upstreams,
+        access_log,
+        mesh,
+        draining: Cell::new(false),
+        in_flight: Cell::new(0),
+        next_request: Cell::new(0),
+        request_id_prefix: format!("req_sl{started:x}_{index}_"),
+        config,
+    });
+
+    let admin_addr = if index == 0 {
+        match shard.config.server.admin_listen {
+            Some(addr) => match admin::start(Rc::clone(&shard), addr) {
+                Ok(bound) => Some(bound),
+                Err(e) => {
+                    let _ = ready.send(Err(format!("cannot bind admin listener {addr}: {e}")));
+                    return;
+                }
+            },
+            None => None,
+        }
+    } else {
+        None
+    };
+    let _ = ready.send(Ok(admin_addr));
+
+    let (stop_accepting, accept_stopped) = futures_channel::oneshot::channel::<()>();
+    let acceptor = glommio::spawn_local(accept_loop(Rc::clone(&shard), listener, accept_stopped));
+    let mut stop_accepting = Some(stop_accepting);
+    while let Some(msg) = inbox.next().await {
+        match msg {
+            MeshMsg::Scrape(reply) => {
+                let _ = reply.send(shard.metrics.snapshot());
+            }
+            MeshMsg::Shutdown => {
+                shard.draining.set(true);
+                if let Some(stop) = stop_accepting.take() {
+                    let _ = stop.send(());
+                }
+                break;
+            }
+        }
+    }
+    acceptor.await;
+    let drain_until = Instant::now() + shard.config.server.drain_timeout;
+    while shard.in_flight.get() > 0 && Instant::now() < drain_until {
+        // Keep answering scrapes while draining.
+        while let Ok(MeshMsg::Scrape(reply)) = inbox.try_recv() {
+            let _ = reply.send(shard.metrics.snapshot());
+        }
+        glommio::timer::sleep(DRAIN_POLL).await;
+    }
+}
+
+async fn accept_loop(
+    shard: Rc<Shard>,
+    listener: TcpListener,
+    mut stop: futures_channel::oneshot::Receiver<()>,
+) {
+    loop {
+        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            let _ = (&mut stop).await;
+            None
+        })
+        .await;
+        match accepted {
+            None => return,
+            Some(Ok(stream)) => {
+                stream.set_nodelay(true).ok();
+                glommio::spawn_local(crate::http::conn::serve_connection(
+                    Rc::clone(&shard),
+                    stream,
+                ))
+                .detach();
+            }
+            Some(Err(e)) => {
+                // Out of file descriptors and the like: back off briefly instead of spinning.
+                eprintln!("sluice: shard {}: accept failed: {e}", shard.index);
+                let _ = deadline(Duration::from_millis(50), std::future::pending::<()>()).await;
+            }
+        }
+    }
+}
