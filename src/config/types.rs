@@ -17,9 +17,9 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr
 pub const DEFAULT_ADMIN_LISTEN: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9090));
 /// Default request-body cap (32 MiB); larger bodies get 413.
-pub const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
+pub const DEFAULT_MAX_BODY_BYTES: u64 = crate::http::limits::DEFAULT_MAX_BODY_BYTES;
 /// Default cap on request header count.
-pub const DEFAULT_MAX_HEADERS: usize = 128;
+pub const DEFAULT_MAX_HEADERS: usize = crate::http::limits::MAX_HEADERS;
 /// Default time allowed to receive a full request head (slowloris guard, then 408).
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_millis(10_000);
 /// Default keep-alive idle time of a client connection.

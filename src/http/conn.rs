@@ -21,11 +21,40 @@ use crate::runtime::time::deadline;
 /// from the client until the current response is done.
 pub const MAX_READ_AHEAD_BYTES: usize = 256 * 1024;
 
+/// Scratch buffers reused request after request on one connection, so the hot path does not
+/// allocate: the request body, the upstream request head, bytes to write, bytes read.
+#[derive(Default)]
+pub struct Scratch {
+    pub body: Vec<u8>,
+    pub upstream_head: Vec<u8>,
+    pub out: Vec<u8>,
+    pub data: Vec<u8>,
+}
+
+/// A buffer grown past this by one large request is released instead of kept for the next.
+const MAX_KEPT_SCRATCH_BYTES: usize = 1024 * 1024;
+
+impl Scratch {
+    fn clear(&mut self) {
+        for buf in [
+            &mut self.body,
+            &mut self.upstream_head,
+            &mut self.out,
+            &mut self.data,
+        ] {
+            if buf.capacity() > MAX_KEPT_SCRATCH_BYTES {
+                *buf = Vec::new();
+            }
+            buf.clear();
+        }
+    }
+}
+
 /// A client connection and the bytes read from it but not consumed yet.
 pub struct ClientConn {
     stream: TcpStream,
     input: ReadBuffer,
-    body_buffer: Vec<u8>,
+    scratch: Scratch,
     bytes_in: u64,
     bytes_out: u64,
 }
@@ -44,7 +73,7 @@ impl ClientConn {
         ClientConn {
             stream,
             input: ReadBuffer::new(),
-            body_buffer: Vec::new(),
+            scratch: Scratch::default(),
             bytes_in: 0,
             bytes_out: 0,
         }
@@ -128,15 +157,15 @@ impl ClientConn {
         }
     }
 
-    /// Takes the reusable body buffer (give it back with [`ClientConn::recycle_body`]).
-    pub fn take_body_buffer(&mut self) -> Vec<u8> {
-        let mut body = std::mem::take(&mut self.body_buffer);
-        body.clear();
-        body
+    /// Takes the connection's scratch buffers, empty (give them back with
+    /// [`ClientConn::recycle_scratch`]).
+    pub fn take_scratch(&mut self) -> Scratch {
+        std::mem::take(&mut self.scratch)
     }
 
-    pub fn recycle_body(&mut self, body: Vec<u8>) {
-        self.body_buffer = body;
+    pub fn recycle_scratch(&mut self, mut scratch: Scratch) {
+        scratch.clear();
+        self.scratch = scratch;
     }
 
     /// Reads the request body into `body` by the head's framing, within `max_body` bytes,

@@ -71,12 +71,13 @@ impl AccessLogSender {
         &self,
         head: Option<&RequestHead>,
         ctx: &RequestContext,
+        provider: Option<&str>,
         error: Option<&GatewayError>,
     ) {
         let Some(tx) = &self.tx else {
             return;
         };
-        let _ = tx.send(format_line(head, ctx, error));
+        let _ = tx.send(format_line(head, ctx, provider, error));
     }
 }
 
@@ -84,6 +85,7 @@ impl AccessLogSender {
 pub fn format_line(
     head: Option<&RequestHead>,
     ctx: &RequestContext,
+    provider: Option<&str>,
     error: Option<&GatewayError>,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(384);
@@ -95,7 +97,7 @@ pub fn format_line(
     write_u64(&mut out, ts_ms);
     out.push(b',');
     write_key(&mut out, "request_id");
-    write_json_string(&mut out, &ctx.request_id);
+    write_json_string(&mut out, ctx.request_id.as_str());
     out.push(b',');
     write_key(&mut out, "method");
     write_json_string(&mut out, head.map_or("", |h| h.method()));
@@ -113,7 +115,7 @@ pub fn format_line(
     }
     out.push(b',');
     write_key(&mut out, "provider");
-    write_opt_string(&mut out, ctx.provider.as_deref());
+    write_opt_string(&mut out, provider);
     out.push(b',');
     write_key(&mut out, "model");
     write_opt_string(&mut out, ctx.model.as_deref());
@@ -184,18 +186,20 @@ fn write_opt_string(out: &mut Vec<u8>, value: Option<&str>) {
 mod tests {
     use super::*;
     use crate::proxy::error::ErrorKind;
+    use crate::proxy::request_id::RequestId;
 
     #[test]
     fn a_line_is_one_json_object() {
-        let mut ctx = RequestContext::new("req_1".into(), true);
+        let mut ctx = RequestContext::new(RequestId::new(1, 0, 7), true);
         ctx.status = 502;
         ctx.model = Some("claude-\"x\"".into());
         let err = GatewayError::new(ErrorKind::UpstreamUnreachable, "refused");
-        let line = format_line(None, &ctx, Some(&err));
+        let line = format_line(None, &ctx, Some("anthropic"), Some(&err));
         assert_eq!(line.last(), Some(&b'\n'));
         assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
         let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
-        assert_eq!(v["request_id"], "req_1");
+        assert_eq!(v["request_id"], "req_sl1_0_7");
+        assert_eq!(v["provider"], "anthropic");
         assert_eq!(v["status"], 502);
         assert_eq!(v["model"], "claude-\"x\"");
         assert_eq!(v["error"], "refused");

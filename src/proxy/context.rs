@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::error::GatewayError;
+use super::request_id::RequestId;
 use super::route::Route;
 use crate::sse::observer::ResponseSummary;
 
@@ -52,12 +53,13 @@ impl Stopwatch {
 
 /// Everything `finish` needs to settle, count and log one request once.
 pub struct RequestContext {
-    pub request_id: String,
+    pub request_id: RequestId,
     pub started: Instant,
     pub route: Option<Route>,
     pub model: Option<String>,
     pub stream: bool,
-    pub provider: Option<String>,
+    /// The index of the chosen provider in the config.
+    pub provider: Option<usize>,
     /// The status sent to the client (0 until a response head is written).
     pub status: u16,
     pub upstream_status: Option<u16>,
@@ -75,7 +77,7 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    pub fn new(request_id: String, keep_alive: bool) -> Self {
+    pub fn new(request_id: RequestId, keep_alive: bool) -> Self {
         let now = Instant::now();
         RequestContext {
             request_id,

@@ -9,20 +9,23 @@ use super::error::{ErrorKind, GatewayError};
 use super::relay;
 use super::route::{self, Route};
 use super::target;
-use crate::http::conn::ClientConn;
+use crate::http::conn::{ClientConn, Scratch};
 use crate::http::encode::{error_response, local_response};
 use crate::http::head::RequestHead;
 use crate::providers::anthropic;
 use crate::runtime::Shard;
 use crate::sse::request_peek::{PeekError, peek_request};
 
+/// Bodies up to this size are copied behind the upstream head and sent in one write.
+const SMALL_BODY_BYTES: usize = 16 * 1024;
+
 /// Serves one request; returns whether the connection may carry another.
 pub async fn serve(shard: &Rc<Shard>, client: &mut ClientConn, head: RequestHead) -> bool {
     let _in_flight = shard.enter_request();
     let mut ctx = RequestContext::new(shard.next_request_id(), head.keep_alive());
-    let mut body = client.take_body_buffer();
-    let outcome = handle(shard, client, &head, &mut body, &mut ctx).await;
-    client.recycle_body(body);
+    let mut scratch = client.take_scratch();
+    let outcome = handle(shard, client, &head, &mut scratch, &mut ctx).await;
+    client.recycle_scratch(scratch);
     finish(shard, client, Some(&head), ctx, outcome).await
 }
 
@@ -39,10 +42,11 @@ async fn handle(
     shard: &Rc<Shard>,
     client: &mut ClientConn,
     head: &RequestHead,
-    body: &mut Vec<u8>,
+    scratch: &mut Scratch,
     ctx: &mut RequestContext,
 ) -> Result<(), GatewayError> {
     let server = &shard.config.server;
+    let body = &mut scratch.body;
 
     // Route by method and path. The body is still read on a refusal, so that the connection
     // stays in step with the client's next request.
@@ -71,7 +75,7 @@ async fn handle(
 
     // Choose the target; substitute the model in place when the client named the provider.
     let target = target::choose(&shard.config, ctx.model.as_deref())?;
-    ctx.provider = Some(target.provider.name.clone());
+    ctx.provider = Some(target.index);
     if let (Some(skip), Some(span)) = (
         target.strip_model_prefix,
         peek.as_ref().and_then(|p| p.model_span.clone()),
@@ -80,19 +84,26 @@ async fn handle(
         *body = crate::sse::request_peek::substitute_model(body, span, model);
     }
 
-    // Send upstream and wait for the response head.
-    let mut upstream_head = Vec::with_capacity(1024);
+    // Send upstream and wait for the response head. A small body rides in the head's buffer
+    // so the whole request leaves in one write.
+    let upstream = &mut scratch.upstream_head;
     anthropic::write_request_head(
-        &mut upstream_head,
+        upstream,
         target.provider,
         head,
         route::upstream_path(head.path()),
         body.len(),
     );
+    let separate_body: &[u8] = if body.len() <= SMALL_BODY_BYTES {
+        upstream.extend_from_slice(body);
+        &[]
+    } else {
+        body
+    };
     ctx.overhead.pause();
     let exchange = shard
         .upstreams
-        .exchange(target.index, target.provider, &upstream_head, body)
+        .exchange(target.index, target.provider, upstream, separate_body)
         .await?;
     ctx.overhead.resume_at(exchange.head_received_at);
     ctx.upstream_ttfb = Some(
@@ -103,7 +114,7 @@ async fn handle(
     ctx.upstream_status = Some(exchange.head.status());
 
     // Relay the response as it arrives, observing usage and tool calls on the side.
-    relay::relay(shard, client, exchange, target.index, head, route, ctx).await
+    relay::relay(shard, client, exchange, head, ctx, scratch).await
 }
 
 async fn answer_locally(
@@ -147,7 +158,7 @@ async fn finish(
         if !ctx.response_started && !ctx.client_gone {
             let close = err.closes_connection() || !ctx.keep_alive || shard.draining();
             let mut out = Vec::with_capacity(256);
-            error_response(&mut out, &err, &ctx.request_id, close);
+            error_response(&mut out, &err, ctx.request_id.as_str(), close);
             ctx.status = err.status();
             if client.write_all(&out).await.is_err() {
                 ctx.client_gone = true;
@@ -164,8 +175,15 @@ async fn finish(
     let (bytes_in, bytes_out) = client.take_byte_counts();
     shard.metrics.add_bytes(bytes_in, bytes_out);
     shard.metrics.record_request(&ctx);
-    shard
-        .access_log
-        .record(head, &ctx, error.as_ref().or(ctx.late_fault.as_ref()));
+    let provider = ctx
+        .provider
+        .and_then(|i| shard.config.providers.get(i))
+        .map(|p| p.name.as_str());
+    shard.access_log.record(
+        head,
+        &ctx,
+        provider,
+        error.as_ref().or(ctx.late_fault.as_ref()),
+    );
     ctx.keep_alive && !ctx.client_gone
 }

@@ -5,5 +5,6 @@ pub mod context;
 pub mod error;
 pub mod flow;
 pub mod relay;
+pub mod request_id;
 pub mod route;
 pub mod target;

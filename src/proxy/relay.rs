@@ -13,7 +13,7 @@ use super::route::Route;
 use crate::http::chunked::{LAST_CHUNK, encode_chunk};
 use crate::http::client::Exchange;
 use crate::http::client::body::{BodyError, BodyReader};
-use crate::http::conn::ClientConn;
+use crate::http::conn::{ClientConn, Scratch};
 use crate::http::encode::{
     SSE_PING_FRAME, sse_error_frame, write_content_length, write_header, write_status_line,
 };
@@ -24,6 +24,10 @@ use crate::runtime::Shard;
 use crate::sse::json_body::summarize_message_json;
 use crate::sse::observer::AnthropicObserver;
 use crate::sse::parser::{MAX_EVENT_BYTES, SseParser};
+
+/// Bytes of one unfinished SSE event held back before the stream is failed. Twice the parser's
+/// data limit leaves room for the `data: ` prefixes and line ends of an event at that limit.
+pub const MAX_PENDING_EVENT_BYTES: usize = 2 * MAX_EVENT_BYTES;
 
 /// Non-streaming bodies larger than this are relayed but not parsed for usage.
 pub const MAX_OBSERVED_JSON_BYTES: usize = 8 * 1024 * 1024;
@@ -52,12 +56,13 @@ pub async fn relay(
     shard: &Rc<Shard>,
     client: &mut ClientConn,
     exchange: Exchange,
-    provider_index: usize,
     request: &RequestHead,
-    route: Route,
     ctx: &mut RequestContext,
+    scratch: &mut Scratch,
 ) -> Result<(), GatewayError> {
     let Exchange { mut conn, head, .. } = exchange;
+    let provider_index = ctx.provider.unwrap_or(0);
+    let route = ctx.route.unwrap_or(Route::Messages);
     let upstream_framing = head.framing(request.method() == "HEAD");
     let is_sse = (200..300).contains(&head.status()) && is_event_stream(&head);
     let framing = client_framing(upstream_framing, is_sse, request.minor_version());
@@ -68,13 +73,13 @@ pub async fn relay(
     let _stream_guard = is_sse.then(|| shard.metrics.stream_started());
 
     ctx.keep_alive = ctx.keep_alive && !shard.draining();
-    let mut out = Vec::with_capacity(4096);
-    write_client_head(&mut out, &head, framing, ctx.keep_alive);
+    let out = &mut scratch.out;
+    write_client_head(out, &head, framing, ctx.keep_alive);
     ctx.status = head.status();
 
     let mut reader = BodyReader::new(upstream_framing);
     let mut sse = is_sse.then(|| (SseParser::new(), AnthropicObserver::new()));
-    let mut data = Vec::with_capacity(16 * 1024);
+    let data = &mut scratch.data;
     let mut observed_json = Vec::new();
     let ping_every = shard.config.server.stream_ping;
     let read_timeout = shard.upstreams.read_timeout();
@@ -84,36 +89,36 @@ pub async fn relay(
     loop {
         // Move what arrived into `data`, and frame whatever may be forwarded now into `out`.
         let fed = data.len();
-        let step = reader.decode_buffered(&mut conn, &mut data);
+        let step = reader.decode_buffered(&mut conn, data);
         let finished = match step {
             Ok(finished) => finished,
             Err(e) => {
-                return fail_mid_body(client, ctx, sse.is_some(), &mut out, body_fault(&e)).await;
+                return fail_mid_body(client, ctx, sse.is_some(), out, body_fault(&e)).await;
             }
         };
         if let Some((parser, observer)) = sse.as_mut() {
             let boundary = parser.feed(&data[fed..], |event| observer.on_event(event));
             if let Some(end) = boundary {
-                frame(&mut out, framing, &data[..fed + end]);
+                frame(out, framing, &data[..fed + end]);
                 data.drain(..fed + end);
-            } else if data.len() > MAX_EVENT_BYTES {
+            } else if data.len() > MAX_PENDING_EVENT_BYTES {
                 let e = GatewayError::new(ErrorKind::UpstreamProtocol, "an SSE event is too large");
-                return fail_mid_body(client, ctx, true, &mut out, e).await;
+                return fail_mid_body(client, ctx, true, out, e).await;
             }
             if finished && !data.is_empty() {
                 // The body ended inside an event: forward the tail as it is.
-                frame(&mut out, framing, &data);
+                frame(out, framing, data);
                 data.clear();
             }
         } else {
             if observe_json {
                 if finished && observed_json.is_empty() {
-                    ctx.summary = summarize_message_json(&data);
+                    ctx.summary = summarize_message_json(data);
                 } else if observed_json.len() + data.len() <= MAX_OBSERVED_JSON_BYTES {
-                    observed_json.extend_from_slice(&data);
+                    observed_json.extend_from_slice(data);
                 }
             }
-            frame(&mut out, framing, &data);
+            frame(out, framing, data);
             data.clear();
         }
         if finished && framing == ClientFraming::Chunked {
@@ -122,7 +127,7 @@ pub async fn relay(
         if !out.is_empty() {
             ctx.response_started = true;
             ctx.overhead.pause();
-            let written = client.write_all(&out).await;
+            let written = client.write_all(out).await;
             ctx.overhead.resume();
             out.clear();
             if written.is_err() {
@@ -145,7 +150,7 @@ pub async fn relay(
         let silent_for = now.saturating_duration_since(last_upstream_bytes);
         if silent_for >= read_timeout {
             let e = GatewayError::new(ErrorKind::UpstreamTimeout, "the upstream stopped sending");
-            return fail_mid_body(client, ctx, sse.is_some(), &mut out, e).await;
+            return fail_mid_body(client, ctx, sse.is_some(), out, e).await;
         }
         let mut wait = read_timeout - silent_for;
         if sse.is_some() {
@@ -180,8 +185,7 @@ pub async fn relay(
             Wake::Upstream(Ok(n)) if n > 0 => last_upstream_bytes = Instant::now(),
             Wake::Upstream(Ok(_)) => {
                 if let Err(e) = reader.on_end_of_stream() {
-                    return fail_mid_body(client, ctx, sse.is_some(), &mut out, body_fault(&e))
-                        .await;
+                    return fail_mid_body(client, ctx, sse.is_some(), out, body_fault(&e)).await;
                 }
             }
             Wake::Upstream(Err(e)) => {
@@ -189,7 +193,7 @@ pub async fn relay(
                     ErrorKind::UpstreamProtocol,
                     format!("the upstream connection failed mid-response: {e}"),
                 );
-                return fail_mid_body(client, ctx, sse.is_some(), &mut out, e).await;
+                return fail_mid_body(client, ctx, sse.is_some(), out, e).await;
             }
             Wake::Client(Ok(n)) if n > 0 => {} // pipelined bytes, kept for the next request
             Wake::Client(_) => {
@@ -200,7 +204,7 @@ pub async fn relay(
                 let now = Instant::now();
                 let quiet = now.saturating_duration_since(last_upstream_bytes.max(last_ping));
                 if sse.is_some() && quiet >= ping_every {
-                    frame(&mut out, framing, SSE_PING_FRAME);
+                    frame(out, framing, SSE_PING_FRAME);
                     last_ping = now;
                 }
             }

@@ -18,6 +18,7 @@ use crate::http::client::Upstreams;
 use crate::observe::access_log::AccessLogSender;
 use crate::observe::admin;
 use crate::observe::metrics::ShardMetrics;
+use crate::proxy::request_id::RequestId;
 
 /// How often a draining shard checks whether its in-flight requests are done.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
@@ -33,7 +34,7 @@ pub struct Shard {
     draining: Cell<bool>,
     in_flight: Cell<usize>,
     next_request: Cell<u64>,
-    request_id_prefix: String,
+    started_secs: u64,
 }
 
 impl Shard {
@@ -42,11 +43,11 @@ impl Shard {
         self.draining.get()
     }
 
-    /// A process-unique request id, e.g. `req_sl_6f1c2a_0_42`.
-    pub fn next_request_id(&self) -> String {
+    /// A process-unique request id, e.g. `req_sl6f1c2a_0_42`.
+    pub fn next_request_id(&self) -> RequestId {
         let n = self.next_request.get();
         self.next_request.set(n + 1);
-        format!("{}{n}", self.request_id_prefix)
+        RequestId::new(self.started_secs, self.index, n)
     }
 
     /// Marks a request in flight until the guard drops (the drain waits for these).
@@ -105,7 +106,7 @@ pub async fn run(
         draining: Cell::new(false),
         in_flight: Cell::new(0),
         next_request: Cell::new(0),
-        request_id_prefix: format!("req_sl{started:x}_{index}_"),
+        started_secs: started,
         config,
     });
 

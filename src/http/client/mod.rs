@@ -190,15 +190,11 @@ impl Upstreams {
     ) -> Result<Exchange, SendError> {
         let reused = conn.reused;
         let write = async {
-            if body.len() <= 4096 {
-                let mut whole = Vec::with_capacity(head.len() + body.len());
-                whole.extend_from_slice(head);
-                whole.extend_from_slice(body);
-                conn.write_all(&whole).await
-            } else {
-                conn.io.write_all(head).await?;
-                conn.write_all(body).await
+            conn.io.write_all(head).await?;
+            if !body.is_empty() {
+                conn.io.write_all(body).await?;
             }
+            conn.io.flush().await
         };
         if let Err(e) = write.await {
             return Err(if reused {
