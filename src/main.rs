@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use sluice::config::Config;
 
+#[cfg(feature = "count-allocations")]
+#[global_allocator]
+static ALLOCATOR: sluice::observe::alloc_count::CountingAllocator =
+    sluice::observe::alloc_count::CountingAllocator;
+
 #[derive(Parser)]
 #[command(
     name = "sluice",

@@ -69,6 +69,8 @@ pub struct MetricsSnapshot {
     pub active_connections: i64,
     pub active_streams: i64,
     pub tokens: TokenCounts,
+    /// Heap allocations made by the shard's thread (0 without `count-allocations`).
+    pub allocations: u64,
     pub overhead: Latency,
     pub upstream_ttfb: Latency,
     pub duration: Latency,
@@ -169,6 +171,7 @@ impl ShardMetrics {
             active_connections: self.active_connections.get(),
             active_streams: self.active_streams.get(),
             tokens: self.tokens.get(),
+            allocations: crate::observe::alloc_count::thread_allocations(),
             overhead: self.overhead.borrow().clone(),
             upstream_ttfb: self.upstream_ttfb.borrow().clone(),
             duration: self.duration.borrow().clone(),

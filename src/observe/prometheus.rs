@@ -33,6 +33,7 @@ pub fn render(snapshots: &[MetricsSnapshot]) -> String {
     let mut duration = first.duration.clone();
     let (mut bytes_in, mut bytes_out, mut conns, mut streams) = (0, 0, 0, 0);
     let mut tokens = [0u64; 4];
+    let mut allocations = 0;
     for (i, s) in snapshots.iter().enumerate() {
         for &(path, status, n) in &s.requests {
             *requests.entry((path, status)).or_insert(0) += n;
@@ -45,6 +46,7 @@ pub fn render(snapshots: &[MetricsSnapshot]) -> String {
         bytes_in += s.bytes_in;
         bytes_out += s.bytes_out;
         conns += s.active_connections;
+        allocations += s.allocations;
         streams += s.active_streams;
         for (total, n) in tokens.iter_mut().zip(s.tokens) {
             *total += n;
@@ -87,6 +89,14 @@ pub fn render(snapshots: &[MetricsSnapshot]) -> String {
         "SSE streams being relayed.",
         streams,
     );
+    if allocations > 0 {
+        counter(
+            &mut out,
+            "sluice_allocations_total",
+            "Heap allocations made by the shard threads (count-allocations builds only).",
+            allocations,
+        );
+    }
     gauge(
         &mut out,
         "sluice_shards",
