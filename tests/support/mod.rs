@@ -1,0 +1,92 @@
+//! Shared harness for the end-to-end tests: the real `sluice` binary, a scripted mock Anthropic
+//! upstream, a raw HTTP/1.1 client, SSE helpers and wire fixtures.
+//!
+//! Every test file includes it with `mod support;`; not every file uses every helper.
+#![allow(dead_code, unused_imports)]
+
+pub mod clients;
+pub mod fixtures;
+pub mod gateway;
+pub mod http_client;
+pub mod mock;
+pub mod sse;
+pub mod temp;
+pub mod tls;
+pub mod wire;
+
+pub use gateway::Gateway;
+pub use http_client::{RawClient, Response};
+pub use mock::{MockUpstream, Recorded, Reply};
+pub use temp::TempDir;
+
+use std::time::{Duration, Instant};
+
+/// The longest any "it eventually happens" wait in these tests may take.
+pub const EVENTUALLY: Duration = Duration::from_secs(20);
+
+/// Polls `check` until it returns `Some` or `limit` passes.
+pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(found) = check() {
+            return Some(found);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Headers that describe one hop (RFC 9110 §7.6.1), never forwarded.
+pub const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+];
+
+/// The end-to-end headers (names lowercased, values as sent, order kept), without hop-by-hop
+/// headers and without Content-Length, which is framing each hop may choose.
+pub fn end_to_end(headers: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+        .filter(|(n, _)| !HOP_BY_HOP.contains(&n.as_str()) && n != "content-length")
+        .collect()
+}
+
+/// Asserts the response through sluice equals the one straight from the upstream: status,
+/// end-to-end headers, and body bytes; both complete.
+pub fn assert_same_response(direct: &Response, through: &Response) {
+    assert!(
+        direct.complete,
+        "the direct response is incomplete (mock bug)"
+    );
+    assert_eq!(
+        through.status,
+        direct.status,
+        "status differs; body through sluice: {}",
+        through.text()
+    );
+    assert_eq!(
+        end_to_end(&through.headers),
+        end_to_end(&direct.headers),
+        "end-to-end response headers differ"
+    );
+    assert!(through.complete, "the response through sluice ended early");
+    if through.body != direct.body {
+        panic!(
+            "body differs ({} bytes through sluice, {} direct)\nthrough: {}\ndirect:  {}",
+            through.body.len(),
+            direct.body.len(),
+            through.text(),
+            direct.text()
+        );
+    }
+}
