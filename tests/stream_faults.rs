@@ -97,6 +97,46 @@ fn chunked_stream_that_stops_early_ends_with_an_error_event() {
     assert_complete_events_then_error(&response, &complete);
 }
 
+/// SSE headers without any framing header: the body ends when the upstream closes.
+fn close_delimited_sse_headers() -> Vec<(&'static str, &'static str)> {
+    fixtures::sse_headers()
+        .into_iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("transfer-encoding"))
+        .collect()
+}
+
+#[test]
+fn close_delimited_stream_cut_before_message_stop_ends_with_an_error_event() {
+    let (complete, _) = complete_and_half(12);
+    let sent = complete.clone();
+    let mock = MockUpstream::start(move |_| {
+        Reply::new()
+            .write(response_head(200, &close_delimited_sse_headers()))
+            .write(sent.as_bytes().to_vec())
+            .close()
+    });
+    let gateway = Gateway::start(&mock.base_url(), None, &[]);
+    let response = post_stream(&mut gateway.client());
+    assert_complete_events_then_error(&response, &complete);
+}
+
+#[test]
+fn close_delimited_stream_that_reached_message_stop_ends_cleanly() {
+    let body = fixtures::stream_body();
+    let sent = body.clone();
+    let mock = MockUpstream::start(move |_| {
+        Reply::new()
+            .write(response_head(200, &close_delimited_sse_headers()))
+            .write(sent.clone())
+            .close()
+    });
+    let gateway = Gateway::start(&mock.base_url(), None, &[]);
+    let response = post_stream(&mut gateway.client());
+    assert_eq!(response.status, 200);
+    assert!(response.complete, "re-framed as chunked and ended cleanly");
+    assert_eq!(response.body, body, "the whole stream, nothing added");
+}
+
 #[test]
 fn silent_upstream_gets_pings_between_events_never_inside_one() {
     // No upstream pings in this stream, so every ping the client sees was injected.

@@ -184,7 +184,16 @@ pub async fn relay(
         match wake {
             Wake::Upstream(Ok(n)) if n > 0 => last_upstream_bytes = Instant::now(),
             Wake::Upstream(Ok(_)) => {
-                if let Err(e) = reader.on_end_of_stream() {
+                // A close-delimited stream has no framing to tell a cut from an end: an
+                // Anthropic stream that closes before `message_stop` was cut.
+                let cut_stream = sse
+                    .as_ref()
+                    .is_some_and(|(_, observer)| !observer.summary().saw_message_stop);
+                let ended = match reader.on_end_of_stream() {
+                    Ok(()) if cut_stream => Err(BodyError::EndedEarly),
+                    other => other,
+                };
+                if let Err(e) = ended {
                     return fail_mid_body(client, ctx, sse.is_some(), out, body_fault(&e)).await;
                 }
             }
