@@ -112,7 +112,7 @@ fn close_delimited_stream_cut_before_message_stop_ends_with_an_error_event() {
     let mock = MockUpstream::start(move |_| {
         Reply::new()
             .write(response_head(200, &close_delimited_sse_headers()))
-            .write(sent.as_bytes().to_vec())
+            .write(sent.as_bytes())
             .close()
     });
     let gateway = Gateway::start(&mock.base_url(), None, &[]);
