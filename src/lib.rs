@@ -2,6 +2,7 @@
 //!
 //! The crate is laid out along the request's path (see `DESIGN.md` §8 in the shared folder):
 //!
+//! - [`cli`]: the command line (`serve`, `check-config`, `keys`).
 //! - [`config`]: TOML → validated, immutable [`config::Config`] (unknown keys are errors).
 //! - [`runtime`]: shards (one glommio executor per core), start-up, mesh messages, shutdown, DNS.
 //! - [`http`]: our own HTTP/1.1: IO-free head and body parsers, encoding, the server connection
@@ -15,6 +16,7 @@
 //! upstream through [`http::client`], and its response is relayed by [`proxy::relay`] while
 //! [`sse::observer`] watches usage and tool calls on the side.
 
+pub mod cli;
 pub mod config;
 pub mod http;
 pub mod observe;
