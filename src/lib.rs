@@ -4,6 +4,7 @@
 //!
 //! - [`cli`]: the command line (`serve`, `check-config`, `keys`).
 //! - [`config`]: TOML → validated, immutable [`config::Config`] (unknown keys are errors).
+//! - [`governance`]: virtual keys, budgets and rate limits on per-shard counters, pricing, the ledger.
 //! - [`runtime`]: shards (one glommio executor per core), start-up, mesh messages, shutdown, DNS.
 //! - [`http`]: our own HTTP/1.1: IO-free head and body parsers, encoding, the server connection
 //!   loop, and the upstream client (pools, TLS).
@@ -18,6 +19,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod governance;
 pub mod http;
 pub mod observe;
 pub mod providers;

@@ -131,7 +131,7 @@ fn serve(path: Option<&std::path::Path>) -> ExitCode {
         },
         None => Config::embedded_default(),
     };
-    let served = crate::runtime::serve(config, |ready| {
+    let served = crate::runtime::serve(config, path.map(PathBuf::from), |ready| {
         let admin = ready
             .admin
             .map_or_else(|| "off".to_owned(), |a| a.to_string());

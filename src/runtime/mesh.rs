@@ -1,8 +1,13 @@
 //! The typed messages shards exchange, and the channels that carry them, wired once at
-//! start-up. Nothing else crosses between shards.
+//! start-up. Nothing else crosses between shards (governance has its own link, `gov_link`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use futures_channel::{mpsc, oneshot};
 
+use crate::config::Config;
+use crate::governance::{EntityUsage, Level};
 use crate::observe::metrics::MetricsSnapshot;
 
 /// A message to one shard.
@@ -11,6 +16,10 @@ pub enum MeshMsg {
     Shutdown,
     /// Reply with a snapshot of this shard's metrics (the admin listener merges them).
     Scrape(oneshot::Sender<MetricsSnapshot>),
+    /// Apply a re-read configuration's keys, teams, customers and limits; reply with warnings.
+    Reload(Arc<Config>, oneshot::Sender<Result<Vec<String>, String>>),
+    /// Reply with this shard's view of one entity's usage (its reservations are its own).
+    Usage(Level, String, oneshot::Sender<Option<EntityUsage>>),
 }
 
 /// One shard's inbox.
@@ -20,13 +29,19 @@ pub type Inbox = mpsc::UnboundedReceiver<MeshMsg>;
 #[derive(Clone)]
 pub struct Mesh {
     shards: Vec<mpsc::UnboundedSender<MeshMsg>>,
+    config_path: Option<Arc<PathBuf>>,
 }
 
 impl Mesh {
     /// Creates the channels for `shards` shards: the mesh, and each shard's inbox in order.
-    pub fn wire(shards: usize) -> (Mesh, Vec<Inbox>) {
+    /// `config_path` is the file a reload re-reads.
+    pub fn wire(shards: usize, config_path: Option<PathBuf>) -> (Mesh, Vec<Inbox>) {
         let (senders, inboxes) = (0..shards).map(|_| mpsc::unbounded()).unzip();
-        (Mesh { shards: senders }, inboxes)
+        let mesh = Mesh {
+            shards: senders,
+            config_path: config_path.map(Arc::new),
+        };
+        (mesh, inboxes)
     }
 
     pub fn len(&self) -> usize {
@@ -53,19 +68,57 @@ impl Mesh {
 
     /// Asks every shard for its metrics and waits for the answers of those still running.
     pub async fn scrape_all(&self) -> Vec<MetricsSnapshot> {
-        let mut pending = Vec::with_capacity(self.shards.len());
+        self.ask_all(MeshMsg::Scrape).await
+    }
+
+    /// Every running shard's view of one entity's usage.
+    pub async fn usage_all(&self, level: Level, id: &str) -> Vec<Option<EntityUsage>> {
+        self.ask_all(|reply| MeshMsg::Usage(level, id.to_owned(), reply))
+            .await
+    }
+
+    /// Re-reads the configuration file (blocking: call it off the shards) and hands the new
+    /// configuration to every shard; returns the warnings, or why nothing was applied.
+    pub fn reload_blocking(&self) -> Result<Vec<String>, String> {
+        let Some(path) = &self.config_path else {
+            return Err("sluice runs on its embedded default: there is no file to reload".into());
+        };
+        let config = Config::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let config = Arc::new(config);
+        let mut pending = Vec::new();
         for index in 0..self.shards.len() {
             let (tx, rx) = oneshot::channel();
-            if self.send(index, MeshMsg::Scrape(tx)) {
+            if self.send(index, MeshMsg::Reload(Arc::clone(&config), tx)) {
                 pending.push(rx);
             }
         }
-        let mut snapshots = Vec::with_capacity(pending.len());
+        let mut warnings = Vec::new();
         for rx in pending {
-            if let Ok(snapshot) = rx.await {
-                snapshots.push(snapshot);
+            match futures_lite::future::block_on(rx) {
+                Ok(Ok(shard_warnings)) => warnings.extend(shard_warnings),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {}
             }
         }
-        snapshots
+        warnings.sort();
+        warnings.dedup();
+        Ok(warnings)
+    }
+
+    async fn ask_all<T>(&self, make: impl Fn(oneshot::Sender<T>) -> MeshMsg) -> Vec<T> {
+        let mut pending = Vec::with_capacity(self.shards.len());
+        for index in 0..self.shards.len() {
+            let (tx, rx) = oneshot::channel();
+            if self.send(index, make(tx)) {
+                pending.push(rx);
+            }
+        }
+        let mut answers = Vec::with_capacity(pending.len());
+        for rx in pending {
+            if let Ok(answer) = rx.await {
+                answers.push(answer);
+            }
+        }
+        answers
     }
 }

@@ -5,6 +5,7 @@
 //! local", "a TCP stream" and "a timer".
 
 pub mod dns;
+pub mod gov_link;
 pub mod mesh;
 pub mod net;
 pub mod shard;
@@ -12,11 +13,15 @@ pub mod signals;
 pub mod time;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::governance::{
+    Clock, DEFAULT_COMMIT_INTERVAL, Ledger, SystemClock, ledger_path, load_snapshot,
+};
 use crate::observe::access_log::AccessLogWriter;
 
 pub use shard::Shard;
@@ -66,8 +71,13 @@ pub fn shard_cpus(cores: usize) -> Result<Vec<usize>, StartError> {
 }
 
 /// Runs the gateway until SIGTERM/SIGINT and the drain that follows. `on_ready` is called once
-/// every shard is accepting, with the bound addresses.
-pub fn serve(config: Config, on_ready: impl FnOnce(&Listening)) -> Result<(), StartError> {
+/// every shard is accepting, with the bound addresses. `config_path` is re-read on SIGHUP and
+/// on the admin reload call (None: the embedded default, nothing to re-read).
+pub fn serve(
+    config: Config,
+    config_path: Option<PathBuf>,
+    on_ready: impl FnOnce(&Listening),
+) -> Result<(), StartError> {
     let config = Arc::new(config);
     let cpus = shard_cpus(config.server.cores)?;
     // Learn the real port first (the configured one may be 0) with a socket that is bound but
@@ -78,22 +88,53 @@ pub fn serve(config: Config, on_ready: impl FnOnce(&Listening)) -> Result<(), St
     let dns = dns::Resolver::start();
     let access_log = AccessLogWriter::start(&config.server.access_log)
         .map_err(|e| StartError(format!("cannot open the access log: {e}")))?;
-    let (mesh, inboxes) = mesh::Mesh::wire(cpus.len());
+    // Durable spend: resume from the ledger, then keep appending to it.
+    let state_dir = &config.governance.state_dir;
+    std::fs::create_dir_all(state_dir).map_err(|e| {
+        StartError(format!(
+            "cannot create governance.state_dir {}: {e}",
+            state_dir.display()
+        ))
+    })?;
+    let ledger_file = ledger_path(state_dir);
+    let now_ms = SystemClock.now_unix_millis();
+    let snapshot = Arc::new(load_snapshot(&ledger_file, now_ms).map_err(|e| {
+        StartError(format!(
+            "cannot read the ledger {}: {e}",
+            ledger_file.display()
+        ))
+    })?);
+    let (ledger, ledger_thread) =
+        Ledger::start(&ledger_file, DEFAULT_COMMIT_INTERVAL).map_err(|e| {
+            StartError(format!(
+                "cannot open the ledger {}: {e}",
+                ledger_file.display()
+            ))
+        })?;
+    let gov_links = gov_link::wire(cpus.len(), &ledger);
+
+    let (mesh, inboxes) = mesh::Mesh::wire(cpus.len(), config_path);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<Option<SocketAddr>, String>>();
 
     let mut handles = Vec::with_capacity(cpus.len());
-    for (index, (cpu, inbox)) in cpus.iter().copied().zip(inboxes).enumerate() {
-        let config = Arc::clone(&config);
-        let mesh = mesh.clone();
-        let dns = dns.clone();
-        let log = access_log.sender();
-        let ready = ready_tx.clone();
+    let per_shard = cpus.iter().copied().zip(inboxes).zip(gov_links);
+    for (index, ((cpu, inbox), gov_link)) in per_shard.enumerate() {
+        let setup = shard::ShardSetup {
+            index,
+            config: Arc::clone(&config),
+            listen,
+            mesh: mesh.clone(),
+            inbox,
+            resolver: dns.clone(),
+            access_log: access_log.sender(),
+            gov_link,
+            snapshot: Arc::clone(&snapshot),
+            ready: ready_tx.clone(),
+        };
         let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))
             .name(&format!("sluice-shard-{index}"))
             .io_memory(SHARD_IO_MEMORY_BYTES)
-            .spawn(move || async move {
-                shard::run(index, config, listen, mesh, inbox, dns, log, ready).await
-            })
+            .spawn(move || shard::run(setup))
             .map_err(|e| StartError(format!("cannot start shard {index} on cpu {cpu}: {e}")))?;
         handles.push(handle);
     }
@@ -123,11 +164,17 @@ pub fn serve(config: Config, on_ready: impl FnOnce(&Listening)) -> Result<(), St
         shards: cpus.len(),
     });
 
+    let mut failed = None;
     for handle in handles {
-        handle
-            .join()
-            .map_err(|e| StartError(format!("a shard failed: {e}")))?;
+        if let Err(e) = handle.join() {
+            failed = Some(StartError(format!("a shard failed: {e}")));
+        }
     }
+    // Every settlement is in the ledger's queue by now: commit it before exiting.
+    if let Err(e) = ledger.flush_and_stop() {
+        eprintln!("sluice: the ledger did not flush cleanly: {e}");
+    }
+    let _ = ledger_thread.join();
     access_log.finish();
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }

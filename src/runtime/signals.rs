@@ -1,22 +1,34 @@
-//! SIGTERM and SIGINT become a `Shutdown` message to every shard. A plain thread waits for the
-//! signals so no shard ever blocks on them.
+//! Signals become mesh messages: SIGTERM and SIGINT a `Shutdown` to every shard, SIGHUP a
+//! reload of the configuration file. A plain thread waits for them so no shard ever blocks.
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use super::mesh::Mesh;
 
-/// Registers the handlers now (so a signal that arrives at once is not lost) and forwards the
-/// first SIGTERM/SIGINT to every shard. A second one exits at once.
+/// Registers the handlers now (so a signal that arrives at once is not lost) and forwards them.
+/// A second SIGTERM/SIGINT exits at once.
 pub fn forward_to(mesh: Mesh) -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGTERM, SIGINT])?;
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     std::thread::Builder::new()
         .name("sluice-signals".into())
         .spawn(move || {
-            let mut seen = 0;
+            let mut stops = 0;
             for signal in signals.forever() {
-                seen += 1;
-                if seen > 1 {
+                if signal == SIGHUP {
+                    match mesh.reload_blocking() {
+                        Ok(warnings) => {
+                            eprintln!("sluice: SIGHUP, configuration reloaded");
+                            for w in warnings {
+                                eprintln!("sluice: reload: {w}");
+                            }
+                        }
+                        Err(e) => eprintln!("sluice: SIGHUP, reload refused: {e}"),
+                    }
+                    continue;
+                }
+                stops += 1;
+                if stops > 1 {
                     eprintln!("sluice: second signal {signal}, exiting without drain");
                     std::process::exit(1);
                 }

@@ -76,7 +76,9 @@ impl Gateway {
         let stderr_path = dir.join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let binary = gateway_binary();
+        // Run inside the temp dir, so the default `./sluice-data` ledger is this gateway's own.
         let mut child = Command::new(&binary)
+            .current_dir(dir.path())
             .arg("serve")
             .arg("--config")
             .arg(&config_path)

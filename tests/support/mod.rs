@@ -7,6 +7,7 @@
 pub mod clients;
 pub mod fixtures;
 pub mod gateway;
+pub mod governance;
 pub mod http_client;
 pub mod mock;
 pub mod sse;

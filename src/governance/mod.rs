@@ -1,0 +1,77 @@
+//! Governance: virtual keys, hierarchical budgets and rate limits, pricing, and durable spend,
+//! enforced per shard without locks (DESIGN.md §4).
+//!
+//! Each shard owns one [`Governor`]: its key table, its counters for every entity (virtual
+//! key → team → customer, and provider entries), the price list. The request path calls
+//! [`Governor::authenticate`] on the head, [`Governor::admit`] before forwarding (it returns a
+//! [`Reservation`] guard), and [`Reservation::settle`] with the observed usage at the end; a
+//! dropped reservation settles with no usage. Every settlement becomes a [`SpendDelta`] that
+//! the runtime broadcasts to the other shards ([`Governor::drain_outbound`] hands out what to
+//! send, [`Governor::apply`] takes in what arrived) and to the [`ledger`] thread, which group-
+//! commits it to SQLite and gives it back as a [`LedgerSnapshot`] at start-up.
+//!
+//! Strict mode never lets the shards together cross a cap: each shard may consume only its
+//! share of the cap (own spend plus own reservations), shares start equal and move between
+//! shards on demand through [`ShareRequest`]/[`ShareGrant`] messages (taken off the giver before
+//! sending, so money in transit is usable by nobody). Soft mode checks spend so far only.
+
+mod admin;
+mod admission;
+pub mod clock;
+pub mod counters;
+pub mod entity;
+mod headers;
+pub mod keys;
+pub mod ledger;
+mod ledger_codec;
+pub mod ledger_store;
+pub mod messages;
+pub mod pricing;
+mod registry;
+pub mod rejection;
+mod reservation;
+pub mod sliding;
+mod state;
+pub mod window;
+
+#[cfg(test)]
+mod tests_admin;
+#[cfg(test)]
+mod tests_admission;
+#[cfg(test)]
+mod tests_keys;
+#[cfg(test)]
+mod tests_ledger;
+#[cfg(test)]
+mod tests_pricing;
+#[cfg(test)]
+mod tests_shards;
+#[cfg(test)]
+mod tests_support;
+#[cfg(test)]
+mod tests_windows;
+
+pub use admin::{
+    AdminError, BudgetUsage, CreatedKey, EntityUsage, KeyInfo, KeyUpdate, NewKey, RateUsage,
+    parse_budget, parse_rate_limit,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use entity::{EntityId, Level};
+pub use headers::{BudgetRemaining, LimitHeaders, Remaining, format_usd};
+pub use keys::{KeyOrigin, KeyRecord};
+pub use ledger::{DEFAULT_COMMIT_INTERVAL, Ledger, LedgerHandle};
+pub use ledger_store::{
+    LEDGER_FILE, LedgerError, LedgerSnapshot, SpendRow, ledger_path, load_snapshot,
+};
+pub use messages::{
+    BudgetKey, BudgetReset, GovMsg, KeyRevocation, Outbound, Route, ShareGrant, ShareRequest,
+    SpendDelta,
+};
+pub use pricing::{
+    Price, PriceTable, Rates, cost_pico, estimate_input_tokens, unpriced_mapped_models,
+    worst_case_pico,
+};
+pub use registry::RegistryError;
+pub use rejection::{AuthFailure, RateKind, Rejection};
+pub use reservation::{Reservation, SettledCost};
+pub use state::{Governor, KeyRef};
