@@ -77,14 +77,27 @@ pub fn local_response(
     out.extend_from_slice(body);
 }
 
-/// Appends a complete Anthropic-format error response for `err`.
-pub fn error_response(out: &mut Vec<u8>, err: &GatewayError, request_id: &str, close: bool) {
+/// Appends a complete Anthropic-format error response for `err`, with `retry-after` when the
+/// error carries one and `extra_headers` (complete `name: value\r\n` lines) as given.
+pub fn error_response(
+    out: &mut Vec<u8>,
+    err: &GatewayError,
+    request_id: &str,
+    extra_headers: &[u8],
+    close: bool,
+) {
     let mut body = Vec::with_capacity(128);
     anthropic_error_body(&mut body, err.anthropic_type(), &err.message);
     write_status_line(out, err.status(), reason_phrase(err.status()));
     write_header(out, "content-type", b"application/json");
     write_header(out, "request-id", request_id.as_bytes());
     write_header(out, "x-sluice-error", b"1");
+    if let Some(secs) = err.retry_after_secs {
+        out.extend_from_slice(b"retry-after: ");
+        write_u64(out, secs.max(1));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(extra_headers);
     write_content_length(out, body.len() as u64);
     if close {
         write_header(out, "connection", b"close");
@@ -109,7 +122,7 @@ mod tests {
     fn error_response_is_a_complete_http_message() {
         let mut out = Vec::new();
         let err = GatewayError::new(ErrorKind::NotFound, "no route for GET /nope");
-        error_response(&mut out, &err, "req_1", false);
+        error_response(&mut out, &err, "req_1", b"", false);
         let text = String::from_utf8(out).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("HTTP/1.1 404 Not Found\r\n"));

@@ -114,6 +114,9 @@ pub fn format_line(
         None => out.extend_from_slice(b"null"),
     }
     out.push(b',');
+    write_key(&mut out, "key_id");
+    write_opt_string(&mut out, ctx.key_id.as_deref());
+    out.push(b',');
     write_key(&mut out, "provider");
     write_opt_string(&mut out, provider);
     out.push(b',');
@@ -139,6 +142,15 @@ pub fn format_line(
         write_key(&mut out, key);
         write_u64(&mut out, value.unwrap_or(0));
     }
+    out.push(b',');
+    write_key(&mut out, "cost_usd");
+    match ctx.cost_pico {
+        Some(pico) => out.extend_from_slice(crate::governance::format_usd(pico).as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b',');
+    write_key(&mut out, "rejected");
+    write_opt_string(&mut out, ctx.rejection);
     out.push(b',');
     write_key(&mut out, "stop_reason");
     write_opt_string(

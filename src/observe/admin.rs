@@ -45,7 +45,7 @@ async fn serve(shard: Rc<Shard>, stream: TcpStream) {
             NextHead::Closed => return,
             NextHead::Refused(err) => {
                 let mut out = Vec::new();
-                error_response(&mut out, &err, "admin", true);
+                error_response(&mut out, &err, "admin", b"", true);
                 let _ = conn.write_all(&out).await;
                 return;
             }
@@ -83,7 +83,7 @@ async fn serve(shard: Rc<Shard>, stream: TcpStream) {
                     ErrorKind::NotFound,
                     format!("no admin route for {method} {path}"),
                 );
-                error_response(&mut out, &err, "admin", !keep_alive);
+                error_response(&mut out, &err, "admin", b"", !keep_alive);
             }
         }
         if conn.write_all(&out).await.is_err() || !keep_alive {

@@ -64,6 +64,8 @@ pub const TOKEN_KINDS: [&str; 4] = ["input", "output", "cache_read", "cache_crea
 pub struct MetricsSnapshot {
     pub shard: usize,
     pub requests: Vec<(&'static str, u16, u64)>,
+    /// Governance refusals by reason.
+    pub rejections: Vec<(&'static str, u64)>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub active_connections: i64,
@@ -80,6 +82,7 @@ pub struct MetricsSnapshot {
 pub struct ShardMetrics {
     shard: usize,
     requests: RefCell<HashMap<(&'static str, u16), u64>>,
+    rejections: RefCell<HashMap<&'static str, u64>>,
     bytes_in: Cell<u64>,
     bytes_out: Cell<u64>,
     active_connections: Rc<Cell<i64>>,
@@ -109,6 +112,7 @@ impl ShardMetrics {
         ShardMetrics {
             shard,
             requests: RefCell::new(HashMap::new()),
+            rejections: RefCell::new(HashMap::new()),
             bytes_in: Cell::new(0),
             bytes_out: Cell::new(0),
             active_connections: Rc::new(Cell::new(0)),
@@ -141,6 +145,9 @@ impl ShardMetrics {
             .borrow_mut()
             .entry((label, ctx.status))
             .or_insert(0) += 1;
+        if let Some(reason) = ctx.rejection {
+            *self.rejections.borrow_mut().entry(reason).or_insert(0) += 1;
+        }
         if let Some(summary) = &ctx.summary {
             let u = &summary.usage;
             let mut t = self.tokens.get();
@@ -165,6 +172,12 @@ impl ShardMetrics {
                 .borrow()
                 .iter()
                 .map(|(&(path, status), &n)| (path, status, n))
+                .collect(),
+            rejections: self
+                .rejections
+                .borrow()
+                .iter()
+                .map(|(&reason, &n)| (reason, n))
                 .collect(),
             bytes_in: self.bytes_in.get(),
             bytes_out: self.bytes_out.get(),

@@ -28,6 +28,7 @@ pub fn render(snapshots: &[MetricsSnapshot]) -> String {
         return out;
     };
     let mut requests: BTreeMap<(&str, u16), u64> = BTreeMap::new();
+    let mut rejections: BTreeMap<&str, u64> = BTreeMap::new();
     let mut overhead = first.overhead.clone();
     let mut ttfb = first.upstream_ttfb.clone();
     let mut duration = first.duration.clone();
@@ -37,6 +38,9 @@ pub fn render(snapshots: &[MetricsSnapshot]) -> String {
     for (i, s) in snapshots.iter().enumerate() {
         for &(path, status, n) in &s.requests {
             *requests.entry((path, status)).or_insert(0) += n;
+        }
+        for &(reason, n) in &s.rejections {
+            *rejections.entry(reason).or_insert(0) += n;
         }
         if i > 0 {
             overhead.merge(&s.overhead);
@@ -64,6 +68,15 @@ pub fn render(snapshots: &[MetricsSnapshot]) -> String {
             out,
             "sluice_requests_total{{path=\"{path}\",status=\"{status}\"}} {n}"
         );
+    }
+    header(
+        &mut out,
+        "sluice_rejections_total",
+        "counter",
+        "Requests refused by governance, by reason.",
+    );
+    for (reason, n) in &rejections {
+        let _ = writeln!(out, "sluice_rejections_total{{reason=\"{reason}\"}} {n}");
     }
     counter(
         &mut out,

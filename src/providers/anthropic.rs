@@ -2,10 +2,21 @@
 //! verbatim, body byte for byte), re-addressed to the provider and re-framed with
 //! Content-Length.
 
-use crate::config::ProviderConfig;
+use crate::config::{ProviderConfig, Secret};
 use crate::http::encode::{write_content_length, write_header};
 use crate::http::head::RequestHead;
 use crate::http::hop::{is_hop_by_hop, listed_in_connection};
+
+/// Whose credentials go upstream.
+#[derive(Clone, Copy)]
+pub enum Credentials<'a> {
+    /// The client's own `x-api-key` / `Authorization` travel as sent; the provider's key is
+    /// added only when the client sent neither.
+    ClientOwn { fallback: Option<&'a Secret> },
+    /// The client presented a virtual key: its credential headers never go upstream, the
+    /// provider's key does.
+    Provider(Option<&'a Secret>),
+}
 
 /// Appends the upstream request head for `head` to `out`. `path` is the upstream path (prefix
 /// removed); the query is kept as the client sent it.
@@ -15,6 +26,7 @@ pub fn write_request_head(
     head: &RequestHead,
     path: &str,
     body_len: usize,
+    credentials: Credentials<'_>,
 ) {
     out.extend_from_slice(head.method().as_bytes());
     out.push(b' ');
@@ -28,6 +40,7 @@ pub fn write_request_head(
     write_header(out, "host", provider.base_url.host_header().as_bytes());
 
     let connection = head.header("connection");
+    let strip_client_credentials = matches!(credentials, Credentials::Provider(_));
     let mut has_credentials = false;
     for (name, value) in head.headers() {
         if name.eq_ignore_ascii_case("host")
@@ -39,12 +52,20 @@ pub fn write_request_head(
             continue;
         }
         if name.eq_ignore_ascii_case("x-api-key") || name.eq_ignore_ascii_case("authorization") {
+            if strip_client_credentials {
+                continue;
+            }
             has_credentials = true;
         }
         write_header(out, name, value);
     }
-    if !has_credentials && let Some(key) = provider.keys.first() {
-        write_header(out, "x-api-key", key.secret.expose().as_bytes());
+    let provider_key = match credentials {
+        Credentials::ClientOwn { fallback } if !has_credentials => fallback,
+        Credentials::ClientOwn { .. } => None,
+        Credentials::Provider(key) => key,
+    };
+    if let Some(key) = provider_key {
+        write_header(out, "x-api-key", key.expose().as_bytes());
     }
     if body_len > 0 || head.method() == "POST" {
         write_content_length(out, body_len as u64);

@@ -2,11 +2,13 @@
 //! records it: ids, timings (with sluice's own time kept apart from upstream waits), what was
 //! sent, and what the observer saw.
 
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::error::GatewayError;
 use super::request_id::RequestId;
 use super::route::Route;
+use crate::governance::{KeyRef, Reservation};
 use crate::sse::observer::ResponseSummary;
 
 /// Accumulates the time sluice itself spends on a request, excluding waits on the upstream
@@ -74,6 +76,16 @@ pub struct RequestContext {
     /// A failure after the response started (answered in-band, e.g. an SSE error event).
     pub late_fault: Option<GatewayError>,
     pub client_gone: bool,
+    /// The virtual key presented (None: the client's own credentials pass through).
+    pub key: Option<KeyRef>,
+    /// Its id, for logs and audit (never the secret).
+    pub key_id: Option<Rc<str>>,
+    /// The admitted request's hold on its budgets; settled or released before `finish` ends.
+    pub reservation: Option<Reservation>,
+    /// What the settlement charged, in pico-dollars.
+    pub cost_pico: Option<u64>,
+    /// Why governance refused the request (the rejections metric's label).
+    pub rejection: Option<&'static str>,
 }
 
 impl RequestContext {
@@ -95,6 +107,11 @@ impl RequestContext {
             summary: None,
             late_fault: None,
             client_gone: false,
+            key: None,
+            key_id: None,
+            reservation: None,
+            cost_pico: None,
+            rejection: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use crate::governance::Rejection;
 use crate::http::chunked::ChunkedError;
 use crate::http::head::HeadError;
 
@@ -45,6 +46,16 @@ pub enum ErrorKind {
     UpstreamProtocol,
     /// Something inside sluice failed.
     Internal,
+    /// No valid virtual key (missing, unknown, revoked, expired) where one is required.
+    Unauthenticated,
+    /// The key or team may not use this model.
+    PermissionDenied,
+    /// A rate limit is reached (or strict budget share is being rebalanced): retry later.
+    RateLimited,
+    /// A budget is spent until it resets.
+    BudgetExceeded,
+    /// A governed request for a model sluice cannot price.
+    UnpricedModel,
 }
 
 /// An error on the request path, with a message safe to show the caller.
@@ -52,6 +63,8 @@ pub enum ErrorKind {
 pub struct GatewayError {
     pub kind: ErrorKind,
     pub message: Cow<'static, str>,
+    /// The `retry-after` to send (whole seconds), for rate limits.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl GatewayError {
@@ -59,6 +72,7 @@ impl GatewayError {
         GatewayError {
             kind,
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 
@@ -76,6 +90,11 @@ impl GatewayError {
             ErrorKind::UpstreamUnreachable | ErrorKind::UpstreamProtocol => 502,
             ErrorKind::UpstreamTimeout => 504,
             ErrorKind::Internal => 500,
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::BudgetExceeded => 402,
+            ErrorKind::PermissionDenied => 403,
+            ErrorKind::RateLimited => 429,
+            ErrorKind::UnpricedModel => 400,
         }
     }
 
@@ -87,7 +106,12 @@ impl GatewayError {
             | ErrorKind::HeadTooLarge
             | ErrorKind::HeadTimeout
             | ErrorKind::VersionNotSupported
-            | ErrorKind::NoProvider => "invalid_request_error",
+            | ErrorKind::NoProvider
+            | ErrorKind::UnpricedModel => "invalid_request_error",
+            ErrorKind::Unauthenticated => "authentication_error",
+            ErrorKind::PermissionDenied => "permission_error",
+            ErrorKind::RateLimited => "rate_limit_error",
+            ErrorKind::BudgetExceeded => "billing_error",
             ErrorKind::NotFound => "not_found_error",
             ErrorKind::BodyTooLarge => "request_too_large",
             ErrorKind::UpstreamTimeout => "timeout_error",
@@ -106,7 +130,12 @@ impl GatewayError {
             | ErrorKind::BodyTooLarge
             | ErrorKind::HeadTimeout
             | ErrorKind::VersionNotSupported
-            | ErrorKind::NoProvider => Fault::Client,
+            | ErrorKind::NoProvider
+            | ErrorKind::Unauthenticated
+            | ErrorKind::PermissionDenied
+            | ErrorKind::RateLimited
+            | ErrorKind::BudgetExceeded
+            | ErrorKind::UnpricedModel => Fault::Client,
             ErrorKind::UpstreamUnreachable
             | ErrorKind::UpstreamTimeout
             | ErrorKind::UpstreamProtocol => Fault::Upstream,
@@ -128,7 +157,12 @@ impl GatewayError {
             | ErrorKind::HeadTimeout
             | ErrorKind::VersionNotSupported
             | ErrorKind::NoProvider
-            | ErrorKind::Internal => false,
+            | ErrorKind::Internal
+            | ErrorKind::Unauthenticated
+            | ErrorKind::PermissionDenied
+            | ErrorKind::RateLimited
+            | ErrorKind::BudgetExceeded
+            | ErrorKind::UnpricedModel => false,
         }
     }
 
@@ -147,7 +181,12 @@ impl GatewayError {
             | ErrorKind::UpstreamUnreachable
             | ErrorKind::UpstreamTimeout
             | ErrorKind::UpstreamProtocol
-            | ErrorKind::Internal => false,
+            | ErrorKind::Internal
+            | ErrorKind::Unauthenticated
+            | ErrorKind::PermissionDenied
+            | ErrorKind::RateLimited
+            | ErrorKind::BudgetExceeded
+            | ErrorKind::UnpricedModel => false,
         }
     }
 }
@@ -184,6 +223,23 @@ impl From<HeadError> for GatewayError {
                 ErrorKind::VersionNotSupported,
                 "only HTTP/1.0 and HTTP/1.1 are supported",
             ),
+        }
+    }
+}
+
+impl From<&Rejection> for GatewayError {
+    fn from(r: &Rejection) -> Self {
+        let kind = match r {
+            Rejection::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            Rejection::ModelNotAllowed { .. } => ErrorKind::PermissionDenied,
+            Rejection::RateLimited { .. } | Rejection::BudgetBusy { .. } => ErrorKind::RateLimited,
+            Rejection::BudgetExceeded { .. } => ErrorKind::BudgetExceeded,
+            Rejection::UnpricedModel { .. } => ErrorKind::UnpricedModel,
+        };
+        GatewayError {
+            kind,
+            message: r.message().into(),
+            retry_after_secs: r.retry_after_secs(),
         }
     }
 }

@@ -6,13 +6,14 @@ use std::rc::Rc;
 
 use super::context::RequestContext;
 use super::error::{ErrorKind, GatewayError};
+use super::govern;
 use super::relay;
 use super::route::{self, Route};
 use super::target;
 use crate::http::conn::{ClientConn, Scratch};
 use crate::http::encode::{error_response, local_response};
 use crate::http::head::RequestHead;
-use crate::providers::anthropic;
+use crate::providers::anthropic::{self, Credentials};
 use crate::runtime::Shard;
 use crate::sse::request_peek::{PeekError, peek_request};
 
@@ -63,6 +64,10 @@ async fn handle(
         return answer_locally(client, ctx, head).await;
     }
 
+    // Authenticate the virtual key; without one, the client's own credentials pass through
+    // (unless `governance.require_virtual_key`).
+    govern::authenticate(shard, head, ctx)?;
+
     // Peek the fields that decide, without re-serialising.
     let peek = if route.has_json_body() {
         let peek = peek_request(body).map_err(|e| bad_json(&e))?;
@@ -84,6 +89,34 @@ async fn handle(
         *body = crate::sse::request_peek::substitute_model(body, span, model);
     }
 
+    // Admit: allow-lists, rate limits and a budget reservation on every level.
+    if route == Route::Messages {
+        let skip = target.strip_model_prefix.unwrap_or(0);
+        let max_tokens = peek.as_ref().and_then(|p| p.max_tokens);
+        let requested = ctx.model.take();
+        let model = requested
+            .as_deref()
+            .and_then(|m| m.get(skip..))
+            .unwrap_or("");
+        let admitted = govern::admit(
+            shard,
+            ctx,
+            &target.provider.name,
+            model,
+            body.len(),
+            max_tokens,
+        );
+        ctx.model = requested;
+        admitted?;
+    }
+    let credentials = if ctx.key.is_some() {
+        Credentials::Provider(shard.pick_provider_key(target.provider))
+    } else {
+        Credentials::ClientOwn {
+            fallback: shard.pick_provider_key(target.provider),
+        }
+    };
+
     // Send upstream and wait for the response head. A small body rides in the head's buffer
     // so the whole request leaves in one write.
     let upstream = &mut scratch.upstream_head;
@@ -93,6 +126,7 @@ async fn handle(
         head,
         route::upstream_path(head.path()),
         body.len(),
+        credentials,
     );
     let separate_body: &[u8] = if body.len() <= SMALL_BODY_BYTES {
         upstream.extend_from_slice(body);
@@ -153,12 +187,16 @@ async fn finish(
     mut ctx: RequestContext,
     outcome: Result<(), GatewayError>,
 ) -> bool {
+    // A reservation still held here was never settled: the request failed before any usage.
+    govern::release(shard, &mut ctx);
     let mut error = None;
     if let Err(err) = outcome {
         if !ctx.response_started && !ctx.client_gone {
             let close = err.closes_connection() || !ctx.keep_alive || shard.draining();
-            let mut out = Vec::with_capacity(256);
-            error_response(&mut out, &err, ctx.request_id.as_str(), close);
+            let mut out = Vec::with_capacity(512);
+            let mut limits = Vec::new();
+            govern::write_limit_headers(shard, &ctx, &mut limits);
+            error_response(&mut out, &err, ctx.request_id.as_str(), &limits, close);
             ctx.status = err.status();
             if client.write_all(&out).await.is_err() {
                 ctx.client_gone = true;

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod error;
 pub mod flow;
+pub mod govern;
 pub mod relay;
 pub mod request_id;
 pub mod route;

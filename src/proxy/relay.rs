@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::context::RequestContext;
 use super::error::{ErrorKind, GatewayError};
+use super::govern;
 use super::route::Route;
 use crate::http::chunked::{LAST_CHUNK, encode_chunk};
 use crate::http::client::Exchange;
@@ -75,6 +76,8 @@ pub async fn relay(
     ctx.keep_alive = ctx.keep_alive && !shard.draining();
     let out = &mut scratch.out;
     write_client_head(out, &head, framing, ctx.keep_alive);
+    govern::write_limit_headers(shard, ctx, out);
+    out.extend_from_slice(b"\r\n");
     ctx.status = head.status();
 
     let mut reader = BodyReader::new(upstream_framing);
@@ -93,6 +96,7 @@ pub async fn relay(
         let finished = match step {
             Ok(finished) => finished,
             Err(e) => {
+                settle_so_far(shard, ctx, &sse);
                 return fail_mid_body(client, ctx, sse.is_some(), out, body_fault(&e)).await;
             }
         };
@@ -103,6 +107,7 @@ pub async fn relay(
                 data.drain(..fed + end);
             } else if data.len() > MAX_PENDING_EVENT_BYTES {
                 let e = GatewayError::new(ErrorKind::UpstreamProtocol, "an SSE event is too large");
+                settle_so_far(shard, ctx, &sse);
                 return fail_mid_body(client, ctx, true, out, e).await;
             }
             if finished && !data.is_empty() {
@@ -121,8 +126,20 @@ pub async fn relay(
             frame(out, framing, data);
             data.clear();
         }
-        if finished && framing == ClientFraming::Chunked {
-            out.extend_from_slice(LAST_CHUNK);
+        if finished {
+            if observe_json && !observed_json.is_empty() {
+                ctx.summary = summarize_message_json(&observed_json);
+            }
+            // Settle before the response's last byte is written: once the client has it, every
+            // later admission on any shard sees this cost (DESIGN §4).
+            let usage = match &sse {
+                Some((_, observer)) => Some(observer.summary().usage.clone()),
+                None => ctx.summary.as_ref().map(|s| s.usage.clone()),
+            };
+            govern::settle(shard, ctx, usage.as_ref(), true);
+            if framing == ClientFraming::Chunked {
+                out.extend_from_slice(LAST_CHUNK);
+            }
         }
         if !out.is_empty() {
             ctx.response_started = true;
@@ -132,13 +149,11 @@ pub async fn relay(
             out.clear();
             if written.is_err() {
                 ctx.client_gone = true;
+                settle_so_far(shard, ctx, &sse);
                 break;
             }
         }
         if finished {
-            if observe_json && !observed_json.is_empty() {
-                ctx.summary = summarize_message_json(&observed_json);
-            }
             if reader.leaves_connection_reusable() && head.keep_alive() {
                 shard.upstreams.checkin(provider_index, conn);
             }
@@ -150,6 +165,7 @@ pub async fn relay(
         let silent_for = now.saturating_duration_since(last_upstream_bytes);
         if silent_for >= read_timeout {
             let e = GatewayError::new(ErrorKind::UpstreamTimeout, "the upstream stopped sending");
+            settle_so_far(shard, ctx, &sse);
             return fail_mid_body(client, ctx, sse.is_some(), out, e).await;
         }
         let mut wait = read_timeout - silent_for;
@@ -194,6 +210,7 @@ pub async fn relay(
                     other => other,
                 };
                 if let Err(e) = ended {
+                    settle_so_far(shard, ctx, &sse);
                     return fail_mid_body(client, ctx, sse.is_some(), out, body_fault(&e)).await;
                 }
             }
@@ -202,11 +219,13 @@ pub async fn relay(
                     ErrorKind::UpstreamProtocol,
                     format!("the upstream connection failed mid-response: {e}"),
                 );
+                settle_so_far(shard, ctx, &sse);
                 return fail_mid_body(client, ctx, sse.is_some(), out, e).await;
             }
             Wake::Client(Ok(n)) if n > 0 => {} // pipelined bytes, kept for the next request
             Wake::Client(_) => {
                 ctx.client_gone = true;
+                settle_so_far(shard, ctx, &sse);
                 break; // dropping `conn` closes the upstream connection now
             }
             Wake::Tick => {
@@ -259,6 +278,19 @@ async fn fail_mid_body(
     Ok(())
 }
 
+/// Charges what the stream reported so far (a client that left, an upstream that failed):
+/// the provider bills those tokens.
+fn settle_so_far(
+    shard: &Shard,
+    ctx: &mut RequestContext,
+    sse: &Option<(SseParser, AnthropicObserver)>,
+) {
+    let usage = sse
+        .as_ref()
+        .map(|(_, observer)| observer.summary().usage.clone());
+    govern::settle(shard, ctx, usage.as_ref(), false);
+}
+
 fn body_fault(e: &BodyError) -> GatewayError {
     match e {
         BodyError::EndedEarly => GatewayError::new(
@@ -299,6 +331,7 @@ fn frame(out: &mut Vec<u8>, framing: ClientFraming, bytes: &[u8]) {
     }
 }
 
+/// Writes the status line and headers (without the blank line that ends the head).
 fn write_client_head(
     out: &mut Vec<u8>,
     head: &ResponseHead,
@@ -325,5 +358,4 @@ fn write_client_head(
     if !keep_alive || framing == ClientFraming::Close {
         write_header(out, "connection", b"close");
     }
-    out.extend_from_slice(b"\r\n");
 }
