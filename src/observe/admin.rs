@@ -4,12 +4,15 @@
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use super::prometheus;
+use super::{admin_api, prometheus};
 use crate::http::conn::{ClientConn, NextHead};
 use crate::http::encode::{error_response, local_response};
 use crate::proxy::error::{ErrorKind, GatewayError};
 use crate::runtime::Shard;
 use crate::runtime::net::{TcpListener, TcpStream};
+
+/// Largest admin request body (JSON documents are small).
+const MAX_ADMIN_BODY_BYTES: u64 = 1024 * 1024;
 
 /// Binds the admin listener and starts serving it on the current shard.
 pub fn start(shard: Rc<Shard>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
@@ -51,12 +54,32 @@ async fn serve(shard: Rc<Shard>, stream: TcpStream) {
             }
         };
         let mut out = Vec::with_capacity(16 * 1024);
-        let keep_alive =
-            head.keep_alive() && head.framing() == crate::http::head::BodyFraming::Empty;
+        let keep_alive = head.keep_alive();
+        let mut body = Vec::new();
+        if let Err(err) = conn
+            .read_body(&head, MAX_ADMIN_BODY_BYTES, server.idle_timeout, &mut body)
+            .await
+        {
+            error_response(&mut out, &err, "admin", b"", true);
+            let _ = conn.write_all(&out).await;
+            return;
+        }
         match (head.method(), head.path()) {
+            (_, path) if admin_api::is_admin_path(path) => {
+                let answer = admin_api::handle(&shard, &head, &body).await;
+                let json = answer.body.to_string();
+                local_response(
+                    &mut out,
+                    answer.status,
+                    "application/json",
+                    json.as_bytes(),
+                    !keep_alive,
+                );
+            }
             ("GET", "/metrics") => {
                 let snapshots = shard.mesh.scrape_all().await;
-                let text = prometheus::render(&snapshots);
+                let mut text = prometheus::render(&snapshots);
+                prometheus::render_governance(&mut text, &shard.gov);
                 local_response(
                     &mut out,
                     200,

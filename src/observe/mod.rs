@@ -3,6 +3,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod admin_api;
 pub mod alloc_count;
 pub mod json;
 pub mod metrics;

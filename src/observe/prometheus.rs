@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::metrics::{Latency, MetricsSnapshot, TOKEN_KINDS};
+use crate::governance::{Governor, Level};
 
 /// The content type of the exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -160,6 +161,47 @@ pub fn render(snapshots: &[MetricsSnapshot]) -> String {
         &DURATION_BUCKETS,
     );
     out
+}
+
+/// Appends spend and remaining budget per key, team and customer, as shard 0 sees them (its
+/// spend view is global: every shard's settlements reach it as deltas).
+pub fn render_governance(out: &mut String, gov: &Governor) {
+    header(
+        out,
+        "sluice_governance_spent_usd",
+        "gauge",
+        "Settled spend in the current budget window.",
+    );
+    let mut remaining = String::new();
+    for level in [Level::Key, Level::Team, Level::Customer, Level::Provider] {
+        for usage in gov.list_usage(level) {
+            for b in &usage.budgets {
+                let labels = format!(
+                    "level=\"{}\",id=\"{}\",reset=\"{}\"",
+                    level.as_str(),
+                    usage.id.replace(['\\', '"', '\n'], "_"),
+                    b.reset.as_str()
+                );
+                let _ = writeln!(
+                    out,
+                    "sluice_governance_spent_usd{{{labels}}} {}",
+                    b.spent_pico as f64 / 1e12
+                );
+                let _ = writeln!(
+                    remaining,
+                    "sluice_governance_remaining_usd{{{labels}}} {}",
+                    b.remaining_pico as f64 / 1e12
+                );
+            }
+        }
+    }
+    header(
+        out,
+        "sluice_governance_remaining_usd",
+        "gauge",
+        "Budget left in the current window.",
+    );
+    out.push_str(&remaining);
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {

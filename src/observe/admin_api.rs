@@ -1,0 +1,386 @@
+//! The admin API (JSON over the admin listener, shard 0): virtual keys, usage per entity,
+//! budget resets and config reload, all behind `governance.admin_token`. Changes made here are
+//! sent to every shard and committed to the ledger before the answer goes out.
+
+use std::rc::Rc;
+
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use crate::config::{Budget, RateLimit, parse_rfc3339_unix_secs};
+use crate::governance::window::format_rfc3339;
+use crate::governance::{
+    AdminError, BudgetUsage, EntityUsage, KeyInfo, KeyOrigin, KeyUpdate, Level, NewKey, RateUsage,
+    parse_budget, parse_rate_limit,
+};
+use crate::http::head::RequestHead;
+use crate::runtime::Shard;
+
+/// An admin answer: status and JSON body.
+pub struct AdminReply {
+    pub status: u16,
+    pub body: Value,
+}
+
+fn reply(status: u16, body: Value) -> AdminReply {
+    AdminReply { status, body }
+}
+
+fn error(status: u16, error_type: &str, message: impl std::fmt::Display) -> AdminReply {
+    reply(
+        status,
+        json!({"type": "error", "error": {"type": error_type, "message": message.to_string()}}),
+    )
+}
+
+/// Whether `path` belongs to the admin API.
+pub fn is_admin_path(path: &str) -> bool {
+    path == "/admin" || path.starts_with("/admin/")
+}
+
+/// Serves one admin API request.
+pub async fn handle(shard: &Rc<Shard>, head: &RequestHead, body: &[u8]) -> AdminReply {
+    if let Some(refusal) = check_token(shard, head) {
+        return refusal;
+    }
+    let segments: Vec<&str> = head.path().trim_matches('/').split('/').skip(1).collect();
+    let answer = match (head.method(), segments.as_slice()) {
+        ("POST", ["keys"]) => create_key(shard, body),
+        ("GET", ["keys"]) => Ok(reply(
+            200,
+            json!({"keys": shard.gov.list_keys().iter().map(key_json).collect::<Vec<_>>()}),
+        )),
+        ("PATCH", ["keys", id]) => update_key(shard, id, body),
+        ("DELETE", ["keys", id]) => shard
+            .gov
+            .revoke_key(id)
+            .map(|key| reply(200, json!({"key": key_json(&key)})))
+            .map_err(admin_error),
+        ("GET", ["usage", level]) => level_of(level).map(|level| {
+            let usage: Vec<Value> = shard.gov.list_usage(level).iter().map(usage_json).collect();
+            reply(200, json!({ "usage": usage }))
+        }),
+        ("GET", ["teams"]) => Ok(list(shard, Level::Team, "teams")),
+        ("GET", ["customers"]) => Ok(list(shard, Level::Customer, "customers")),
+        ("GET", ["usage", level, id]) => match level_of(level) {
+            Ok(level) => Ok(entity_usage(shard, level, id).await),
+            Err(e) => Err(e),
+        },
+        ("POST", ["budgets", "reset"]) => reset_budget(shard, body),
+        ("POST", ["reload"]) => Ok(reload(shard).await),
+        (method, _) => Err(error(
+            404,
+            "not_found_error",
+            format!("no admin route for {method} {}", head.path()),
+        )),
+    };
+    let answer = answer.unwrap_or_else(|e| e);
+    shard.gov_link.flush(&shard.gov);
+    if (200..300).contains(&answer.status) && head.method() != "GET" {
+        // Durable before acknowledged: a key created here survives an immediate kill.
+        let ledger = shard.gov_link.ledger().clone();
+        let flushed = glommio::executor()
+            .spawn_blocking(move || ledger.flush())
+            .await;
+        if let Err(e) = flushed {
+            return error(500, "api_error", format!("the ledger did not commit: {e}"));
+        }
+    }
+    answer
+}
+
+/// The bearer token must equal `governance.admin_token` (compared in constant time).
+fn check_token(shard: &Shard, head: &RequestHead) -> Option<AdminReply> {
+    let Some(expected) = &shard.config.governance.admin_token else {
+        return Some(error(
+            403,
+            "permission_error",
+            "the admin API is disabled: set governance.admin_token",
+        ));
+    };
+    let presented = head
+        .header("authorization")
+        .and_then(|v| {
+            v.strip_prefix(b"Bearer ")
+                .or_else(|| v.strip_prefix(b"bearer "))
+        })
+        .map(<[u8]>::trim_ascii)
+        .unwrap_or_default();
+    let matches: bool = presented.ct_eq(expected.expose().as_bytes()).into();
+    if matches && !presented.is_empty() {
+        None
+    } else {
+        Some(error(
+            401,
+            "authentication_error",
+            "a valid admin token is required",
+        ))
+    }
+}
+
+fn admin_error(e: AdminError) -> AdminReply {
+    let status = match e {
+        AdminError::NotFound(_) => 404,
+        AdminError::DuplicateId(_) => 409,
+        AdminError::ConfigKey(_) => 409,
+        AdminError::Random(_) => 500,
+        AdminError::InvalidId(_)
+        | AdminError::UnknownTeam(_)
+        | AdminError::UnknownCustomer(_)
+        | AdminError::CustomerMismatch { .. }
+        | AdminError::InvalidBudget(_)
+        | AdminError::InvalidRateLimit(_)
+        | AdminError::InvalidModels(_) => 400,
+    };
+    let error_type = match status {
+        404 => "not_found_error",
+        409 => "conflict_error",
+        500 => "api_error",
+        _ => "invalid_request_error",
+    };
+    error(status, error_type, e)
+}
+
+fn bad_request(message: impl std::fmt::Display) -> AdminReply {
+    error(400, "invalid_request_error", message)
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, AdminReply> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| bad_request(format!("the body is not JSON: {e}")))?;
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(bad_request("the body must be a JSON object"))
+    }
+}
+
+fn level_of(word: &str) -> Result<Level, AdminReply> {
+    Level::ALL
+        .into_iter()
+        .find(|l| l.as_str() == word)
+        .ok_or_else(|| {
+            bad_request(format!(
+                "unknown level `{word}`: key, team, customer or provider"
+            ))
+        })
+}
+
+fn create_key(shard: &Shard, body: &[u8]) -> Result<AdminReply, AdminReply> {
+    let v = parse_json(body)?;
+    let text = |name: &str| v.get(name).and_then(Value::as_str).map(str::to_owned);
+    let new = NewKey {
+        id: text("id").ok_or_else(|| bad_request("`id` is required"))?,
+        team: text("team").ok_or_else(|| bad_request("`team` is required"))?,
+        customer: text("customer"),
+        budgets: budgets_of(v.get("budgets"))?.unwrap_or_default(),
+        rate_limits: rate_limits_of(v.get("rate_limits"))?.unwrap_or_default(),
+        models: models_of(v.get("models"))?.unwrap_or_default(),
+        expires_at_unix_secs: expiry_of(v.get("expires_at"))?.flatten(),
+    };
+    let created = shard.gov.create_key(new).map_err(admin_error)?;
+    Ok(reply(
+        201,
+        json!({"key": key_json(&created.key), "secret": created.secret}),
+    ))
+}
+
+fn update_key(shard: &Shard, id: &str, body: &[u8]) -> Result<AdminReply, AdminReply> {
+    let v = parse_json(body)?;
+    let update = KeyUpdate {
+        budgets: budgets_of(v.get("budgets"))?,
+        rate_limits: rate_limits_of(v.get("rate_limits"))?,
+        models: models_of(v.get("models"))?,
+        expires_at_unix_secs: expiry_of(v.get("expires_at"))?,
+    };
+    let key = shard.gov.update_key(id, update).map_err(admin_error)?;
+    Ok(reply(200, json!({"key": key_json(&key)})))
+}
+
+fn reset_budget(shard: &Shard, body: &[u8]) -> Result<AdminReply, AdminReply> {
+    let v = parse_json(body)?;
+    let level = level_of(v.get("level").and_then(Value::as_str).unwrap_or(""))?;
+    let id = v
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad_request("`id` is required"))?;
+    shard
+        .gov
+        .reset_budget(level, id, None)
+        .map_err(admin_error)?;
+    Ok(reply(
+        200,
+        json!({"reset": true, "level": level.as_str(), "id": id}),
+    ))
+}
+
+async fn entity_usage(shard: &Shard, level: Level, id: &str) -> AdminReply {
+    let mut merged: Option<EntityUsage> = None;
+    for usage in shard.mesh.usage_all(level, id).await.into_iter().flatten() {
+        match &mut merged {
+            Some(m) => m.merge(&usage),
+            None => merged = Some(usage),
+        }
+    }
+    match merged {
+        Some(usage) => reply(200, usage_json(&usage)),
+        None => error(
+            404,
+            "not_found_error",
+            format!("no {} `{id}`", level.as_str()),
+        ),
+    }
+}
+
+fn list(shard: &Shard, level: Level, name: &str) -> AdminReply {
+    let usage: Vec<Value> = shard.gov.list_usage(level).iter().map(usage_json).collect();
+    reply(200, json!({ name: usage }))
+}
+
+async fn reload(shard: &Shard) -> AdminReply {
+    let mesh = shard.mesh.clone();
+    match glommio::executor()
+        .spawn_blocking(move || mesh.reload_blocking())
+        .await
+    {
+        Ok(warnings) => reply(200, json!({"reloaded": true, "warnings": warnings})),
+        Err(e) => error(400, "invalid_request_error", format!("reload refused: {e}")),
+    }
+}
+
+fn budgets_of(v: Option<&Value>) -> Result<Option<Vec<Budget>>, AdminReply> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let items = v
+        .as_array()
+        .ok_or_else(|| bad_request("`budgets` must be an array"))?;
+    items
+        .iter()
+        .map(|b| {
+            let max_usd = b
+                .get("max_usd")
+                .and_then(Value::as_f64)
+                .ok_or_else(|| bad_request("a budget needs `max_usd`"))?;
+            let reset = b.get("reset").and_then(Value::as_str).unwrap_or("");
+            let calendar = b
+                .get("calendar_aligned")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            parse_budget(max_usd, reset, calendar).map_err(admin_error)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+fn rate_limits_of(v: Option<&Value>) -> Result<Option<Vec<RateLimit>>, AdminReply> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let items = v
+        .as_array()
+        .ok_or_else(|| bad_request("`rate_limits` must be an array"))?;
+    items
+        .iter()
+        .map(|r| {
+            let count = |name: &str| r.get(name).and_then(Value::as_u64);
+            let window = r.get("window").and_then(Value::as_str).unwrap_or("");
+            parse_rate_limit(count("requests"), count("tokens"), window).map_err(admin_error)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+fn models_of(v: Option<&Value>) -> Result<Option<Vec<String>>, AdminReply> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let items = v
+        .as_array()
+        .ok_or_else(|| bad_request("`models` must be an array of globs"))?;
+    items
+        .iter()
+        .map(|m| {
+            m.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| bad_request("`models` must be an array of globs"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// `None`: not given; `Some(None)`: explicitly null (no expiry); `Some(Some(t))`: expires at t.
+fn expiry_of(v: Option<&Value>) -> Result<Option<Option<u64>>, AdminReply> {
+    match v {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(s)) => parse_rfc3339_unix_secs(s)
+            .map(|t| Some(Some(t)))
+            .map_err(|e| bad_request(format!("`expires_at`: {e}"))),
+        Some(_) => Err(bad_request(
+            "`expires_at` must be an RFC 3339 string or null",
+        )),
+    }
+}
+
+fn key_json(key: &KeyInfo) -> Value {
+    json!({
+        "id": key.id,
+        "team": key.team,
+        "customer": key.customer,
+        "origin": match key.origin { KeyOrigin::Config => "config", KeyOrigin::Runtime => "created" },
+        "budgets": key.budgets.iter().map(|b| json!({
+            "max_usd": b.max_micro_usd as f64 / 1e6,
+            "reset": b.reset.as_str(),
+            "calendar_aligned": b.calendar_aligned,
+        })).collect::<Vec<_>>(),
+        "rate_limits": key.rate_limits.iter().map(|r| json!({
+            "requests": r.requests,
+            "tokens": r.tokens,
+            "window_secs": r.window.as_secs(),
+        })).collect::<Vec<_>>(),
+        "models": key.models,
+        "expires_at": key.expires_at_unix_secs.map(|t| format_rfc3339(t * 1000)),
+        "created_at": format_rfc3339(key.created_at_ms),
+        "revoked": key.revoked_at_ms.is_some(),
+        "revoked_at": key.revoked_at_ms.map(format_rfc3339),
+    })
+}
+
+fn usage_json(usage: &EntityUsage) -> Value {
+    json!({
+        "level": usage.level.as_str(),
+        "id": usage.id,
+        "in_flight": usage.in_flight,
+        "budgets": usage.budgets.iter().map(budget_json).collect::<Vec<_>>(),
+        "rate_limits": usage.rate_limits.iter().map(rate_json).collect::<Vec<_>>(),
+    })
+}
+
+fn budget_json(b: &BudgetUsage) -> Value {
+    json!({
+        "max_usd": b.max_micro_usd as f64 / 1e6,
+        "reset": b.reset.as_str(),
+        "calendar_aligned": b.calendar_aligned,
+        "spent_usd": usd(b.spent_pico),
+        "reserved_usd": usd(b.reserved_pico),
+        "remaining_usd": usd(b.remaining_pico),
+        "spent_pico_usd": b.spent_pico,
+        "resets_at": format_rfc3339(b.resets_at_ms),
+    })
+}
+
+/// Pico-dollars as a JSON number of dollars (exact counts are in the `*_pico_usd` fields).
+fn usd(pico: u64) -> f64 {
+    pico as f64 / 1e12
+}
+
+fn rate_json(r: &RateUsage) -> Value {
+    json!({
+        "window_secs": r.window_secs,
+        "requests_limit": r.requests_limit,
+        "requests": r.requests,
+        "tokens_limit": r.tokens_limit,
+        "tokens": r.tokens,
+    })
+}
