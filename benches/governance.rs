@@ -1,0 +1,162 @@
+//! Governance costs: admission + settlement for a key under a team under a customer (each with
+//! a budget and a rate limit) in strict and soft mode, authentication, the cross-shard
+//! propagation time of one spend delta, and the ledger's committed throughput.
+//!
+//! Run: `cargo bench --bench governance` (figures in BENCHMARKS.md).
+
+use std::hint::black_box;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sluice::config::Config;
+use sluice::governance::{Clock, GovMsg, Governor, Ledger, LedgerSnapshot, Outbound, SystemClock};
+use sluice::sse::Usage;
+
+const SECRET: &[u8] = b"sk-sluice-alice-0123456789abcdefghijklmnopqrstuv";
+
+fn config(mode: &str) -> Config {
+    let level = "budgets = [{ max_usd = 1000000.0, reset = \"1d\" }]\n\
+                 rate_limits = [{ requests = 1000000000, tokens = 1000000000000, window = \"1m\" }]";
+    let text = format!(
+        "[[providers]]\nname = \"anthropic\"\nkind = \"anthropic\"\nkeys = [{{ secret = \"u\" }}]\n\
+         [governance]\nrequire_virtual_key = true\nbudget_mode = \"{mode}\"\n\
+         [[customers]]\nid = \"acme\"\n{level}\n\
+         [[teams]]\nid = \"platform\"\ncustomer = \"acme\"\n{level}\n\
+         [[virtual_keys]]\nid = \"alice\"\nsecret = \"{}\"\nteam = \"platform\"\n{level}\n",
+        std::str::from_utf8(SECRET).unwrap()
+    );
+    Config::from_toml_str_with_env(&text, &|_| None).unwrap()
+}
+
+fn governor(mode: &str, shard: usize, shards: usize) -> Rc<Governor> {
+    let clock: Rc<dyn Clock> = Rc::new(SystemClock);
+    Governor::new(
+        &config(mode),
+        shard,
+        shards,
+        clock,
+        &LedgerSnapshot::default(),
+    )
+    .unwrap()
+    .0
+}
+
+fn usage() -> Usage {
+    Usage {
+        input_tokens: 1200,
+        output_tokens: 300,
+        cache_read_input_tokens: 20_000,
+        cache_creation_input_tokens: 100,
+    }
+}
+
+fn admission(c: &mut Criterion) {
+    let mut g = c.benchmark_group("admit_and_settle_key_team_customer");
+    g.throughput(Throughput::Elements(1));
+    for mode in ["strict", "soft"] {
+        let gov = governor(mode, 0, 1);
+        let key = gov.authenticate(Some(SECRET), None).unwrap();
+        let used = usage();
+        let mut sink: Vec<Outbound> = Vec::with_capacity(4);
+        g.bench_function(mode, |b| {
+            b.iter(|| {
+                let held = gov
+                    .admit(
+                        black_box(key),
+                        "anthropic",
+                        "claude-sonnet-4-5",
+                        5_000,
+                        8_192,
+                    )
+                    .unwrap();
+                black_box(held.settle(&used));
+                gov.drain_outbound(|o| sink.push(o));
+                sink.clear();
+            })
+        });
+    }
+    g.finish();
+    let gov = governor("strict", 0, 1);
+    c.bench_function("authenticate_virtual_key", |b| {
+        b.iter(|| black_box(gov.authenticate(Some(black_box(SECRET)), None).unwrap()))
+    });
+}
+
+/// One settlement on shard A, its delta carried by the same kind of channel the gateway uses
+/// to shard B's thread, applied there; measured until B acknowledges.
+fn propagation(c: &mut Criterion) {
+    let (to_b, mut b_inbox) = futures_channel::mpsc::unbounded::<GovMsg>();
+    let (ack_tx, ack_rx) = std::sync::mpsc::channel::<()>();
+    let shard_b = std::thread::spawn(move || {
+        let gov = governor("soft", 1, 2);
+        while let Some(msg) =
+            futures_lite::future::block_on(futures_lite::StreamExt::next(&mut b_inbox))
+        {
+            gov.apply(&msg);
+            if ack_tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    let gov = governor("soft", 0, 2);
+    let key = gov.authenticate(Some(SECRET), None).unwrap();
+    let used = usage();
+    c.bench_function("cross_shard_delta_propagation", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let held = gov
+                    .admit(key, "anthropic", "claude-sonnet-4-5", 5_000, 8_192)
+                    .unwrap();
+                let start = Instant::now();
+                held.settle(&used);
+                gov.drain_outbound(|o| {
+                    let _ = to_b.unbounded_send(o.msg);
+                });
+                ack_rx.recv().unwrap();
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    drop(to_b);
+    shard_b.join().unwrap();
+}
+
+fn ledger(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("sluice-bench-ledger-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ledger.sqlite3");
+    let (handle, thread) = Ledger::start(&path, Duration::from_millis(50)).unwrap();
+    let gov = governor("soft", 0, 1);
+    let key = gov.authenticate(Some(SECRET), None).unwrap();
+    let used = usage();
+    let batch = 10_000u64;
+    let mut g = c.benchmark_group("ledger_committed");
+    g.throughput(Throughput::Elements(batch));
+    g.sample_size(10);
+    g.bench_function("deltas", |b| {
+        b.iter(|| {
+            for _ in 0..batch {
+                let held = gov
+                    .admit(key, "anthropic", "claude-sonnet-4-5", 5_000, 8_192)
+                    .unwrap();
+                held.settle(&used);
+                gov.drain_outbound(|o| {
+                    if o.ledger {
+                        handle.record(o.msg);
+                    }
+                });
+            }
+            handle.flush().unwrap();
+        })
+    });
+    g.finish();
+    handle.flush_and_stop().unwrap();
+    let _ = thread.join();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, admission, propagation, ledger);
+criterion_main!(benches);
