@@ -105,7 +105,8 @@ async fn handle(
             model,
             body.len(),
             max_tokens,
-        );
+        )
+        .await;
         ctx.model = requested;
         admitted?;
     }

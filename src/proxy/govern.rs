@@ -4,10 +4,11 @@
 //! is followed by a flush, so deltas reach the other shards and the ledger at once.
 
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use super::context::RequestContext;
 use super::error::GatewayError;
-use crate::governance::estimate_input_tokens;
+use crate::governance::{Rejection, estimate_input_tokens};
 use crate::http::head::RequestHead;
 use crate::runtime::Shard;
 use crate::sse::observer::Usage;
@@ -36,9 +37,17 @@ pub fn authenticate(
     }
 }
 
+/// How long an admission waits for budget share from the other shards (strict mode) before
+/// the client is told to retry: the share usually arrives within microseconds.
+pub const SHARE_WAIT: Duration = Duration::from_millis(200);
+/// How often a waiting admission looks again.
+const SHARE_POLL: Duration = Duration::from_millis(1);
+
 /// Admits a request for `model` on `provider` and keeps the reservation in `ctx` until the
 /// response ends. Drains the inbox first: every settlement broadcast before now is counted.
-pub fn admit(
+/// When this shard's strict-mode share of a budget is short, it asks the other shards and
+/// waits up to [`SHARE_WAIT`] for their grant before answering 429.
+pub async fn admit(
     shard: &Rc<Shard>,
     ctx: &mut RequestContext,
     provider: &str,
@@ -46,15 +55,26 @@ pub fn admit(
     body_len: usize,
     max_tokens: Option<u64>,
 ) -> Result<(), GatewayError> {
-    shard.gov_link.sync(&shard.gov);
-    let admitted = shard.gov.admit(
-        ctx.key,
-        provider,
-        model,
-        estimate_input_tokens(body_len as u64),
-        max_tokens.unwrap_or(0),
-    );
-    shard.gov_link.flush(&shard.gov);
+    let give_up_at = Instant::now() + SHARE_WAIT;
+    let admitted = loop {
+        shard.gov_link.sync(&shard.gov);
+        let admitted = shard.gov.admit(
+            ctx.key,
+            provider,
+            model,
+            estimate_input_tokens(body_len as u64),
+            max_tokens.unwrap_or(0),
+        );
+        shard.gov_link.flush(&shard.gov);
+        match admitted {
+            Err(Rejection::BudgetBusy { .. }) if Instant::now() < give_up_at => {
+                ctx.overhead.pause();
+                glommio::timer::sleep(SHARE_POLL).await;
+                ctx.overhead.resume();
+            }
+            other => break other,
+        }
+    };
     match admitted {
         Ok(reservation) => {
             ctx.reservation = Some(reservation);

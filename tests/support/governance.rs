@@ -379,10 +379,16 @@ pub fn stream_bytes(input: u64, output: u64) -> Vec<u8> {
 /// streamed when the body asks for it. Anything else: 404.
 pub fn priced_reply(request: &Recorded) -> Reply {
     let Some(body) = request.json() else {
-        return Reply::json(404, r#"{"type":"error","error":{"type":"not_found_error","message":"no body"}}"#);
+        return Reply::json(
+            404,
+            r#"{"type":"error","error":{"type":"not_found_error","message":"no body"}}"#,
+        );
     };
     if request.method != "POST" || !request.path().ends_with("/v1/messages") {
-        return Reply::json(404, r#"{"type":"error","error":{"type":"not_found_error","message":"Not found"}}"#);
+        return Reply::json(
+            404,
+            r#"{"type":"error","error":{"type":"not_found_error","message":"Not found"}}"#,
+        );
     }
     let output = body["max_tokens"].as_u64().unwrap_or(MAX_TOKENS);
     if body["stream"] == Value::Bool(true) {
@@ -454,4 +460,94 @@ pub fn metrics(gateway: &Gateway) -> String {
     let scrape = gateway.admin_client().get("/metrics");
     assert_eq!(scrape.status, 200, "/metrics: {}", scrape.text());
     scrape.text()
+}
+
+/// Customer `acme` (extra lines `customer_extra`) ← team `platform` (`team_extra`) and the
+/// given keys `(id, secret, extra lines)`, all on team `platform`.
+pub fn platform_hierarchy(
+    customer_extra: &str,
+    team_extra: &str,
+    keys: &[(&str, &str, &str)],
+) -> String {
+    let mut toml = customer_toml("acme", customer_extra);
+    toml.push_str(&team_toml("platform", Some("acme"), team_extra));
+    for (id, secret, extra) in keys {
+        toml.push_str(&key_toml(id, secret, "platform", extra));
+    }
+    toml
+}
+
+/// One standard request with `x-api-key: key` and `Connection: close` that never panics:
+/// the status when a whole response arrived, `None` when the gateway was unreachable or the
+/// response was cut short (for load across a `kill -9`).
+pub fn try_call(addr: std::net::SocketAddr, key: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let body = body_for(TEST_MODEL, MAX_TOKENS, false);
+    let bytes = super::http_client::request_bytes(
+        "POST",
+        "/v1/messages",
+        &[
+            ("content-type", "application/json"),
+            ("x-api-key", key),
+            ("Connection", "close"),
+        ],
+        body.as_bytes(),
+    );
+    stream.write_all(&bytes).ok()?;
+    let mut response = Vec::new();
+    let mut scratch = [0u8; 8192];
+    loop {
+        match stream.read(&mut scratch) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&scratch[..n]),
+            Err(_) => break,
+        }
+        if whole_response(&response) {
+            break;
+        }
+    }
+    whole_response(&response)
+        .then(|| status_of(&response))
+        .flatten()
+}
+
+fn status_of(bytes: &[u8]) -> Option<u16> {
+    let mut slots = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut slots);
+    parsed.parse(bytes).ok()?;
+    parsed.code
+}
+
+/// True when `bytes` hold a whole Content-Length-framed response.
+fn whole_response(bytes: &[u8]) -> bool {
+    let mut slots = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut slots);
+    let Ok(httparse::Status::Complete(head_len)) = parsed.parse(bytes) else {
+        return false;
+    };
+    let length = parsed
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| {
+            std::str::from_utf8(h.value)
+                .ok()?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        });
+    let chunked = parsed.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("transfer-encoding")
+            && String::from_utf8_lossy(h.value)
+                .to_ascii_lowercase()
+                .contains("chunked")
+    });
+    match length {
+        Some(length) => bytes.len() >= head_len + length,
+        None => chunked && bytes.len() > head_len && bytes.ends_with(b"0\r\n\r\n"),
+    }
 }
