@@ -241,3 +241,39 @@ fn rejections_are_counted_by_reason_in_metrics() {
         gov::metrics(&gateway)
     );
 }
+
+#[test]
+fn metered_requests_ask_for_identity_encoding_passthrough_keeps_the_clients() {
+    let mock = gov::priced_mock();
+    let state = TempDir::new("gov-auth-encoding");
+    let alice = gov::vkey("alice");
+    let mut config = GovConfig::new(&mock.base_url(), state.path());
+    config.require_virtual_key = false;
+    config.hierarchy = platform_hierarchy("", "", &[("alice", &alice, "")]);
+    let gateway = config.start();
+    let body = body_for(TEST_MODEL, 10, false);
+    for key in [CLIENT_OWN_KEY, alice.as_str()] {
+        let response = gateway.client().request(
+            "POST",
+            "/v1/messages",
+            &[
+                ("content-type", "application/json"),
+                ("accept-encoding", "gzip, deflate, br, zstd"),
+                ("x-api-key", key),
+            ],
+            body.as_bytes(),
+        );
+        assert_eq!(response.status, 200, "{}", response.text());
+    }
+    let requests = mock.wait_requests(2, EVENTUALLY);
+    assert_eq!(
+        requests[0].header_str("accept-encoding").as_deref(),
+        Some("gzip, deflate, br, zstd"),
+        "a passthrough request keeps the client's Accept-Encoding"
+    );
+    assert_eq!(
+        requests[1].header_str("accept-encoding"),
+        None,
+        "a metered request must get an uncompressed answer, whose usage sluice can read"
+    );
+}

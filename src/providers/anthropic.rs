@@ -18,6 +18,16 @@ pub enum Credentials<'a> {
     Provider(Option<&'a Secret>),
 }
 
+/// How the response body may be encoded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ResponseEncoding {
+    /// `Accept-Encoding` travels as the client sent it.
+    AsClientAsked,
+    /// The request is metered (a virtual key or a provider budget): `Accept-Encoding` is
+    /// dropped so the usage in the response can be read and charged.
+    Identity,
+}
+
 /// Appends the upstream request head for `head` to `out`. `path` is the upstream path (prefix
 /// removed); the query is kept as the client sent it.
 pub fn write_request_head(
@@ -27,6 +37,7 @@ pub fn write_request_head(
     path: &str,
     body_len: usize,
     credentials: Credentials<'_>,
+    encoding: ResponseEncoding,
 ) {
     out.extend_from_slice(head.method().as_bytes());
     out.push(b' ');
@@ -48,6 +59,8 @@ pub fn write_request_head(
             || name.eq_ignore_ascii_case("expect")
             || is_hop_by_hop(name)
             || listed_in_connection(connection, name)
+            || (encoding == ResponseEncoding::Identity
+                && name.eq_ignore_ascii_case("accept-encoding"))
         {
             continue;
         }

@@ -13,7 +13,7 @@ use super::target;
 use crate::http::conn::{ClientConn, Scratch};
 use crate::http::encode::{error_response, local_response};
 use crate::http::head::RequestHead;
-use crate::providers::anthropic::{self, Credentials};
+use crate::providers::anthropic::{self, Credentials, ResponseEncoding};
 use crate::runtime::Shard;
 use crate::sse::request_peek::{PeekError, peek_request};
 
@@ -110,6 +110,12 @@ async fn handle(
         ctx.model = requested;
         admitted?;
     }
+    let metered = ctx.key.is_some() || !target.provider.budgets.is_empty();
+    let encoding = if metered {
+        ResponseEncoding::Identity
+    } else {
+        ResponseEncoding::AsClientAsked
+    };
     let credentials = if ctx.key.is_some() {
         Credentials::Provider(shard.pick_provider_key(target.provider))
     } else {
@@ -128,6 +134,7 @@ async fn handle(
         route::upstream_path(head.path()),
         body.len(),
         credentials,
+        encoding,
     );
     let separate_body: &[u8] = if body.len() <= SMALL_BODY_BYTES {
         upstream.extend_from_slice(body);
