@@ -2,7 +2,7 @@
 # loadtest/compare.sh: drive the same profiles at the same rates, in one run, straight at the
 # mock (direct), through sluice and through nginx, on this host, and print what each proxy adds.
 #
-#   loadtest/compare.sh            # full run, about 10-15 minutes
+#   loadtest/compare.sh            # full run, about 9-10 minutes
 #   loadtest/compare.sh --quick    # about 2-3 minutes, one repeat, shorter runs
 #
 # Options:
@@ -12,6 +12,7 @@
 #   --rates "A B"       fixed rates (default "1000 5000")
 #   --streams N         concurrent streams held in the streams test (default 2000; 0 skips)
 #   --p99-limit-ms MS   p99 bound for the highest-sustained-rate search (default 10)
+#   --phases "..."      which parts to run, of: rates max streams (default all three)
 #   --no-sluice         leave sluice out        --no-nginx   leave nginx out
 #   --no-build          use binaries already built (LOADTEST_BIN_DIR, SLUICE_BIN)
 #   --install           apt-get install nginx if it is missing (never done silently)
@@ -38,6 +39,7 @@ WITH_NGINX=1
 BUILD=1
 INSTALL=0
 REALTIME=1
+PHASES="rates max streams"
 OUT=""
 CONNECTIONS=64
 MAX_PROBE_RATE=200000
@@ -56,8 +58,9 @@ while [[ $# -gt 0 ]]; do
         --no-build) BUILD=0 ;;
         --install) INSTALL=1 ;;
         --no-rt) REALTIME=0 ;;
+        --phases) PHASES="$2"; shift ;;
         --out) OUT="$2"; shift ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -121,10 +124,10 @@ else
     CPU_LOAD=0; CPU_MOCK=0; CPU_PROXY=1
 fi
 [[ "$NCPU" -ge 2 ]] || die "needs at least 2 CPUs (one for the proxy, one for the rest)"
-# Priorities. Fixed-rate runs: real-time FIFO for every measured process so other work on the
+# Priorities. Fixed-rate and streams runs: real-time FIFO for every measured process so other work on the
 # host cannot preempt them mid-request, the mock one step above the generator so it answers as
-# soon as a request lands (as a separate upstream host would). Saturation runs (highest rate,
-# concurrent streams): nice -10 under the normal scheduler, because a real-time process that
+# soon as a request lands (as a separate upstream host would). The highest-rate search: nice -10
+# under the normal scheduler, because a real-time process that
 # saturates a CPU is throttled by the kernel (sched_rt_runtime_us) in 50 ms stalls that would
 # look like latency. --no-rt uses nice -10 everywhere. Without root: default priorities.
 PRIV=()
@@ -363,8 +366,8 @@ START_TS=$(date +%s)
     fi
     if [[ ${#PRIV[@]} -gt 0 && $REALTIME -eq 1 ]]; then
         echo "- priority: fixed-rate runs SCHED_FIFO (mock 30, generator and proxy 20) so other work on the"
-        echo "  host cannot preempt them; highest-rate search and streams at nice -10 (a saturated real-time"
-        echo "  CPU is throttled in 50 ms stalls); nginx runs as uid 65534"
+        echo "  host cannot preempt them (streams too); the highest-rate search at nice -10 (a saturated"
+        echo "  real-time CPU is throttled in 50 ms stalls); nginx runs as uid 65534"
     elif [[ ${#PRIV[@]} -gt 0 ]]; then
         echo "- priority: nice -10 for every measured process; nginx runs as uid 65534"
     else
@@ -379,7 +382,9 @@ mock_args() {  # the mock's response shape for a profile
     if [[ "$1" == small ]]; then echo "--text-events 4 --thinking false --tool-uses 0"
     else echo "--text-events 12 --thinking true --tool-uses 1"; fi
 }
+phase() { [[ " $PHASES " == *" $1 "* ]]; }
 for profile in small claude-code; do
+    phase rates || continue
     set_priorities rt
     # shellcheck disable=SC2046
     start_mock "$profile" $(mock_args "$profile")
@@ -400,6 +405,7 @@ for profile in small claude-code; do
 done
 
 # ---- highest sustained rate, small profile (normal scheduler, see priorities above) ---------
+if phase max; then
 set_priorities cfs
 # shellcheck disable=SC2046
 start_mock max $(mock_args small)
@@ -408,11 +414,13 @@ say "== highest sustained rate with p99 < ${P99_LIMIT_MS} ms (small)"
 for target in "${TARGETS[@]}"; do search_max "$target" small; done
 stop_proxies
 stop_pid "$MOCK_PID"
+fi
 
 # ---- concurrent streams ---------------------------------------------------------------------
-if [[ "$STREAMS" -gt 0 ]]; then
+if [[ "$STREAMS" -gt 0 ]] && phase streams; then
     set_priorities rt
-    # Each stream lasts about 6.5 s: 65 events 100 ms apart (10 events/s, a brisk token rate).
+    # Each stream lasts about 6.5 s: the events up to the first text delta at once, then 62
+    # events 100 ms apart (10 events/s, a brisk token rate).
     start_mock streams --text-events 50 --thinking true --tool-uses 1 --pace-us 100000
     start_proxies streams
     say "== $STREAMS concurrent claude-code streams, ${STREAM_HOLD}s each target"

@@ -119,6 +119,21 @@ fn anthropic_stream_has_the_api_event_order() {
         "signature comes right after thinking"
     );
     assert_eq!(responses.anthropic_stream.events.len(), frames.len());
+    let burst = responses.anthropic_stream.burst;
+    assert_eq!(
+        frames[burst - 1].0,
+        "content_block_delta",
+        "the burst ends with the first delta"
+    );
+    assert!(
+        frames[..burst - 1]
+            .iter()
+            .all(|(event, _)| event != "content_block_delta")
+    );
+    assert_eq!(
+        responses.openai_stream.burst, 2,
+        "role chunk and first content chunk"
+    );
 }
 
 #[test]

@@ -36,7 +36,8 @@ struct Args {
     /// Streams: delay between the head and the first event, in microseconds.
     #[arg(long, default_value_t = 0)]
     first_event_us: u64,
-    /// Streams: delay between events, in microseconds (0: all events in one write).
+    /// Streams: delay between events after the first content delta, in microseconds (the
+    /// events up to the first delta go out together; 0: all events in one write).
     #[arg(long, default_value_t = 0)]
     pace_us: u64,
     /// Text deltas per response.

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::mock::script::{Fault, MockScript};
 use crate::wire::body::{LAST_CHUNK, encode_chunk};
+use crate::wire::first_token::{ANTHROPIC_NEEDLES, OPENAI_NEEDLES};
 
 const MODEL: &str = "claude-sonnet-4-5-20250929";
 const OPENAI_MODEL: &str = "gpt-4o-mini";
@@ -20,6 +21,9 @@ pub struct StreamResponse {
     pub events: Vec<Vec<u8>>,
     /// Head, every event and the last chunk in one buffer, for unpaced streams.
     pub whole: Vec<u8>,
+    /// Leading events written together, through the first content delta (the first token);
+    /// pacing applies between the events after them, as a model's tokens trickle in.
+    pub burst: usize,
 }
 
 /// Everything the mock serves.
@@ -312,7 +316,15 @@ pub fn json_response(status: u16, extra_headers: &str, body: &[u8], chunked: boo
     out
 }
 
-fn stream_response(events: Vec<Vec<u8>>) -> StreamResponse {
+fn stream_response(events: Vec<Vec<u8>>, first_token: &[&[u8]]) -> StreamResponse {
+    let burst = events
+        .iter()
+        .position(|event| {
+            first_token
+                .iter()
+                .any(|needle| memchr::memmem::find(event, needle).is_some())
+        })
+        .map_or(events.len(), |first| first + 1);
     let head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nrequest-id: req_mock\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
     let events: Vec<Vec<u8>> = events
         .into_iter()
@@ -331,6 +343,7 @@ fn stream_response(events: Vec<Vec<u8>>) -> StreamResponse {
         head,
         events,
         whole,
+        burst,
     }
 }
 
@@ -382,15 +395,15 @@ impl Responses {
                 anthropic_message(script).to_string().as_bytes(),
                 chunked,
             ),
-            anthropic_stream: stream_response(anthropic_events(script)),
+            anthropic_stream: stream_response(anthropic_events(script), ANTHROPIC_NEEDLES),
             openai_completion: json_response(
                 200,
                 "",
                 openai_completion(script).to_string().as_bytes(),
                 chunked,
             ),
-            openai_stream: stream_response(openai_events(script, false)),
-            openai_stream_with_usage: stream_response(openai_events(script, true)),
+            openai_stream: stream_response(openai_events(script, false), OPENAI_NEEDLES),
+            openai_stream_with_usage: stream_response(openai_events(script, true), OPENAI_NEEDLES),
             count_tokens: json_response(200, "", br#"{"input_tokens":2048}"#, chunked),
             models: json_response(200, "", models.to_string().as_bytes(), chunked),
             health: json_response(200, "", br#"{"status":"ok"}"#, false),

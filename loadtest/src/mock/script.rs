@@ -21,7 +21,8 @@ pub struct MockScript {
     pub jitter: Duration,
     /// Streams: delay between the head and the first event.
     pub first_event: Duration,
-    /// Streams: delay between consecutive events (zero: all events in one write).
+    /// Streams: delay between consecutive events after the first content delta (the events up
+    /// to and including it go out together); zero: all events in one write.
     pub pace: Duration,
     /// Text deltas per response.
     pub text_events: u32,

@@ -203,7 +203,7 @@ async fn write_stream(
     }
     let halfway = response.events.len() / 2;
     for (n, event) in response.events.iter().enumerate() {
-        if n > 0 && !script.pace.is_zero() {
+        if n >= response.burst && !script.pace.is_zero() {
             sleep(script.pace).await;
         }
         if n == halfway && fault == Some(Fault::Reset) {
