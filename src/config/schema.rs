@@ -42,6 +42,7 @@ pub struct RawServer {
     pub upstream_connect_timeout_ms: Option<u64>,
     pub upstream_read_timeout_ms: Option<u64>,
     pub upstream_idle_pool_ms: Option<u64>,
+    pub spin_before_park_us: Option<u64>,
     pub access_log: Option<String>,
 }
 

@@ -64,6 +64,9 @@ pub struct ServerConfig {
     pub upstream_connect_timeout: Duration,
     pub upstream_read_timeout: Duration,
     pub upstream_idle_pool: Duration,
+    /// How long an idle shard polls for work before it sleeps in the kernel (0: sleep at
+    /// once). Spinning trades CPU on a dedicated core for fewer wake-ups and lower latency.
+    pub spin_before_park: Duration,
     pub access_log: AccessLogTarget,
 }
 
@@ -82,6 +85,7 @@ impl Default for ServerConfig {
             upstream_connect_timeout: DEFAULT_UPSTREAM_CONNECT_TIMEOUT,
             upstream_read_timeout: DEFAULT_UPSTREAM_READ_TIMEOUT,
             upstream_idle_pool: DEFAULT_UPSTREAM_IDLE_POOL,
+            spin_before_park: Duration::ZERO,
             access_log: AccessLogTarget::Stderr,
         }
     }

@@ -176,9 +176,22 @@ fn validate_server(raw: RawServer) -> Result<ServerConfig, ConfigError> {
             raw.upstream_idle_pool_ms,
             defaults.upstream_idle_pool,
         )?,
+        spin_before_park: match raw.spin_before_park_us {
+            None => defaults.spin_before_park,
+            Some(us) if us <= MAX_SPIN_BEFORE_PARK_US => Duration::from_micros(us),
+            Some(us) => {
+                return Err(ConfigError::new(
+                    "server.spin_before_park_us",
+                    format!("{us} is more than the {MAX_SPIN_BEFORE_PARK_US} µs allowed"),
+                ));
+            }
+        },
         access_log,
     })
 }
+
+/// Longest idle spin a shard may be configured for (10 ms).
+pub const MAX_SPIN_BEFORE_PARK_US: u64 = 10_000;
 
 fn parse_socket_addr(path: &str, text: &str) -> Result<SocketAddr, ConfigError> {
     text.parse().map_err(|_| {

@@ -96,6 +96,10 @@ impl Governor {
                 model: scratch.clone(),
             });
         }
+        if slots[0].is_none() && !provider_budgeted {
+            // Nothing governs this request: no counter to touch, no delta to send.
+            slots[3] = None;
+        }
         let strict = *mode == BudgetMode::Strict;
         let reserve = match (&entry.price, strict) {
             (Some(price), true) => worst_case_pico(price, estimate_input_tokens, max_tokens),

@@ -149,10 +149,14 @@ impl State {
                 limit.tokens.add(delta.settled_at_ms, delta.rate_tokens);
             }
         }
-        self.outbox.push(Outbound {
-            route: Route::Others,
-            ledger: true,
-            msg: GovMsg::Spend(*delta),
-        });
+        // A request no governed entity is counted on (no key, no provider budget) has nothing
+        // for the other shards or the ledger to record.
+        if delta.entities.iter().any(Option::is_some) {
+            self.outbox.push(Outbound {
+                route: Route::Others,
+                ledger: true,
+                msg: GovMsg::Spend(*delta),
+            });
+        }
     }
 }

@@ -31,10 +31,22 @@ pub struct Scratch {
     pub data: Vec<u8>,
 }
 
-/// A buffer grown past this by one large request is released instead of kept for the next.
-const MAX_KEPT_SCRATCH_BYTES: usize = 1024 * 1024;
+/// A buffer grown past this by one large request is released instead of kept for the next:
+/// a connection that once carried a 90 KB Claude Code body should not hold 90 KB while it
+/// idles or streams (thousands of streams stay open at once).
+pub const MAX_KEPT_SCRATCH_BYTES: usize = 32 * 1024;
 
 impl Scratch {
+    /// Releases the request body and the upstream head once they have been sent upstream, if
+    /// they are large: a long stream should not pin them.
+    pub fn release_request(&mut self) {
+        for buf in [&mut self.body, &mut self.upstream_head] {
+            if buf.capacity() > MAX_KEPT_SCRATCH_BYTES {
+                *buf = Vec::new();
+            }
+        }
+    }
+
     fn clear(&mut self) {
         for buf in [
             &mut self.body,

@@ -147,6 +147,7 @@ async fn handle(
         .upstreams
         .exchange(target.index, target.provider, upstream, separate_body)
         .await?;
+    scratch.release_request();
     ctx.overhead.resume_at(exchange.head_received_at);
     ctx.upstream_ttfb = Some(
         exchange

@@ -134,6 +134,7 @@ pub fn serve(
         let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))
             .name(&format!("sluice-shard-{index}"))
             .io_memory(SHARD_IO_MEMORY_BYTES)
+            .spin_before_park(config.server.spin_before_park)
             .spawn(move || shard::run(setup))
             .map_err(|e| StartError(format!("cannot start shard {index} on cpu {cpu}: {e}")))?;
         handles.push(handle);
