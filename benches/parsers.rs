@@ -114,7 +114,7 @@ fn claude_code_body() -> Vec<u8> {
             let role = if i % 2 == 0 { "user" } else { "assistant" };
             format!(
                 r#"{{"role":"{role}","content":[{{"type":"text","text":"{}"}}]}}"#,
-                "turn text with \"escapes\" and more words ".repeat(20)
+                r#"turn text with \"escapes\" and more words "#.repeat(20)
             )
         })
         .collect();
@@ -226,7 +226,7 @@ fn json_peeks(c: &mut Criterion) {
     let mut g = c.benchmark_group("request_peek_80KB");
     g.throughput(Throughput::Bytes(body.len() as u64));
     g.bench_function("sluice_top_level_scan", |b| {
-        b.iter(|| black_box(peek_request(black_box(&body)).ok()))
+        b.iter(|| black_box(peek_request(black_box(&body)).expect("valid body")))
     });
     g.bench_function("baseline_serde_json_value", |b| {
         b.iter(|| {
