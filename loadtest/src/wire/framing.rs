@@ -144,20 +144,9 @@ pub fn parse_response_head(
 ) -> Result<Option<ResponseHead>, FramingError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
-    let head_len = match response.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => {
-            return if buf.len() > MAX_HEAD_BYTES {
-                Err(FramingError::HeadTooLarge)
-            } else {
-                Ok(None)
-            };
-        }
-        Err(_) => return Err(FramingError::BadHead),
+    let Some(head_len) = complete_head_len(response.parse(buf), buf.len())? else {
+        return Ok(None);
     };
-    if head_len > MAX_HEAD_BYTES {
-        return Err(FramingError::HeadTooLarge);
-    }
     let status = response.code.ok_or(FramingError::BadHead)?;
     let common = read_common_headers(response.headers)?;
     let framing =
@@ -179,24 +168,30 @@ pub fn parse_response_head(
     }))
 }
 
+/// The head's length once httparse found it complete within `MAX_HEAD_BYTES`; `None` while
+/// more bytes may complete it.
+fn complete_head_len(
+    parsed: httparse::Result<usize>,
+    buffered: usize,
+) -> Result<Option<usize>, FramingError> {
+    match parsed {
+        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD_BYTES => Ok(Some(len)),
+        Ok(httparse::Status::Complete(_)) => Err(FramingError::HeadTooLarge),
+        Ok(httparse::Status::Partial) if buffered > MAX_HEAD_BYTES => {
+            Err(FramingError::HeadTooLarge)
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(_) => Err(FramingError::BadHead),
+    }
+}
+
 /// Parses a request head from the start of `buf`; `Ok(None)` means more bytes are needed.
 pub fn parse_request_head(buf: &[u8]) -> Result<Option<RequestHead>, FramingError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
-    let head_len = match request.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => {
-            return if buf.len() > MAX_HEAD_BYTES {
-                Err(FramingError::HeadTooLarge)
-            } else {
-                Ok(None)
-            };
-        }
-        Err(_) => return Err(FramingError::BadHead),
+    let Some(head_len) = complete_head_len(request.parse(buf), buf.len())? else {
+        return Ok(None);
     };
-    if head_len > MAX_HEAD_BYTES {
-        return Err(FramingError::HeadTooLarge);
-    }
     let method = match request.method {
         Some("GET") => Method::Get,
         Some("HEAD") => Method::Head,
