@@ -6,9 +6,8 @@ mod support;
 use std::time::Duration;
 
 use support::fixtures::{self, MODEL};
-use support::http_client::request_bytes;
-use support::mock::{Gate, LAST_CHUNK, chunk, response_head};
-use support::{EVENTUALLY, Gateway, MockUpstream, Reply, wait_for};
+use support::mock::{Gate, LAST_CHUNK, chunk};
+use support::{EVENTUALLY, Gateway, MockUpstream, wait_for};
 
 /// The value of the first sample line of `name` whose labels include every one of `labels`.
 fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
@@ -176,31 +175,13 @@ fn access_log_has_one_json_line_per_request() {
 #[test]
 fn sigterm_lets_an_in_flight_stream_finish_then_exits_0() {
     let gate = Gate::new();
-    let held = gate.clone();
     let events = fixtures::stream_events();
-    let first = events[0].clone();
-    let rest = events[1..].concat();
-    let mock = MockUpstream::start(move |_| {
-        Reply::new()
-            .write(response_head(200, &fixtures::sse_headers()))
-            .write(chunk(first.as_bytes()))
-            .gate(&held)
-            .write(chunk(rest.as_bytes()))
-            .write(LAST_CHUNK)
-    });
+    let mut rest = chunk(events[1..].concat().as_bytes());
+    rest.extend_from_slice(LAST_CHUNK);
+    let mock = support::stream_held_after_first_event(&gate, rest);
     let mut gateway = Gateway::start(&mock.base_url(), None, &[]);
     let mut client = gateway.client();
-    let body = fixtures::request_body(true, 0);
-    client
-        .send(&request_bytes(
-            "POST",
-            "/v1/messages",
-            &fixtures::claude_code_headers(),
-            body.as_bytes(),
-        ))
-        .unwrap();
-    let mut head = client.read_head().unwrap();
-    assert_eq!(head.status, 200);
+    let mut head = support::begin_stream(&mut client, &fixtures::claude_code_headers());
     let mut received = client.read_body_piece(&mut head).unwrap().unwrap();
 
     gateway.sigterm();

@@ -100,30 +100,12 @@ fn stream_in_big_writes_through_sluice_equals_direct() {
 fn stream_events_reach_the_client_before_the_stream_ends() {
     let gate = Gate::new();
     let events = fixtures::stream_events();
-    let held = gate.clone();
-    let first = events[0].clone();
-    let rest = events[1..].concat();
-    let mock = MockUpstream::start(move |_| {
-        Reply::new()
-            .write(response_head(200, &fixtures::sse_headers()))
-            .write(chunk(first.as_bytes()))
-            .gate(&held)
-            .write(chunk(rest.as_bytes()))
-            .write(LAST_CHUNK)
-    });
+    let mut rest = chunk(events[1..].concat().as_bytes());
+    rest.extend_from_slice(LAST_CHUNK);
+    let mock = support::stream_held_after_first_event(&gate, rest);
     let gateway = Gateway::start(&mock.base_url(), None, &[]);
     let mut client = gateway.client();
-    let body = fixtures::request_body(true, 0);
-    client
-        .send(&support::http_client::request_bytes(
-            "POST",
-            "/v1/messages",
-            &messages_headers(),
-            body.as_bytes(),
-        ))
-        .unwrap();
-    let mut head = client.read_head().unwrap();
-    assert_eq!(head.status, 200);
+    let mut head = support::begin_stream(&mut client, &messages_headers());
     // The upstream is held after message_start: it must reach the client now, not at the end.
     let mut received = Vec::new();
     while received.len() < events[0].len() {

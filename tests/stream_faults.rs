@@ -5,7 +5,6 @@ mod support;
 
 use support::fixtures;
 use support::gateway::closed_port_url;
-use support::http_client::request_bytes;
 use support::mock::{Closed, Gate, LAST_CHUNK, chunk, response_head};
 use support::sse::{self, PING_EVENT};
 use support::{EVENTUALLY, Gateway, MockUpstream, RawClient, Reply, Response};
@@ -176,29 +175,11 @@ fn silent_upstream_gets_pings_between_events_never_inside_one() {
 fn client_disconnect_closes_the_upstream_connection() {
     for abort in [false, true] {
         let gate = Gate::new();
-        let held = gate.clone();
-        let first = fixtures::stream_events()[0].clone();
-        let mock = MockUpstream::start(move |_| {
-            Reply::new()
-                .write(response_head(200, &fixtures::sse_headers()))
-                .write(chunk(first.as_bytes()))
-                .gate(&held)
-                .write(LAST_CHUNK)
-        });
+        let mock = support::stream_held_after_first_event(&gate, LAST_CHUNK.to_vec());
         // Pings far apart, so only watching the client can notice it left.
         let gateway = Gateway::start(&mock.base_url(), None, &[("stream_ping_ms", "600000")]);
         let mut client = gateway.client();
-        let body = fixtures::request_body(true, 0);
-        client
-            .send(&request_bytes(
-                "POST",
-                "/v1/messages",
-                &fixtures::claude_code_headers(),
-                body.as_bytes(),
-            ))
-            .unwrap();
-        let mut head = client.read_head().unwrap();
-        assert_eq!(head.status, 200);
+        let mut head = support::begin_stream(&mut client, &fixtures::claude_code_headers());
         let piece = client.read_body_piece(&mut head).unwrap();
         assert!(piece.is_some_and(|p| !p.is_empty()));
         let requests = mock.wait_requests(1, EVENTUALLY);

@@ -91,3 +91,33 @@ pub fn assert_same_response(direct: &Response, through: &Response) {
         );
     }
 }
+
+/// A mock that sends the fixture stream's head and first event, holds until `gate` opens,
+/// then writes `after_gate` (raw bytes, already chunk-framed).
+pub fn stream_held_after_first_event(gate: &mock::Gate, after_gate: Vec<u8>) -> MockUpstream {
+    let held = gate.clone();
+    let first = fixtures::stream_events()[0].clone();
+    MockUpstream::start(move |_| {
+        Reply::new()
+            .write(mock::response_head(200, &fixtures::sse_headers()))
+            .write(mock::chunk(first.as_bytes()))
+            .gate(&held)
+            .write(&after_gate)
+    })
+}
+
+/// Sends the fixture's streaming request on `client` with `headers` and reads a 200 head.
+pub fn begin_stream(client: &mut RawClient, headers: &[(&str, &str)]) -> http_client::Head {
+    let body = fixtures::request_body(true, 0);
+    client
+        .send(&http_client::request_bytes(
+            "POST",
+            "/v1/messages",
+            headers,
+            body.as_bytes(),
+        ))
+        .unwrap();
+    let head = client.read_head().unwrap();
+    assert_eq!(head.status, 200);
+    head
+}
