@@ -58,9 +58,8 @@ pub struct CreatedKey {
 /// One budget's state as this shard sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BudgetUsage {
-    pub max_micro_usd: u64,
-    pub reset: ResetPeriod,
-    pub calendar_aligned: bool,
+    /// The budget as configured.
+    pub budget: Budget,
     /// Settled spend in the current window, every shard's (as of the deltas received).
     pub spent_pico: u64,
     /// Strict-mode reservations in flight (this shard's; `merge` sums shards).
@@ -100,6 +99,7 @@ impl EntityUsage {
             mine.spent_pico = mine.spent_pico.max(theirs.spent_pico);
             mine.reserved_pico = mine.reserved_pico.saturating_add(theirs.reserved_pico);
             let cap = mine
+                .budget
                 .max_micro_usd
                 .saturating_mul(super::counters::PICO_PER_MICRO);
             mine.remaining_pico =
@@ -236,9 +236,7 @@ fn usage_of(entity: &mut Entity, now_ms: u64) -> EntityUsage {
         let spent = budget.global.total();
         let window = budget.global.calendar();
         BudgetUsage {
-            max_micro_usd: budget.spec.max_micro_usd,
-            reset: budget.spec.reset,
-            calendar_aligned: budget.spec.calendar_aligned,
+            budget: budget.spec,
             spent_pico: spent,
             reserved_pico: reserved,
             remaining_pico: budget

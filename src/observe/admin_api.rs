@@ -329,11 +329,7 @@ fn key_json(key: &KeyInfo) -> Value {
         "team": key.team,
         "customer": key.customer,
         "origin": match key.origin { KeyOrigin::Config => "config", KeyOrigin::Runtime => "created" },
-        "budgets": key.budgets.iter().map(|b| json!({
-            "max_usd": b.max_micro_usd as f64 / 1e6,
-            "reset": b.reset.as_str(),
-            "calendar_aligned": b.calendar_aligned,
-        })).collect::<Vec<_>>(),
+        "budgets": key.budgets.iter().map(budget_spec_json).collect::<Vec<_>>(),
         "rate_limits": key.rate_limits.iter().map(|r| json!({
             "requests": r.requests,
             "tokens": r.tokens,
@@ -357,17 +353,30 @@ fn usage_json(usage: &EntityUsage) -> Value {
     })
 }
 
-fn budget_json(b: &BudgetUsage) -> Value {
+/// A budget as configured: `{max_usd, reset, calendar_aligned}`.
+fn budget_spec_json(b: &Budget) -> Value {
     json!({
         "max_usd": b.max_micro_usd as f64 / 1e6,
         "reset": b.reset.as_str(),
         "calendar_aligned": b.calendar_aligned,
-        "spent_usd": usd(b.spent_pico),
-        "reserved_usd": usd(b.reserved_pico),
-        "remaining_usd": usd(b.remaining_pico),
-        "spent_pico_usd": b.spent_pico,
-        "resets_at": format_rfc3339(b.resets_at_ms),
     })
+}
+
+/// A budget with its state in the current window.
+fn budget_json(b: &BudgetUsage) -> Value {
+    let mut v = budget_spec_json(&b.budget);
+    if let Value::Object(fields) = &mut v {
+        for (name, value) in [
+            ("spent_usd", json!(usd(b.spent_pico))),
+            ("reserved_usd", json!(usd(b.reserved_pico))),
+            ("remaining_usd", json!(usd(b.remaining_pico))),
+            ("spent_pico_usd", json!(b.spent_pico)),
+            ("resets_at", json!(format_rfc3339(b.resets_at_ms))),
+        ] {
+            fields.insert(name.to_owned(), value);
+        }
+    }
+    v
 }
 
 /// Pico-dollars as a JSON number of dollars (exact counts are in the `*_pico_usd` fields).

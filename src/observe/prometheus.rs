@@ -180,7 +180,7 @@ pub fn render_governance(out: &mut String, gov: &Governor) {
                     "level=\"{}\",id=\"{}\",reset=\"{}\"",
                     level.as_str(),
                     usage.id.replace(['\\', '"', '\n'], "_"),
-                    b.reset.as_str()
+                    b.budget.reset.as_str()
                 );
                 let _ = writeln!(
                     out,
