@@ -78,37 +78,24 @@ async fn handle(
         None
     };
 
-    // Choose the target; substitute the model in place when the client named the provider.
-    let target = target::choose(&shard.config, ctx.model.as_deref())?;
+    // Choose the target. When the client named the provider (`provider/model`), the model
+    // goes upstream without the prefix, substituted in place.
+    let requested = peek.as_ref().and_then(|p| p.model.as_deref());
+    let target = target::choose(&shard.config, requested)?;
     ctx.provider = Some(target.index);
-    if let (Some(skip), Some(span)) = (
-        target.strip_model_prefix,
-        peek.as_ref().and_then(|p| p.model_span.clone()),
-    ) && let Some(model) = ctx.model.as_deref().and_then(|m| m.get(skip..))
+    let skip = target.strip_model_prefix.unwrap_or(0);
+    let upstream_model = requested.and_then(|m| m.get(skip..)).unwrap_or("");
+    if target.strip_model_prefix.is_some()
+        && let Some(span) = peek.as_ref().and_then(|p| p.model_span.clone())
     {
-        *body = crate::sse::request_peek::substitute_model(body, span, model);
+        *body = crate::sse::request_peek::substitute_model(body, span, upstream_model);
     }
 
     // Admit: allow-lists, rate limits and a budget reservation on every level.
     if route == Route::Messages {
-        let skip = target.strip_model_prefix.unwrap_or(0);
         let max_tokens = peek.as_ref().and_then(|p| p.max_tokens);
-        let requested = ctx.model.take();
-        let model = requested
-            .as_deref()
-            .and_then(|m| m.get(skip..))
-            .unwrap_or("");
-        let admitted = govern::admit(
-            shard,
-            ctx,
-            &target.provider.name,
-            model,
-            body.len(),
-            max_tokens,
-        )
-        .await;
-        ctx.model = requested;
-        admitted?;
+        let provider = &target.provider.name;
+        govern::admit(shard, ctx, provider, upstream_model, body.len(), max_tokens).await?;
     }
     let metered = ctx.key.is_some() || !target.provider.budgets.is_empty();
     let encoding = if metered {

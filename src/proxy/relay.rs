@@ -96,8 +96,7 @@ pub async fn relay(
         let finished = match step {
             Ok(finished) => finished,
             Err(e) => {
-                settle_so_far(shard, ctx, &sse);
-                return fail_mid_body(client, ctx, sse.is_some(), out, body_fault(&e)).await;
+                return fail_mid_body(shard, client, ctx, sse, out, body_fault(&e)).await;
             }
         };
         if let Some((parser, observer)) = sse.as_mut() {
@@ -107,8 +106,7 @@ pub async fn relay(
                 data.drain(..fed + end);
             } else if data.len() > MAX_PENDING_EVENT_BYTES {
                 let e = GatewayError::new(ErrorKind::UpstreamProtocol, "an SSE event is too large");
-                settle_so_far(shard, ctx, &sse);
-                return fail_mid_body(client, ctx, true, out, e).await;
+                return fail_mid_body(shard, client, ctx, sse, out, e).await;
             }
             if finished && !data.is_empty() {
                 // The body ended inside an event: forward the tail as it is.
@@ -165,8 +163,7 @@ pub async fn relay(
         let silent_for = now.saturating_duration_since(last_upstream_bytes);
         if silent_for >= read_timeout {
             let e = GatewayError::new(ErrorKind::UpstreamTimeout, "the upstream stopped sending");
-            settle_so_far(shard, ctx, &sse);
-            return fail_mid_body(client, ctx, sse.is_some(), out, e).await;
+            return fail_mid_body(shard, client, ctx, sse, out, e).await;
         }
         let mut wait = read_timeout - silent_for;
         if sse.is_some() {
@@ -210,8 +207,7 @@ pub async fn relay(
                     other => other,
                 };
                 if let Err(e) = ended {
-                    settle_so_far(shard, ctx, &sse);
-                    return fail_mid_body(client, ctx, sse.is_some(), out, body_fault(&e)).await;
+                    return fail_mid_body(shard, client, ctx, sse, out, body_fault(&e)).await;
                 }
             }
             Wake::Upstream(Err(e)) => {
@@ -219,8 +215,7 @@ pub async fn relay(
                     ErrorKind::UpstreamProtocol,
                     format!("the upstream connection failed mid-response: {e}"),
                 );
-                settle_so_far(shard, ctx, &sse);
-                return fail_mid_body(client, ctx, sse.is_some(), out, e).await;
+                return fail_mid_body(shard, client, ctx, sse, out, e).await;
             }
             Wake::Client(Ok(n)) if n > 0 => {} // pipelined bytes, kept for the next request
             Wake::Client(_) => {
@@ -247,13 +242,20 @@ pub async fn relay(
 /// A failure after the response head went out. SSE: an `event: error` frame and a clean end
 /// of the chunked body, so the client sees a well-formed stream. Other bodies cannot carry an
 /// error: the connection is closed without a terminator, which tells the client it is cut.
+/// Either way, what the stream reported so far is charged and kept for the log.
 async fn fail_mid_body(
+    shard: &Shard,
     client: &mut ClientConn,
     ctx: &mut RequestContext,
-    is_sse: bool,
+    sse: Option<(SseParser, AnthropicObserver)>,
     out: &mut Vec<u8>,
     err: GatewayError,
 ) -> Result<(), GatewayError> {
+    settle_so_far(shard, ctx, &sse);
+    let is_sse = sse.is_some();
+    if let Some((_, observer)) = sse {
+        ctx.summary = Some(observer.into_summary());
+    }
     if !is_sse {
         if !out.is_empty() {
             let _ = client.write_all(out).await;
