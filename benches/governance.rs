@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sluice::config::Config;
+use sluice::governance::Usage;
 use sluice::governance::{Clock, GovMsg, Governor, Ledger, LedgerSnapshot, Outbound, SystemClock};
-use sluice::sse::Usage;
 
 const SECRET: &[u8] = b"sk-sluice-alice-0123456789abcdefghijklmnopqrstuv";
 

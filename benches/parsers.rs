@@ -10,7 +10,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sluice::http::chunked::{ChunkedDecoder, encode_chunk};
 use sluice::http::head::parse_request_head;
 use sluice::http::limits::MAX_HEADERS;
-use sluice::sse::{AnthropicObserver, SseParser, peek_request, summarize_message_json};
+use sluice::providers::anthropic::{AnthropicObserver, peek_request, summarize_message_json};
+use sluice::sse::SseParser;
 
 /// A request head shaped like Claude Code's (WIRE.md).
 fn claude_code_head() -> Vec<u8> {

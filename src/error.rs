@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use crate::governance::Rejection;
 use crate::http::chunked::ChunkedError;
+use crate::http::conn::ConnError;
 use crate::http::head::HeadError;
 
 /// Who caused a failure: decides logging, metrics, and whether failover may help.
@@ -258,13 +259,32 @@ impl From<ChunkedError> for GatewayError {
     }
 }
 
-/// Writes the Anthropic error body `{"type":"error","error":{"type":..,"message":..}}`.
-pub fn anthropic_error_body(out: &mut Vec<u8>, error_type: &str, message: &str) {
-    out.extend_from_slice(b"{\"type\":\"error\",\"error\":{\"type\":\"");
-    out.extend_from_slice(error_type.as_bytes());
-    out.extend_from_slice(b"\",\"message\":");
-    crate::observe::json::write_json_string(out, message);
-    out.extend_from_slice(b"}}");
+/// The server loop's own failures, as the client is answered.
+impl From<ConnError> for GatewayError {
+    fn from(e: ConnError) -> Self {
+        match e {
+            ConnError::Head(e) => GatewayError::from(e),
+            ConnError::HeadTimeout => GatewayError::new(
+                ErrorKind::HeadTimeout,
+                "the request head did not arrive in time",
+            ),
+            ConnError::BodyTooLarge => {
+                GatewayError::new(ErrorKind::BodyTooLarge, "request body is too large")
+            }
+            ConnError::Chunked(e) => GatewayError::from(e),
+            ConnError::BodyCut => GatewayError::new(
+                ErrorKind::BadRequest,
+                "the client closed the connection before the body was complete",
+            ),
+            ConnError::BodyStalled => {
+                GatewayError::new(ErrorKind::HeadTimeout, "the request body stopped arriving")
+            }
+            ConnError::Io(e) => GatewayError::new(
+                ErrorKind::BadRequest,
+                format!("client connection failed: {e}"),
+            ),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -287,15 +307,5 @@ mod tests {
             assert_eq!(e.status(), status, "{kind:?}");
             assert_eq!(e.anthropic_type(), ty, "{kind:?}");
         }
-    }
-
-    #[test]
-    fn error_body_escapes_the_message() {
-        let mut out = Vec::new();
-        anthropic_error_body(&mut out, "api_error", "a \"quoted\"\nline");
-        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["type"], "error");
-        assert_eq!(v["error"]["type"], "api_error");
-        assert_eq!(v["error"]["message"], "a \"quoted\"\nline");
     }
 }

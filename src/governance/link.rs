@@ -77,14 +77,16 @@ impl GovLink {
     }
 
     /// Applies messages as they arrive while the shard has nothing else to do, so another
-    /// shard's request for budget share is answered promptly. Ends when every sender is gone.
-    pub async fn serve(self: Rc<Self>, gov: Rc<Governor>) {
+    /// shard's request for budget share is answered promptly, and calls `applied` after each
+    /// (an admission waiting for a share grant wakes on it). Ends when every sender is gone.
+    pub async fn serve(self: Rc<Self>, gov: Rc<Governor>, applied: impl Fn()) {
         loop {
             let next = std::future::poll_fn(|cx| self.inbox.borrow_mut().poll_next(cx)).await;
             match next {
                 Some(msg) => {
                     gov.apply(&msg);
                     self.sync(&gov);
+                    applied();
                 }
                 None => return,
             }

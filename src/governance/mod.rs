@@ -1,5 +1,5 @@
 //! Governance: virtual keys, hierarchical budgets and rate limits, pricing, and durable spend,
-//! enforced per shard without locks (DESIGN.md §4).
+//! enforced per shard without locks (docs/ARCHITECTURE.md, "Governance").
 //!
 //! Each shard owns one [`Governor`]: its key table, its counters for every entity (virtual
 //! key → team → customer, and provider entries), the price list. The request path calls
@@ -25,6 +25,7 @@ pub mod keys;
 pub mod ledger;
 mod ledger_codec;
 pub mod ledger_store;
+pub mod link;
 pub mod messages;
 pub mod pricing;
 mod registry;
@@ -32,6 +33,7 @@ pub mod rejection;
 mod reservation;
 pub mod sliding;
 mod state;
+mod usage;
 pub mod window;
 
 #[cfg(test)]
@@ -63,6 +65,7 @@ pub use ledger::{DEFAULT_COMMIT_INTERVAL, Ledger, LedgerHandle};
 pub use ledger_store::{
     LEDGER_FILE, LedgerError, LedgerSnapshot, SpendRow, ledger_path, load_snapshot,
 };
+pub use link::GovLink;
 pub use messages::{
     BudgetKey, BudgetReset, GovMsg, KeyRevocation, Outbound, Route, ShareGrant, ShareRequest,
     SpendDelta,
@@ -75,3 +78,4 @@ pub use registry::RegistryError;
 pub use rejection::{AuthFailure, RateKind, Rejection};
 pub use reservation::{Reservation, SettledCost};
 pub use state::{Governor, KeyRef};
+pub use usage::Usage;

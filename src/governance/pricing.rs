@@ -18,8 +18,8 @@
 //!   output; OpenAI has no cache-write charge, so cache writes are priced as input).
 //! - Groq: groq.com/pricing (input, output; cached input where listed).
 
+use super::usage::Usage;
 use crate::config::{Config, ModelPrice, glob_match};
-use crate::sse::observer::Usage;
 
 /// Per-token rates in pico-dollars (numerically micro-dollars per million tokens).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use super::entity::EntityId;
 use super::messages::{GovMsg, Outbound, Route, SpendDelta};
 use super::pricing::{Price, cost_pico};
 use super::state::{Governor, State};
-use crate::sse::observer::Usage;
+use super::usage::Usage;
 
 /// What a settlement charged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use super::tests_support::*;
 use super::*;
 use crate::config::ResetPeriod;
-use crate::sse::observer::Usage;
+use crate::governance::Usage;
 
 const T0: u64 = 1_800_000_000_000;
 

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use super::pricing::{builtin_price, normalize_model};
 use super::tests_support::*;
 use super::*;
-use crate::sse::observer::Usage;
+use crate::governance::Usage;
 
 fn setup(extra: &str) -> Rc<Governor> {
     let clock = Rc::new(ManualClock::new(1_800_000_000_000));

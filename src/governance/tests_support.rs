@@ -6,7 +6,7 @@ use std::rc::Rc;
 use super::window::days_from_civil;
 use super::*;
 use crate::config::Config;
-use crate::sse::observer::Usage;
+use crate::governance::Usage;
 
 /// One provider `p`, customer `acme` → team `platform` → key `alice` (secret `sk-alice`), and
 /// model `p/m` at $1/Mtok input, $2 output, $1.50 cache write, $0.10 cache read: one input

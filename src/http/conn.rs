@@ -1,21 +1,72 @@
 //! The server side of one client connection: read a head within its deadlines, read the body
-//! within its limits, hand the request to the proxy flow, and repeat while keep-alive holds.
-//! Pipelined requests stay in the read buffer and are answered in order.
+//! within its limits, hand the request to a [`Handler`], and repeat while keep-alive holds.
+//! Pipelined requests stay in the read buffer and are answered in order. Generic over the
+//! [`Transport`] (the runtime's TCP stream) and the handler (the proxy flow, the admin API), so
+//! that this layer imports neither; failures are this module's own [`ConnError`].
 
-use std::rc::Rc;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
-use futures_lite::AsyncWriteExt;
+use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use crate::http::chunked::ChunkedDecoder;
+use crate::http::chunked::{ChunkedDecoder, ChunkedError};
 use crate::http::encode::CONTINUE_100;
-use crate::http::head::{BodyFraming, ParseStatus, RequestHead, parse_request_head};
+use crate::http::head::{BodyFraming, HeadError, ParseStatus, RequestHead, parse_request_head};
 use crate::http::read_buffer::ReadBuffer;
-use crate::proxy::error::{ErrorKind, GatewayError};
-use crate::proxy::flow;
-use crate::runtime::Shard;
-use crate::runtime::net::TcpStream;
-use crate::runtime::time::deadline;
+
+/// A byte stream to a client, and the timer that bounds waits on it.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin {
+    /// Waits for `d` (the runtime's timer).
+    fn sleep(d: Duration) -> impl Future<Output = ()>;
+}
+
+/// Runs `fut` for at most `limit` on `S`'s timer: `None` when the time ran out first.
+pub async fn deadline<S: Transport, T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
+    futures_lite::future::or(async { Some(fut.await) }, async {
+        S::sleep(limit).await;
+        None
+    })
+    .await
+}
+
+/// Why a request could not be read; the handler maps it to its client-facing answer.
+#[derive(Debug)]
+pub enum ConnError {
+    /// The head is malformed, too large, or of an unsupported version.
+    Head(HeadError),
+    /// The head did not arrive within the head timeout.
+    HeadTimeout,
+    /// The body is larger than the limit.
+    BodyTooLarge,
+    /// The chunked body is malformed (or too large).
+    Chunked(ChunkedError),
+    /// The client closed before the body was complete.
+    BodyCut,
+    /// The body stopped arriving for longer than the stall limit.
+    BodyStalled,
+    /// Reading from or writing to the client failed.
+    Io(std::io::Error),
+}
+
+/// The deadlines and sizes the server loop applies to request heads.
+#[derive(Clone, Copy, Debug)]
+pub struct HeadLimits {
+    pub max_headers: usize,
+    pub idle: Duration,
+    pub head_timeout: Duration,
+}
+
+/// What serves the requests of a connection (the proxy flow, the admin API).
+pub trait Handler<S: Transport> {
+    /// The head limits to read the next request with.
+    fn head_limits(&self) -> HeadLimits;
+    /// Serves one request whose head was read; returns whether the connection may carry another.
+    fn serve(&self, client: &mut ClientConn<S>, head: RequestHead) -> impl Future<Output = bool>;
+    /// Answers a head that was refused; returns whether the connection may carry another.
+    fn refuse(&self, client: &mut ClientConn<S>, err: ConnError) -> impl Future<Output = bool>;
+    /// Whether the server is draining: the connection closes after its current request.
+    fn draining(&self) -> bool;
+}
 
 /// Pipelined bytes we accept ahead of the request being served; past this we stop reading
 /// from the client until the current response is done.
@@ -63,8 +114,8 @@ impl Scratch {
 }
 
 /// A client connection and the bytes read from it but not consumed yet.
-pub struct ClientConn {
-    stream: TcpStream,
+pub struct ClientConn<S> {
+    stream: S,
     input: ReadBuffer,
     scratch: Scratch,
     bytes_in: u64,
@@ -77,11 +128,11 @@ pub enum NextHead {
     /// The client closed, or stayed idle past the idle timeout: close quietly.
     Closed,
     /// The client sent something we must refuse (answer, then close).
-    Refused(GatewayError),
+    Refused(ConnError),
 }
 
-impl ClientConn {
-    pub fn new(stream: TcpStream) -> Self {
+impl<S: Transport> ClientConn<S> {
+    pub fn new(stream: S) -> Self {
         ClientConn {
             stream,
             input: ReadBuffer::new(),
@@ -144,14 +195,14 @@ impl ClientConn {
                         return NextHead::Request(head);
                     }
                     Ok(ParseStatus::Partial) => {}
-                    Err(e) => return NextHead::Refused(e.into()),
+                    Err(e) => return NextHead::Refused(ConnError::Head(e)),
                 }
             }
             let wait = match head_deadline {
                 None => idle,
                 Some(at) => at.saturating_duration_since(Instant::now()),
             };
-            match deadline(wait, self.fill()).await {
+            match deadline::<S, _>(wait, self.fill()).await {
                 Some(Ok(n)) if n > 0 => {
                     if head_deadline.is_none() {
                         head_deadline = Some(Instant::now() + head_timeout);
@@ -159,12 +210,7 @@ impl ClientConn {
                 }
                 Some(_) => return NextHead::Closed,
                 None if head_deadline.is_none() => return NextHead::Closed,
-                None => {
-                    return NextHead::Refused(GatewayError::new(
-                        ErrorKind::HeadTimeout,
-                        "the request head did not arrive in time",
-                    ));
-                }
+                None => return NextHead::Refused(ConnError::HeadTimeout),
             }
         }
     }
@@ -188,8 +234,8 @@ impl ClientConn {
         max_body: u64,
         stall: Duration,
         body: &mut Vec<u8>,
-    ) -> Result<(), GatewayError> {
-        let too_large = || GatewayError::new(ErrorKind::BodyTooLarge, "request body is too large");
+    ) -> Result<(), ConnError> {
+        let too_large = || ConnError::BodyTooLarge;
         let framing = head.framing();
         if let BodyFraming::Length(n) = framing
             && n > max_body
@@ -197,9 +243,7 @@ impl ClientConn {
             return Err(too_large());
         }
         if framing != BodyFraming::Empty && head.expect_continue() && self.buffered().is_empty() {
-            self.write_all(CONTINUE_100)
-                .await
-                .map_err(|e| client_gone(&e))?;
+            self.write_all(CONTINUE_100).await.map_err(ConnError::Io)?;
         }
         match framing {
             BodyFraming::Empty => Ok(()),
@@ -219,7 +263,9 @@ impl ClientConn {
             BodyFraming::Chunked => {
                 let mut decoder = ChunkedDecoder::new(max_body);
                 loop {
-                    let progress = decoder.decode(self.buffered(), body)?;
+                    let progress = decoder
+                        .decode(self.buffered(), body)
+                        .map_err(ConnError::Chunked)?;
                     self.consume(progress.consumed);
                     if progress.done {
                         return Ok(());
@@ -230,51 +276,36 @@ impl ClientConn {
         }
     }
 
-    async fn fill_body(&mut self, stall: Duration) -> Result<(), GatewayError> {
-        match deadline(stall, self.fill()).await {
+    async fn fill_body(&mut self, stall: Duration) -> Result<(), ConnError> {
+        match deadline::<S, _>(stall, self.fill()).await {
             Some(Ok(n)) if n > 0 => Ok(()),
-            Some(Ok(_)) => Err(GatewayError::new(
-                ErrorKind::BadRequest,
-                "the client closed the connection before the body was complete",
-            )),
-            Some(Err(e)) => Err(client_gone(&e)),
-            None => Err(GatewayError::new(
-                ErrorKind::HeadTimeout,
-                "the request body stopped arriving",
-            )),
+            Some(Ok(_)) => Err(ConnError::BodyCut),
+            Some(Err(e)) => Err(ConnError::Io(e)),
+            None => Err(ConnError::BodyStalled),
         }
     }
 }
 
-fn client_gone(e: &std::io::Error) -> GatewayError {
-    GatewayError::new(
-        ErrorKind::BadRequest,
-        format!("client connection failed: {e}"),
-    )
-}
-
-/// Serves one accepted connection until it closes, errs, or the shard drains.
-pub async fn serve_connection(shard: Rc<Shard>, stream: TcpStream) {
-    let _open = shard.metrics.connection_opened();
+/// Serves one accepted connection until it closes, errs, or the handler drains; returns the
+/// connection (for its byte counts).
+pub async fn serve_connection<S: Transport, H: Handler<S>>(
+    handler: &H,
+    stream: S,
+) -> ClientConn<S> {
     let mut client = ClientConn::new(stream);
-    let server = &shard.config.server;
     loop {
+        let limits = handler.head_limits();
         let next = client
-            .read_head(
-                server.max_headers,
-                server.idle_timeout,
-                server.header_read_timeout,
-            )
+            .read_head(limits.max_headers, limits.idle, limits.head_timeout)
             .await;
         let keep_alive = match next {
             NextHead::Closed => break,
-            NextHead::Request(head) => flow::serve(&shard, &mut client, head).await,
-            NextHead::Refused(err) => flow::refuse(&shard, &mut client, err).await,
+            NextHead::Request(head) => handler.serve(&mut client, head).await,
+            NextHead::Refused(err) => handler.refuse(&mut client, err).await,
         };
-        if !keep_alive || shard.draining() {
+        if !keep_alive || handler.draining() {
             break;
         }
     }
-    let (bytes_in, bytes_out) = client.take_byte_counts();
-    shard.metrics.add_bytes(bytes_in, bytes_out);
+    client
 }

@@ -1,8 +1,8 @@
 //! Our own HTTP/1.1: IO-free parsers (head, chunked body, upstream response head), the encoder,
-//! the server-side connection loop, and the upstream client.
+//! and the server-side connection loop, generic over its transport and its request handler.
+//! Nothing here knows the proxy, the runtime or observability (docs/ARCHITECTURE.md).
 
 pub mod chunked;
-pub mod client;
 pub mod conn;
 pub mod encode;
 pub mod head;

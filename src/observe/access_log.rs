@@ -5,11 +5,11 @@ use std::io::Write;
 use std::sync::mpsc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::json::{write_json_string, write_key, write_u64};
+use super::record::RequestRecord;
 use crate::config::AccessLogTarget;
+use crate::error::GatewayError;
 use crate::http::head::RequestHead;
-use crate::proxy::context::RequestContext;
-use crate::proxy::error::GatewayError;
+use crate::json::{write_json_string, write_key, write_u64};
 
 /// The writer thread's handle.
 pub struct AccessLogWriter {
@@ -70,7 +70,7 @@ impl AccessLogSender {
     pub fn record(
         &self,
         head: Option<&RequestHead>,
-        ctx: &RequestContext,
+        ctx: &RequestRecord<'_>,
         provider: Option<&str>,
         error: Option<&GatewayError>,
     ) {
@@ -84,7 +84,7 @@ impl AccessLogSender {
 /// Formats one access-log line (with the trailing newline).
 pub fn format_line(
     head: Option<&RequestHead>,
-    ctx: &RequestContext,
+    ctx: &RequestRecord<'_>,
     provider: Option<&str>,
     error: Option<&GatewayError>,
 ) -> Vec<u8> {
@@ -97,7 +97,7 @@ pub fn format_line(
     write_u64(&mut out, ts_ms);
     out.push(b',');
     write_key(&mut out, "request_id");
-    write_json_string(&mut out, ctx.request_id.as_str());
+    write_json_string(&mut out, ctx.request_id);
     out.push(b',');
     write_key(&mut out, "method");
     write_json_string(&mut out, head.map_or("", |h| h.method()));
@@ -115,17 +115,17 @@ pub fn format_line(
     }
     out.push(b',');
     write_key(&mut out, "key_id");
-    write_opt_string(&mut out, ctx.key_id.as_deref());
+    write_opt_string(&mut out, ctx.key_id);
     out.push(b',');
     write_key(&mut out, "provider");
     write_opt_string(&mut out, provider);
     out.push(b',');
     write_key(&mut out, "model");
-    write_opt_string(&mut out, ctx.model.as_deref());
+    write_opt_string(&mut out, ctx.model);
     out.push(b',');
     write_key(&mut out, "stream");
     out.extend_from_slice(if ctx.stream { b"true" } else { b"false" });
-    let usage = ctx.summary.as_ref().map(|s| &s.usage);
+    let usage = ctx.summary.map(|s| &s.usage);
     for (key, value) in [
         ("input_tokens", usage.map(|u| u.input_tokens)),
         ("output_tokens", usage.map(|u| u.output_tokens)),
@@ -153,24 +153,19 @@ pub fn format_line(
     write_opt_string(&mut out, ctx.rejection);
     out.push(b',');
     write_key(&mut out, "stop_reason");
-    write_opt_string(
-        &mut out,
-        ctx.summary.as_ref().and_then(|s| s.stop_reason.as_deref()),
-    );
+    write_opt_string(&mut out, ctx.summary.and_then(|s| s.stop_reason.as_deref()));
     out.push(b',');
     write_key(&mut out, "tool_calls");
     write_u64(
         &mut out,
-        ctx.summary
-            .as_ref()
-            .map_or(0, |s| s.tool_calls.len() as u64),
+        ctx.summary.map_or(0, |s| s.tool_calls.len() as u64),
     );
     out.push(b',');
     write_key(&mut out, "duration_us");
     write_u64(&mut out, ctx.started.elapsed().as_micros() as u64);
     out.push(b',');
     write_key(&mut out, "overhead_us");
-    write_u64(&mut out, ctx.overhead.total().as_micros() as u64);
+    write_u64(&mut out, ctx.overhead.as_micros() as u64);
     out.push(b',');
     write_key(&mut out, "upstream_ttfb_us");
     match ctx.upstream_ttfb {
@@ -197,14 +192,15 @@ fn write_opt_string(out: &mut Vec<u8>, value: Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::error::ErrorKind;
-    use crate::proxy::request_id::RequestId;
+    use crate::error::ErrorKind;
+    use crate::observe::request_id::RequestId;
 
     #[test]
     fn a_line_is_one_json_object() {
-        let mut ctx = RequestContext::new(RequestId::new(1, 0, 7), true);
+        let id = RequestId::new(1, 0, 7);
+        let mut ctx = RequestRecord::new(id.as_str());
         ctx.status = 502;
-        ctx.model = Some("claude-\"x\"".into());
+        ctx.model = Some("claude-\"x\"");
         let err = GatewayError::new(ErrorKind::UpstreamUnreachable, "refused");
         let line = format_line(None, &ctx, Some("anthropic"), Some(&err));
         assert_eq!(line.last(), Some(&b'\n'));

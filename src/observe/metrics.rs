@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::proxy::context::RequestContext;
+use super::record::RequestRecord;
 
 /// Significant figures kept by the latency histograms (1% resolution).
 const HISTOGRAM_SIGFIGS: u8 = 2;
@@ -137,9 +137,9 @@ impl ShardMetrics {
         self.bytes_out.set(self.bytes_out.get() + sent);
     }
 
-    /// The one metrics update per request, from its finished context.
-    pub fn record_request(&self, ctx: &RequestContext) {
-        let label = ctx.route.map_or("other", |r| r.label());
+    /// The one metrics update per request, from its outcome.
+    pub fn record_request(&self, ctx: &RequestRecord<'_>) {
+        let label = ctx.route;
         *self
             .requests
             .borrow_mut()
@@ -148,7 +148,7 @@ impl ShardMetrics {
         if let Some(reason) = ctx.rejection {
             *self.rejections.borrow_mut().entry(reason).or_insert(0) += 1;
         }
-        if let Some(summary) = &ctx.summary {
+        if let Some(summary) = ctx.summary {
             let u = &summary.usage;
             let mut t = self.tokens.get();
             t[0] += u.input_tokens;
@@ -157,7 +157,7 @@ impl ShardMetrics {
             t[3] += u.cache_creation_input_tokens;
             self.tokens.set(t);
         }
-        self.overhead.borrow_mut().record(ctx.overhead.total());
+        self.overhead.borrow_mut().record(ctx.overhead);
         if let Some(ttfb) = ctx.upstream_ttfb {
             self.upstream_ttfb.borrow_mut().record(ttfb);
         }

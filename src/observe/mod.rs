@@ -1,10 +1,10 @@
-//! Observability: per-shard metrics merged at scrape time, the Prometheus rendering, the admin
-//! listener, and the access log (one JSON line per request, written off the shards).
+//! Observability: per-shard metrics merged at scrape time, the Prometheus rendering and the access
+//! log (one JSON line per request, written off the shards).
 
 pub mod access_log;
-pub mod admin;
-pub mod admin_api;
 pub mod alloc_count;
-pub mod json;
 pub mod metrics;
 pub mod prometheus;
+pub mod record;
+pub mod request_id;
+pub mod summary;

@@ -1,4 +1,58 @@
-//! One file per provider kind, the same shape in each: how to address it, how to authenticate,
-//! how to build the upstream request. Only the Anthropic passthrough exists so far.
+//! The provider seam: one module per provider kind, each with the same two halves. Its
+//! *envelope* is how a request reaches it (addressing, authentication, framing of the upstream
+//! request head); its *dialect* is the body and stream format it speaks, read by a
+//! [`ResponseCodec`] chosen once per response. [`registry`] is the one list of kinds and codecs;
+//! docs/ARCHITECTURE.md says how to add one.
 
 pub mod anthropic;
+pub mod codec;
+pub mod registry;
+
+pub use codec::{CodecError, OpaqueCodec, ResponseCodec};
+pub use registry::{AnyCodec, WithCodec, provider_for};
+
+use crate::config::{ProviderConfig, Secret};
+use crate::http::head::RequestHead;
+use crate::http::response_head::ResponseHead;
+
+/// Whose credentials go upstream.
+#[derive(Clone, Copy)]
+pub enum Credentials<'a> {
+    /// The client's own credential headers travel as sent; the provider's key is added only
+    /// when the client sent none.
+    ClientOwn { fallback: Option<&'a Secret> },
+    /// The client presented a virtual key: its credential headers never go upstream, the
+    /// provider's key does.
+    Provider(Option<&'a Secret>),
+}
+
+/// How the response body may be encoded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ResponseEncoding {
+    /// `Accept-Encoding` travels as the client sent it.
+    AsClientAsked,
+    /// The request is metered (a virtual key or a provider budget): `Accept-Encoding` is
+    /// dropped so the usage in the response can be read and charged.
+    Identity,
+}
+
+/// What one upstream request is: the client's head and the upstream path it maps to.
+pub struct UpstreamRequest<'a> {
+    pub provider: &'a ProviderConfig,
+    pub head: &'a RequestHead,
+    /// The upstream path (the client path without sluice's prefix); the query is kept.
+    pub path: &'a str,
+    pub body_len: usize,
+    pub credentials: Credentials<'a>,
+    pub encoding: ResponseEncoding,
+}
+
+/// One provider kind: its envelope and its dialect.
+pub trait Provider {
+    /// Appends the upstream request head for `request` to `out` (the envelope).
+    fn write_request_head(&self, out: &mut Vec<u8>, request: &UpstreamRequest<'_>);
+
+    /// Chooses how to read and relay one response (the dialect). `messages`: the request was a
+    /// Messages call, whose response carries usage.
+    fn response_codec(&self, messages: bool, response: &ResponseHead) -> AnyCodec;
+}

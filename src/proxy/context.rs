@@ -1,15 +1,44 @@
 //! What one request accumulates on its way through the flow, for the single `finish` that
-//! records it: ids, timings (with sluice's own time kept apart from upstream waits), what was
-//! sent, and what the observer saw.
+//! settles and records it: its lifecycle phase, ids, timings (with sluice's own time kept apart
+//! from waits on the upstream and the client), what was sent, and what the codec saw.
 
+use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::error::GatewayError;
-use super::request_id::RequestId;
-use super::route::Route;
-use crate::governance::{KeyRef, Reservation};
-use crate::sse::observer::ResponseSummary;
+use crate::error::GatewayError;
+use crate::governance::{KeyRef, Reservation, Usage};
+use crate::observe::record::RequestRecord;
+use crate::observe::request_id::RequestId;
+use crate::observe::summary::ResponseSummary;
+use crate::routing::Route;
+
+/// Where a request is in its life. Moves forward only; `finish` is the one exit of every phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// The head is read; the body is being read and the request routed and checked.
+    Reading,
+    /// Governance admitted it (a reservation may be held).
+    Admitted,
+    /// The request is on its way upstream; waiting for the response head.
+    Upstream,
+    /// Response bytes went (or are about to go) to the client: an error can no longer be
+    /// answered with a status of its own.
+    Streaming,
+    /// `finish` settled and recorded it.
+    Finished,
+}
+
+/// What `finish` charges the reservation with: decided by the relay, applied once in `finish`.
+#[derive(Debug)]
+pub enum Settlement {
+    /// Nothing was delivered: the reservation is released (rate limits still count it).
+    Release,
+    /// The response ended with this usage.
+    Complete(Option<Usage>),
+    /// It ended early (client gone, upstream failure): the usage reported so far is charged.
+    Partial(Option<Usage>),
+}
 
 /// Accumulates the time sluice itself spends on a request, excluding waits on the upstream
 /// and the client: `resume` when work starts, `pause` when a wait begins.
@@ -51,6 +80,15 @@ impl Stopwatch {
     pub fn total(&self) -> Duration {
         self.total
     }
+
+    /// Awaits `fut` with the stopwatch paused: a wait on the upstream, the client or another
+    /// shard is not sluice's own time.
+    pub async fn excluding<F: Future>(&mut self, fut: F) -> F::Output {
+        self.pause();
+        let out = fut.await;
+        self.resume();
+        out
+    }
 }
 
 /// Everything `finish` needs to settle, count and log one request once.
@@ -65,9 +103,10 @@ pub struct RequestContext {
     /// The status sent to the client (0 until a response head is written).
     pub status: u16,
     pub upstream_status: Option<u16>,
-    /// Whether any response byte went to the client (errors can then no longer be answered
-    /// with a status of their own).
-    pub response_started: bool,
+    /// The lifecycle phase.
+    pub phase: Phase,
+    /// What `finish` settles with.
+    pub settlement: Settlement,
     /// Whether the connection may serve another request afterwards.
     pub keep_alive: bool,
     pub overhead: Stopwatch,
@@ -100,7 +139,8 @@ impl RequestContext {
             provider: None,
             status: 0,
             upstream_status: None,
-            response_started: false,
+            phase: Phase::Reading,
+            settlement: Settlement::Release,
             keep_alive,
             overhead: Stopwatch::started_at(now),
             upstream_ttfb: None,
@@ -112,6 +152,38 @@ impl RequestContext {
             reservation: None,
             cost_pico: None,
             rejection: None,
+        }
+    }
+}
+
+impl RequestContext {
+    /// Whether any response byte went (or is queued to go) to the client.
+    pub fn response_started(&self) -> bool {
+        self.phase >= Phase::Streaming
+    }
+
+    /// Moves the request forward to `phase` (never back).
+    pub fn enter(&mut self, phase: Phase) {
+        self.phase = self.phase.max(phase);
+    }
+
+    /// The plain outcome observability records, read once `finish` is done with the request.
+    pub fn record(&self) -> RequestRecord<'_> {
+        RequestRecord {
+            request_id: self.request_id.as_str(),
+            route: self.route.map_or("other", |r| r.label()),
+            status: self.status,
+            upstream_status: self.upstream_status,
+            key_id: self.key_id.as_deref(),
+            model: self.model.as_deref(),
+            stream: self.stream,
+            summary: self.summary.as_ref(),
+            cost_pico: self.cost_pico,
+            rejection: self.rejection,
+            started: self.started,
+            overhead: self.overhead.total(),
+            upstream_ttfb: self.upstream_ttfb,
+            client_gone: self.client_gone,
         }
     }
 }

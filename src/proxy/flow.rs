@@ -1,72 +1,74 @@
-//! One request, top to bottom (DESIGN §2): route, read body, peek, choose target, send
-//! upstream, relay the response; and `finish`, the single exit that answers errors, counts and
-//! logs each request exactly once.
+//! One request, top to bottom (docs/ARCHITECTURE.md, "Request flow"): route, read body, peek,
+//! choose target, admit, send upstream, relay the response; and `finish`, the single exit that
+//! settles, answers errors, counts and logs each request exactly once. The request moves
+//! through the phases of [`Phase`] on its [`RequestContext`].
 
 use std::rc::Rc;
 
-use super::context::RequestContext;
-use super::error::{ErrorKind, GatewayError};
+use super::Client;
+use super::context::{Phase, RequestContext};
 use super::govern;
 use super::relay;
-use super::route::{self, Route};
-use super::target;
-use crate::http::conn::{ClientConn, Scratch};
-use crate::http::encode::{error_response, local_response};
+use super::state::ProxyState;
+use crate::error::{ErrorKind, GatewayError};
+use crate::http::conn::Scratch;
+use crate::http::encode::local_response;
 use crate::http::head::RequestHead;
-use crate::providers::anthropic::{self, Credentials, ResponseEncoding};
-use crate::runtime::Shard;
-use crate::sse::request_peek::{PeekError, peek_request};
+use crate::providers::anthropic::error_body::error_response;
+use crate::providers::anthropic::request_peek::{PeekError, peek_request, substitute_model};
+use crate::providers::{Credentials, ResponseEncoding, UpstreamRequest, provider_for};
+use crate::routing::{self, Route};
 
 /// Bodies up to this size are copied behind the upstream head and sent in one write.
 const SMALL_BODY_BYTES: usize = 16 * 1024;
 
 /// Serves one request; returns whether the connection may carry another.
-pub async fn serve(shard: &Rc<Shard>, client: &mut ClientConn, head: RequestHead) -> bool {
-    let _in_flight = shard.enter_request();
-    let mut ctx = RequestContext::new(shard.next_request_id(), head.keep_alive());
+pub async fn serve(state: &Rc<ProxyState>, client: &mut Client, head: RequestHead) -> bool {
+    let _in_flight = state.enter_request();
+    let mut ctx = RequestContext::new(state.next_request_id(), head.keep_alive());
     let mut scratch = client.take_scratch();
-    let outcome = handle(shard, client, &head, &mut scratch, &mut ctx).await;
+    let outcome = handle(state, client, &head, &mut scratch, &mut ctx).await;
+    let keep_alive = finish(state, client, Some(&head), ctx, outcome, &mut scratch.out).await;
     client.recycle_scratch(scratch);
-    finish(shard, client, Some(&head), ctx, outcome).await
+    keep_alive
 }
 
 /// Answers a request whose head was refused before it could be served (bad HTTP, too large,
 /// too slow); the connection then closes.
-pub async fn refuse(shard: &Rc<Shard>, client: &mut ClientConn, err: GatewayError) -> bool {
-    let ctx = RequestContext::new(shard.next_request_id(), false);
-    finish(shard, client, None, ctx, Err(err)).await
+pub async fn refuse(state: &Rc<ProxyState>, client: &mut Client, err: GatewayError) -> bool {
+    let ctx = RequestContext::new(state.next_request_id(), false);
+    finish(state, client, None, ctx, Err(err), &mut Vec::new()).await
 }
 
-/// The phases, in order. Returns once the response is fully delivered, or with the error to
-/// answer if nothing was sent yet.
+/// The phases, in order. Returns once the response is relayed (its last bytes may wait in
+/// `scratch.out` for `finish`, which writes them after settling), or with the error to answer
+/// if nothing was sent yet.
 async fn handle(
-    shard: &Rc<Shard>,
-    client: &mut ClientConn,
+    state: &Rc<ProxyState>,
+    client: &mut Client,
     head: &RequestHead,
     scratch: &mut Scratch,
     ctx: &mut RequestContext,
 ) -> Result<(), GatewayError> {
-    let server = &shard.config.server;
+    let server = &state.config.server;
     let body = &mut scratch.body;
 
-    // Route by method and path. The body is still read on a refusal, so that the connection
-    // stays in step with the client's next request.
-    let routed = route::classify(head.method(), head.path());
-    ctx.overhead.pause();
-    client
-        .read_body(head, server.max_body_bytes, server.idle_timeout, body)
+    // Reading. Route by method and path. The body is still read on a refusal, so that the
+    // connection stays in step with the client's next request.
+    let routed = routing::classify(head.method(), head.path());
+    ctx.overhead
+        .excluding(client.read_body(head, server.max_body_bytes, server.idle_timeout, body))
         .await?;
-    ctx.overhead.resume();
     let route = routed?;
     ctx.route = Some(route);
 
     if !route.is_proxied() {
-        return answer_locally(client, ctx, head).await;
+        return answer_locally(ctx, head, &mut scratch.out);
     }
 
     // Authenticate the virtual key; without one, the client's own credentials pass through
     // (unless `governance.require_virtual_key`).
-    govern::authenticate(shard, head, ctx)?;
+    govern::authenticate(state, head, ctx)?;
 
     // Peek the fields that decide, without re-serialising.
     let peek = if route.has_json_body() {
@@ -81,22 +83,26 @@ async fn handle(
     // Choose the target. When the client named the provider (`provider/model`), the model
     // goes upstream without the prefix, substituted in place.
     let requested = peek.as_ref().and_then(|p| p.model.as_deref());
-    let target = target::choose(&shard.config, requested)?;
+    let target = routing::choose(&state.config, requested)?;
     ctx.provider = Some(target.index);
     let skip = target.strip_model_prefix.unwrap_or(0);
     let upstream_model = requested.and_then(|m| m.get(skip..)).unwrap_or("");
     if target.strip_model_prefix.is_some()
         && let Some(span) = peek.as_ref().and_then(|p| p.model_span.clone())
     {
-        *body = crate::sse::request_peek::substitute_model(body, span, upstream_model);
+        *body = substitute_model(body, span, upstream_model);
     }
+    let provider = provider_for(target.provider.kind).ok_or_else(|| {
+        GatewayError::new(ErrorKind::NoProvider, "this provider kind is not served")
+    })?;
 
-    // Admit: allow-lists, rate limits and a budget reservation on every level.
+    // Admitted: allow-lists, rate limits and a budget reservation on every level.
     if route == Route::Messages {
         let max_tokens = peek.as_ref().and_then(|p| p.max_tokens);
-        let provider = &target.provider.name;
-        govern::admit(shard, ctx, provider, upstream_model, body.len(), max_tokens).await?;
+        let name = &target.provider.name;
+        govern::admit(state, ctx, name, upstream_model, body.len(), max_tokens).await?;
     }
+    ctx.enter(Phase::Admitted);
     let metered = ctx.key.is_some() || !target.provider.budgets.is_empty();
     let encoding = if metered {
         ResponseEncoding::Identity
@@ -104,38 +110,40 @@ async fn handle(
         ResponseEncoding::AsClientAsked
     };
     let credentials = if ctx.key.is_some() {
-        Credentials::Provider(shard.pick_provider_key(target.provider))
+        Credentials::Provider(state.keys.pick(target.provider))
     } else {
         Credentials::ClientOwn {
-            fallback: shard.pick_provider_key(target.provider),
+            fallback: state.keys.pick(target.provider),
         }
     };
 
-    // Send upstream and wait for the response head. A small body rides in the head's buffer
+    // Upstream: send and wait for the response head. A small body rides in the head's buffer
     // so the whole request leaves in one write.
     let upstream = &mut scratch.upstream_head;
-    anthropic::write_request_head(
-        upstream,
-        target.provider,
+    let request = UpstreamRequest {
+        provider: target.provider,
         head,
-        route::upstream_path(head.path()),
-        body.len(),
+        path: routing::upstream_path(head.path()),
+        body_len: body.len(),
         credentials,
         encoding,
-    );
+    };
+    provider.write_request_head(upstream, &request);
     let separate_body: &[u8] = if body.len() <= SMALL_BODY_BYTES {
         upstream.extend_from_slice(body);
         &[]
     } else {
         body
     };
+    ctx.enter(Phase::Upstream);
     ctx.overhead.pause();
-    let exchange = shard
+    let exchange = state
         .upstreams
         .exchange(target.index, target.provider, upstream, separate_body)
-        .await?;
-    scratch.release_request();
+        .await;
+    let exchange = exchange?;
     ctx.overhead.resume_at(exchange.head_received_at);
+    scratch.release_request();
     ctx.upstream_ttfb = Some(
         exchange
             .head_received_at
@@ -143,28 +151,35 @@ async fn handle(
     );
     ctx.upstream_status = Some(exchange.head.status());
 
-    // Relay the response as it arrives, observing usage and tool calls on the side.
-    relay::relay(shard, client, exchange, head, ctx, scratch).await
+    // Streaming: relay the response as it arrives through the codec the provider chooses for
+    // it, which reads usage and tool calls on the side.
+    let codec = provider.response_codec(route == Route::Messages, &exchange.head);
+    let job = relay::Relay {
+        state,
+        client,
+        exchange,
+        request: head,
+        ctx,
+        scratch,
+    };
+    codec.run(job).await
 }
 
-async fn answer_locally(
-    client: &mut ClientConn,
+/// Health and the like, answered by sluice itself (written by `finish`).
+fn answer_locally(
     ctx: &mut RequestContext,
     head: &RequestHead,
+    out: &mut Vec<u8>,
 ) -> Result<(), GatewayError> {
-    let mut out = Vec::with_capacity(160);
     let body: &[u8] = if head.method() == "HEAD" {
         b""
     } else {
         b"{\"status\":\"ok\"}"
     };
-    local_response(&mut out, 200, "application/json", body, !ctx.keep_alive);
+    local_response(out, 200, "application/json", body, !ctx.keep_alive);
     ctx.status = 200;
-    ctx.response_started = true;
-    client
-        .write_all(&out)
-        .await
-        .map_err(|e| GatewayError::new(ErrorKind::Internal, format!("client write failed: {e}")))
+    ctx.enter(Phase::Streaming);
+    Ok(())
 }
 
 fn bad_json(e: &PeekError) -> GatewayError {
@@ -175,23 +190,33 @@ fn bad_json(e: &PeekError) -> GatewayError {
     GatewayError::new(ErrorKind::BadRequest, why)
 }
 
-/// The single exit: answer an error if nothing was sent yet, then count and log once.
+/// The single exit: settle once, write what the response still has pending, answer an error
+/// if nothing was sent yet, then count and log once.
 async fn finish(
-    shard: &Rc<Shard>,
-    client: &mut ClientConn,
+    state: &ProxyState,
+    client: &mut Client,
     head: Option<&RequestHead>,
     mut ctx: RequestContext,
     outcome: Result<(), GatewayError>,
+    pending: &mut Vec<u8>,
 ) -> bool {
-    // A reservation still held here was never settled: the request failed before any usage.
-    govern::release(shard, &mut ctx);
+    // The one settlement: before the response's last byte goes out, so that once the client
+    // has it, every later admission on any shard sees this cost.
+    govern::settle(state, &mut ctx);
+    if !pending.is_empty() {
+        let written = ctx.overhead.excluding(client.write_all(pending)).await;
+        pending.clear();
+        if written.is_err() {
+            ctx.client_gone = true;
+        }
+    }
     let mut error = None;
     if let Err(err) = outcome {
-        if !ctx.response_started && !ctx.client_gone {
-            let close = err.closes_connection() || !ctx.keep_alive || shard.draining();
+        if !ctx.response_started() && !ctx.client_gone {
+            let close = err.closes_connection() || !ctx.keep_alive || state.draining();
             let mut out = Vec::with_capacity(512);
             let mut limits = Vec::new();
-            govern::write_limit_headers(shard, &ctx, &mut limits);
+            govern::write_limit_headers(state, &ctx, &mut limits);
             error_response(&mut out, &err, ctx.request_id.as_str(), &limits, close);
             ctx.status = err.status();
             if client.write_all(&out).await.is_err() {
@@ -205,17 +230,19 @@ async fn finish(
         }
         error = Some(err);
     }
+    ctx.enter(Phase::Finished);
     ctx.overhead.pause();
     let (bytes_in, bytes_out) = client.take_byte_counts();
-    shard.metrics.add_bytes(bytes_in, bytes_out);
-    shard.metrics.record_request(&ctx);
+    state.metrics.add_bytes(bytes_in, bytes_out);
+    let record = ctx.record();
+    state.metrics.record_request(&record);
     let provider = ctx
         .provider
-        .and_then(|i| shard.config.providers.get(i))
+        .and_then(|i| state.config.providers.get(i))
         .map(|p| p.name.as_str());
-    shard.access_log.record(
+    state.access_log.record(
         head,
-        &ctx,
+        &record,
         provider,
         error.as_ref().or(ctx.late_fault.as_ref()),
     );

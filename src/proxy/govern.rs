@@ -3,31 +3,30 @@
 //! reported, and the limit headers a keyed response carries. Each call that changes counters
 //! is followed by a flush, so deltas reach the other shards and the ledger at once.
 
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::context::RequestContext;
-use super::error::GatewayError;
-use crate::governance::{Rejection, estimate_input_tokens};
+use super::context::{RequestContext, Settlement};
+use super::state::ProxyState;
+use crate::error::GatewayError;
+use crate::governance::{Rejection, Usage, estimate_input_tokens};
 use crate::http::head::RequestHead;
-use crate::runtime::Shard;
-use crate::sse::observer::Usage;
+use crate::runtime::io::time::deadline;
 
 /// Finds the request's virtual key. Drains the governance inbox first, so a key revoked or
 /// created on another shard counts from this request on.
 pub fn authenticate(
-    shard: &Rc<Shard>,
+    state: &ProxyState,
     head: &RequestHead,
     ctx: &mut RequestContext,
 ) -> Result<(), GatewayError> {
-    shard.gov_link.sync(&shard.gov);
-    match shard
+    state.gov_link.sync(&state.gov);
+    match state
         .gov
         .authenticate(head.header("x-api-key"), head.header("authorization"))
     {
         Ok(key) => {
             ctx.key = key;
-            ctx.key_id = key.and_then(|k| shard.gov.key_name(k));
+            ctx.key_id = key.and_then(|k| state.gov.key_name(k));
             Ok(())
         }
         Err(rejection) => {
@@ -40,15 +39,14 @@ pub fn authenticate(
 /// How long an admission waits for budget share from the other shards (strict mode) before
 /// the client is told to retry: the share usually arrives within microseconds.
 pub const SHARE_WAIT: Duration = Duration::from_millis(200);
-/// How often a waiting admission looks again.
-const SHARE_POLL: Duration = Duration::from_millis(1);
 
 /// Admits a request for `model` on `provider` and keeps the reservation in `ctx` until the
 /// response ends. Drains the inbox first: every settlement broadcast before now is counted.
 /// When this shard's strict-mode share of a budget is short, it asks the other shards and
-/// waits up to [`SHARE_WAIT`] for their grant before answering 429.
+/// waits up to [`SHARE_WAIT`] for their grant (woken by each governance message applied on this
+/// shard, not by polling) before answering 429.
 pub async fn admit(
-    shard: &Rc<Shard>,
+    state: &ProxyState,
     ctx: &mut RequestContext,
     provider: &str,
     model: &str,
@@ -57,20 +55,23 @@ pub async fn admit(
 ) -> Result<(), GatewayError> {
     let give_up_at = Instant::now() + SHARE_WAIT;
     let admitted = loop {
-        shard.gov_link.sync(&shard.gov);
-        let admitted = shard.gov.admit(
+        // Taken before looking, so a grant applied in between still wakes this admission.
+        let grant = state.gov_events.notified();
+        state.gov_link.sync(&state.gov);
+        let admitted = state.gov.admit(
             ctx.key,
             provider,
             model,
             estimate_input_tokens(body_len as u64),
             max_tokens.unwrap_or(0),
         );
-        shard.gov_link.flush(&shard.gov);
+        state.gov_link.flush(&state.gov);
+        let now = Instant::now();
         match admitted {
-            Err(Rejection::BudgetBusy { .. }) if Instant::now() < give_up_at => {
-                ctx.overhead.pause();
-                glommio::timer::sleep(SHARE_POLL).await;
-                ctx.overhead.resume();
+            Err(Rejection::BudgetBusy { .. }) if now < give_up_at => {
+                ctx.overhead
+                    .excluding(deadline(give_up_at - now, grant))
+                    .await;
             }
             other => break other,
         }
@@ -87,35 +88,32 @@ pub async fn admit(
     }
 }
 
-/// Replaces the reservation by the cost of `usage` and broadcasts it. Called before the
-/// response's last byte is written (`complete`), or with the usage seen so far when the stream
-/// ended early (a client that left, an upstream that failed). Without a reservation: nothing.
-pub fn settle(shard: &Shard, ctx: &mut RequestContext, usage: Option<&Usage>, complete: bool) {
+/// The one settlement of a request, called by `finish`: replaces the reservation by the cost of
+/// the usage the relay reported (complete, or so far when the response ended early) and
+/// broadcasts it; a request that delivered nothing releases its reservation (it counts against
+/// rate limits, nothing is charged). Without a reservation: nothing.
+pub fn settle(state: &ProxyState, ctx: &mut RequestContext) {
+    let settlement = std::mem::replace(&mut ctx.settlement, Settlement::Release);
     let Some(reservation) = ctx.reservation.take() else {
         return;
     };
     let empty = Usage::default();
-    let usage = usage.unwrap_or(&empty);
-    let settled = if complete {
-        reservation.settle(usage)
-    } else {
-        reservation.settle_partial(usage)
+    let settled = match &settlement {
+        Settlement::Release => {
+            drop(reservation);
+            state.gov_link.flush(&state.gov);
+            return;
+        }
+        Settlement::Complete(usage) => reservation.settle(usage.as_ref().unwrap_or(&empty)),
+        Settlement::Partial(usage) => reservation.settle_partial(usage.as_ref().unwrap_or(&empty)),
     };
     ctx.cost_pico = settled.cost_pico;
-    shard.gov_link.flush(&shard.gov);
-}
-
-/// Releases a reservation the request no longer needs (it failed before any usage): the
-/// request counts against rate limits, nothing is charged.
-pub fn release(shard: &Shard, ctx: &mut RequestContext) {
-    if ctx.reservation.take().is_some() {
-        shard.gov_link.flush(&shard.gov);
-    }
+    state.gov_link.flush(&state.gov);
 }
 
 /// Appends the key's remaining requests, tokens and budget as response headers.
-pub fn write_limit_headers(shard: &Shard, ctx: &RequestContext, out: &mut Vec<u8>) {
+pub fn write_limit_headers(state: &ProxyState, ctx: &RequestContext, out: &mut Vec<u8>) {
     if let Some(key) = ctx.key {
-        shard.gov.limit_headers(key).write_to(out);
+        state.gov.limit_headers(key).write_to(out);
     }
 }

@@ -1,7 +1,7 @@
 //! Which endpoint a request is for, decided from its method and path alone (before the body is
 //! read). The `/anthropic` prefix is accepted and dropped on the way upstream.
 
-use super::error::{ErrorKind, GatewayError};
+use crate::error::{ErrorKind, GatewayError};
 
 /// The prefix under which the Anthropic endpoints are also served.
 pub const ANTHROPIC_PREFIX: &str = "/anthropic";

@@ -1,8 +1,9 @@
 //! Which provider serves a request: an explicit `provider/model` prefix, else the first
 //! configured route whose pattern matches the model, else the first Anthropic provider.
 
-use super::error::{ErrorKind, GatewayError};
 use crate::config::{Config, ProviderConfig, ProviderKind, glob_match};
+use crate::error::{ErrorKind, GatewayError};
+use crate::providers::provider_for;
 
 /// The chosen upstream for one request.
 pub struct Target<'c> {
@@ -48,7 +49,7 @@ fn servable(
 ) -> Result<Target<'_>, GatewayError> {
     let provider = &config.providers[index];
     match provider.kind {
-        ProviderKind::Anthropic => Ok(Target {
+        kind if provider_for(kind).is_some() => Ok(Target {
             index,
             provider,
             strip_model_prefix,

@@ -15,6 +15,7 @@ use crate::governance::{
 };
 use crate::http::head::RequestHead;
 use crate::runtime::Shard;
+use crate::runtime::io::task::spawn_blocking;
 
 /// An admin answer: status and JSON body.
 pub struct AdminReply {
@@ -48,16 +49,23 @@ pub async fn handle(shard: &Rc<Shard>, head: &RequestHead, body: &[u8]) -> Admin
         ("POST", ["keys"]) => create_key(shard, body),
         ("GET", ["keys"]) => Ok(reply(
             200,
-            json!({"keys": shard.gov.list_keys().iter().map(key_json).collect::<Vec<_>>()}),
+            json!({"keys": shard.proxy.gov.list_keys().iter().map(key_json).collect::<Vec<_>>()}),
         )),
         ("PATCH", ["keys", id]) => update_key(shard, id, body),
         ("DELETE", ["keys", id]) => shard
+            .proxy
             .gov
             .revoke_key(id)
             .map(|key| reply(200, json!({"key": key_json(&key)})))
             .map_err(admin_error),
         ("GET", ["usage", level]) => level_of(level).map(|level| {
-            let usage: Vec<Value> = shard.gov.list_usage(level).iter().map(usage_json).collect();
+            let usage: Vec<Value> = shard
+                .proxy
+                .gov
+                .list_usage(level)
+                .iter()
+                .map(usage_json)
+                .collect();
             reply(200, json!({ "usage": usage }))
         }),
         ("GET", ["teams"]) => Ok(list(shard, Level::Team, "teams")),
@@ -75,13 +83,11 @@ pub async fn handle(shard: &Rc<Shard>, head: &RequestHead, body: &[u8]) -> Admin
         )),
     };
     let answer = answer.unwrap_or_else(|e| e);
-    shard.gov_link.flush(&shard.gov);
+    shard.proxy.gov_link.flush(&shard.proxy.gov);
     if (200..300).contains(&answer.status) && head.method() != "GET" {
         // Durable before acknowledged: a key created here survives an immediate kill.
-        let ledger = shard.gov_link.ledger().clone();
-        let flushed = glommio::executor()
-            .spawn_blocking(move || ledger.flush())
-            .await;
+        let ledger = shard.proxy.gov_link.ledger().clone();
+        let flushed = spawn_blocking(move || ledger.flush()).await;
         if let Err(e) = flushed {
             return error(500, "api_error", format!("the ledger did not commit: {e}"));
         }
@@ -91,7 +97,7 @@ pub async fn handle(shard: &Rc<Shard>, head: &RequestHead, body: &[u8]) -> Admin
 
 /// The bearer token must equal `governance.admin_token` (compared in constant time).
 fn check_token(shard: &Shard, head: &RequestHead) -> Option<AdminReply> {
-    let Some(expected) = &shard.config.governance.admin_token else {
+    let Some(expected) = &shard.proxy.config.governance.admin_token else {
         return Some(error(
             403,
             "permission_error",
@@ -178,7 +184,7 @@ fn create_key(shard: &Shard, body: &[u8]) -> Result<AdminReply, AdminReply> {
         models: models_of(v.get("models"))?.unwrap_or_default(),
         expires_at_unix_secs: expiry_of(v.get("expires_at"))?.flatten(),
     };
-    let created = shard.gov.create_key(new).map_err(admin_error)?;
+    let created = shard.proxy.gov.create_key(new).map_err(admin_error)?;
     Ok(reply(
         201,
         json!({"key": key_json(&created.key), "secret": created.secret}),
@@ -193,7 +199,11 @@ fn update_key(shard: &Shard, id: &str, body: &[u8]) -> Result<AdminReply, AdminR
         models: models_of(v.get("models"))?,
         expires_at_unix_secs: expiry_of(v.get("expires_at"))?,
     };
-    let key = shard.gov.update_key(id, update).map_err(admin_error)?;
+    let key = shard
+        .proxy
+        .gov
+        .update_key(id, update)
+        .map_err(admin_error)?;
     Ok(reply(200, json!({"key": key_json(&key)})))
 }
 
@@ -205,6 +215,7 @@ fn reset_budget(shard: &Shard, body: &[u8]) -> Result<AdminReply, AdminReply> {
         .and_then(Value::as_str)
         .ok_or_else(|| bad_request("`id` is required"))?;
     shard
+        .proxy
         .gov
         .reset_budget(level, id, None)
         .map_err(admin_error)?;
@@ -233,16 +244,19 @@ async fn entity_usage(shard: &Shard, level: Level, id: &str) -> AdminReply {
 }
 
 fn list(shard: &Shard, level: Level, name: &str) -> AdminReply {
-    let usage: Vec<Value> = shard.gov.list_usage(level).iter().map(usage_json).collect();
+    let usage: Vec<Value> = shard
+        .proxy
+        .gov
+        .list_usage(level)
+        .iter()
+        .map(usage_json)
+        .collect();
     reply(200, json!({ name: usage }))
 }
 
 async fn reload(shard: &Shard) -> AdminReply {
     let mesh = shard.mesh.clone();
-    match glommio::executor()
-        .spawn_blocking(move || mesh.reload_blocking())
-        .await
-    {
+    match spawn_blocking(move || mesh.reload_blocking()).await {
         Ok(warnings) => reply(200, json!({"reloaded": true, "warnings": warnings})),
         Err(e) => error(400, "invalid_request_error", format!("reload refused: {e}")),
     }

@@ -1,16 +1,17 @@
-//! Shards: one glommio executor pinned to each core, every one binding the listen port with
-//! SO_REUSEPORT, sharing nothing but typed messages; plus start-up, shutdown and DNS.
+//! The top layer: shards (one glommio executor pinned to each core, every one binding the
+//! listen port with SO_REUSEPORT, sharing nothing but typed messages), start-up, the listeners
+//! and their handlers wired together, the admin listener, shutdown.
 //!
-//! glommio stays behind this module and [`net`]: the rest of the crate sees "a shard", "spawn
-//! local", "a TCP stream" and "a timer".
+//! glommio stays behind this module: the rest of the crate sees [`io`]'s small types (a
+//! shard-local spawn, a TCP stream, a timer, a channel, a notify).
 
-pub mod dns;
-pub mod gov_link;
+pub mod admin;
+pub mod admin_api;
+pub mod io;
 pub mod mesh;
-pub mod net;
+pub mod serve;
 pub mod shard;
 pub mod signals;
-pub mod time;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ use crate::governance::{
     Clock, DEFAULT_COMMIT_INTERVAL, Ledger, SystemClock, ledger_path, load_snapshot,
 };
 use crate::observe::access_log::AccessLogWriter;
+use crate::upstream::dns;
 
 pub use shard::Shard;
 
@@ -82,7 +84,7 @@ pub fn serve(
     let cpus = shard_cpus(config.server.cores)?;
     // Learn the real port first (the configured one may be 0) with a socket that is bound but
     // never listens, so it joins the SO_REUSEPORT group without ever receiving a connection.
-    let (placeholder, listen) = net::reserve_port(config.server.listen)
+    let (placeholder, listen) = io::net::reserve_port(config.server.listen)
         .map_err(|e| StartError(format!("cannot bind {}: {e}", config.server.listen)))?;
 
     let dns = dns::Resolver::start();
@@ -111,7 +113,7 @@ pub fn serve(
                 ledger_file.display()
             ))
         })?;
-    let gov_links = gov_link::wire(cpus.len(), &ledger);
+    let gov_links = crate::governance::link::wire(cpus.len(), &ledger);
 
     let (mesh, inboxes) = mesh::Mesh::wire(cpus.len(), config_path);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<Option<SocketAddr>, String>>();

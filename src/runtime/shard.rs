@@ -1,4 +1,5 @@
-//! One shard: its state (`Rc`/`Cell`, never shared), its accept loop, its inbox, and its drain.
+//! One shard: its placement, the proxy state it serves with, its mesh end, its inbox, and its
+//! drain. Everything here is `Rc`/`Cell`, never shared across threads.
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -9,108 +10,78 @@ use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
 
-use super::dns::{DnsCache, Resolver};
-use super::gov_link::GovLink;
+use super::admin::Admin;
+use super::io::net::TcpListener;
+use super::io::sync::Notify;
+use super::io::task::spawn_local;
+use super::io::time::sleep;
 use super::mesh::{Inbox, Mesh, MeshMsg};
-use super::net::TcpListener;
-use super::time::deadline;
-use crate::config::{Config, ProviderConfig, Secret};
-use crate::governance::{Governor, LedgerSnapshot, SystemClock};
-use crate::http::client::Upstreams;
+use super::serve::accept_and_serve;
+use crate::config::Config;
+use crate::governance::{GovLink, Governor, LedgerSnapshot, SystemClock};
 use crate::observe::access_log::AccessLogSender;
-use crate::observe::admin;
 use crate::observe::metrics::ShardMetrics;
-use crate::proxy::request_id::RequestId;
+use crate::proxy::{ProxyParts, ProxyState};
+use crate::upstream::Upstreams;
+use crate::upstream::dns::{DnsCache, Resolver};
 
 /// How often a draining shard checks whether its in-flight requests are done.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
 
-/// Everything one shard owns. Shared by the shard's tasks through `Rc`, never across threads.
+/// Everything one shard owns: the proxy's state, its end of the mesh, its placement and the
+/// drain signal. Shared by the shard's tasks through `Rc`.
 pub struct Shard {
+    /// The shard's index (its placement: shard `i` runs on the i-th chosen CPU).
     pub index: usize,
-    pub config: Arc<Config>,
-    pub metrics: ShardMetrics,
-    pub upstreams: Upstreams,
-    pub access_log: AccessLogSender,
+    pub proxy: Rc<ProxyState>,
     pub mesh: Mesh,
-    /// This shard's governance: keys, counters, reservations.
-    pub gov: Rc<Governor>,
-    /// Its link to the other shards' governance and to the ledger.
-    pub gov_link: Rc<GovLink>,
-    next_provider_key: Cell<u64>,
-    draining: Cell<bool>,
-    in_flight: Cell<usize>,
-    next_request: Cell<u64>,
-    started_secs: u64,
+    /// Notified when the drain begins and when it ends, so listeners stop even while they
+    /// wait for a connection.
+    lifecycle: Notify,
+    /// The drain is over: the shard is about to end.
+    stopped: Cell<bool>,
 }
 
 impl Shard {
-    /// Whether SIGTERM arrived: connections close after their current request.
-    pub fn draining(&self) -> bool {
-        self.draining.get()
-    }
-
-    /// A process-unique request id, e.g. `req_sl6f1c2a_0_42`.
-    pub fn next_request_id(&self) -> RequestId {
-        let n = self.next_request.get();
-        self.next_request.set(n + 1);
-        RequestId::new(self.started_secs, self.index, n)
-    }
-
     /// Answers a mesh message other than `Shutdown`.
     fn answer(&self, msg: MeshMsg) {
+        let proxy = &self.proxy;
         match msg {
             MeshMsg::Scrape(reply) => {
-                let _ = reply.send(self.metrics.snapshot());
+                let _ = reply.send(proxy.metrics.snapshot());
             }
             MeshMsg::Reload(config, reply) => {
-                let result = self.gov.reload(&config).map_err(|e| e.to_string());
-                self.gov_link.sync(&self.gov);
+                let result = proxy.gov.reload(&config).map_err(|e| e.to_string());
+                proxy.gov_link.sync(&proxy.gov);
                 let _ = reply.send(result);
             }
             MeshMsg::Usage(level, id, reply) => {
-                self.gov_link.sync(&self.gov);
-                let _ = reply.send(self.gov.usage(level, &id));
+                proxy.gov_link.sync(&proxy.gov);
+                let _ = reply.send(proxy.gov.usage(level, &id));
             }
-            MeshMsg::Shutdown => self.draining.set(true),
+            MeshMsg::Shutdown => self.begin_drain(),
         }
     }
 
-    /// The index of the provider key to use next for provider `provider`, by weight
-    /// (a smooth rotation over the weights, per shard).
-    pub fn pick_provider_key<'c>(&self, provider: &'c ProviderConfig) -> Option<&'c Secret> {
-        let total: u64 = provider.keys.iter().map(|k| u64::from(k.weight)).sum();
-        if total == 0 {
-            return None;
-        }
-        let n = self.next_provider_key.get();
-        self.next_provider_key.set(n.wrapping_add(1));
-        let mut point = n % total;
-        for key in &provider.keys {
-            let weight = u64::from(key.weight);
-            if point < weight {
-                return Some(&key.secret);
+    fn begin_drain(&self) {
+        self.proxy.begin_drain();
+        self.lifecycle.notify_all();
+    }
+
+    fn stop(&self) {
+        self.stopped.set(true);
+        self.lifecycle.notify_all();
+    }
+
+    /// Completes once `done` holds, checked on every lifecycle change.
+    async fn until(&self, done: impl Fn(&Self) -> bool) {
+        loop {
+            let changed = self.lifecycle.notified();
+            if done(self) {
+                return;
             }
-            point -= weight;
+            changed.await;
         }
-        None
-    }
-
-    /// Marks a request in flight until the guard drops (the drain waits for these).
-    pub fn enter_request(self: &Rc<Self>) -> InFlight {
-        self.in_flight.set(self.in_flight.get() + 1);
-        InFlight(Rc::clone(self))
-    }
-}
-
-/// Counts one in-flight request for the drain; released on every path by `Drop`.
-pub struct InFlight(Rc<Shard>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0
-            .in_flight
-            .set(self.0.in_flight.get().saturating_sub(1));
     }
 }
 
@@ -174,29 +145,32 @@ pub async fn run(setup: ShardSetup) {
     };
     drop(snapshot);
     let gov_link = Rc::new(gov_link);
-    glommio::spawn_local(Rc::clone(&gov_link).serve(Rc::clone(&gov))).detach();
-    let started = std::time::SystemTime::now()
+    let started_secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let proxy = Rc::new(ProxyState::new(ProxyParts {
+        index,
+        config,
+        upstreams,
+        gov: Rc::clone(&gov),
+        gov_link: Rc::clone(&gov_link),
+        metrics: ShardMetrics::new(index),
+        access_log,
+        started_secs,
+    }));
+    let events = Rc::clone(&proxy);
+    spawn_local(gov_link.serve(gov, move || events.gov_events.notify_all())).detach();
     let shard = Rc::new(Shard {
         index,
-        metrics: ShardMetrics::new(index),
-        upstreams,
-        access_log,
+        proxy,
         mesh,
-        gov,
-        gov_link,
-        next_provider_key: Cell::new(index as u64),
-        draining: Cell::new(false),
-        in_flight: Cell::new(0),
-        next_request: Cell::new(0),
-        started_secs: started,
-        config,
+        lifecycle: Notify::new(),
+        stopped: Cell::new(false),
     });
 
     let admin_addr = if index == 0 {
-        match shard.config.server.admin_listen {
-            Some(addr) => match admin::start(Rc::clone(&shard), addr) {
+        match shard.proxy.config.server.admin_listen {
+            Some(addr) => match start_admin(&shard, addr) {
                 Ok(bound) => Some(bound),
                 Err(e) => {
                     let _ = ready.send(Err(format!("cannot bind admin listener {addr}: {e}")));
@@ -210,58 +184,53 @@ pub async fn run(setup: ShardSetup) {
     };
     let _ = ready.send(Ok(admin_addr));
 
-    let (stop_accepting, accept_stopped) = futures_channel::oneshot::channel::<()>();
-    let acceptor = glommio::spawn_local(accept_loop(Rc::clone(&shard), listener, accept_stopped));
-    let mut stop_accepting = Some(stop_accepting);
+    let data = Rc::clone(&shard);
+    let acceptor = spawn_local(async move {
+        let proxy = Rc::clone(&data.proxy);
+        let name = format!("shard {}", data.index);
+        let stop = data.until(|shard| shard.proxy.draining());
+        accept_and_serve(&name, listener, stop, |stream| {
+            crate::proxy::serve_connection(Rc::clone(&proxy), stream)
+        })
+        .await;
+    });
     while let Some(msg) = inbox.next().await {
         if let MeshMsg::Shutdown = msg {
-            shard.draining.set(true);
-            if let Some(stop) = stop_accepting.take() {
-                let _ = stop.send(());
-            }
+            shard.begin_drain();
             break;
         }
         shard.answer(msg);
     }
     acceptor.await;
-    let drain_until = Instant::now() + shard.config.server.drain_timeout;
-    while shard.in_flight.get() > 0 && Instant::now() < drain_until {
+    let drain_until = Instant::now() + shard.proxy.config.server.drain_timeout;
+    while shard.proxy.in_flight() > 0 && Instant::now() < drain_until {
         // Keep answering the mesh while draining.
         while let Ok(msg) = inbox.try_recv() {
             shard.answer(msg);
         }
-        glommio::timer::sleep(DRAIN_POLL).await;
+        sleep(DRAIN_POLL).await;
     }
     // The last settlements go to the ledger before the shard ends.
-    shard.gov_link.sync(&shard.gov);
+    shard.proxy.gov_link.sync(&shard.proxy.gov);
+    shard.stop();
 }
 
-async fn accept_loop(
-    shard: Rc<Shard>,
-    listener: TcpListener,
-    mut stop: futures_channel::oneshot::Receiver<()>,
-) {
-    loop {
-        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-            let _ = (&mut stop).await;
-            None
+/// Binds the admin listener and serves it on this shard until the drain is over (`/ready`
+/// answers 503 while it lasts).
+fn start_admin(shard: &Rc<Shard>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)?;
+    let bound = listener.local_addr()?;
+    let shard = Rc::clone(shard);
+    spawn_local(async move {
+        let stop = shard.until(|shard| shard.stopped.get());
+        accept_and_serve("admin", listener, stop, |stream| {
+            let admin = Admin(Rc::clone(&shard));
+            async move {
+                crate::http::conn::serve_connection(&admin, stream).await;
+            }
         })
         .await;
-        match accepted {
-            None => return,
-            Some(Ok(stream)) => {
-                stream.set_nodelay(true).ok();
-                glommio::spawn_local(crate::http::conn::serve_connection(
-                    Rc::clone(&shard),
-                    stream,
-                ))
-                .detach();
-            }
-            Some(Err(e)) => {
-                // Out of file descriptors and the like: back off briefly instead of spinning.
-                eprintln!("sluice: shard {}: accept failed: {e}", shard.index);
-                let _ = deadline(Duration::from_millis(50), std::future::pending::<()>()).await;
-            }
-        }
-    }
+    })
+    .detach();
+    Ok(bound)
 }

@@ -5,7 +5,7 @@ use super::parser::{MAX_EVENT_BYTES, MAX_LINE_BYTES, SseParser};
 
 /// An event as the parser dispatched it, owned so it outlives the callback.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct OwnedEvent {
+pub(crate) struct OwnedEvent {
     pub event: Vec<u8>,
     pub data: Vec<u8>,
     pub id: Option<Vec<u8>>,
@@ -21,7 +21,7 @@ fn event(event: &str, data: &str, id: Option<&str>) -> OwnedEvent {
 
 /// One block of a fixture: its lines (no line ends; empty for an extra blank line) and the event
 /// it must dispatch, if any.
-pub(super) struct Block {
+pub(crate) struct Block {
     pub lines: Vec<String>,
     pub expect: Option<OwnedEvent>,
 }
@@ -34,7 +34,7 @@ fn block(lines: &[&str], expect: Option<OwnedEvent>) -> Block {
 }
 
 #[derive(Clone, Copy, Debug)]
-pub(super) enum LineEnds {
+pub(crate) enum LineEnds {
     Lf,
     CrLf,
     Cr,
@@ -42,18 +42,18 @@ pub(super) enum LineEnds {
     Mixed,
 }
 
-pub(super) const ALL_LINE_ENDS: [LineEnds; 4] =
+pub(crate) const ALL_LINE_ENDS: [LineEnds; 4] =
     [LineEnds::Lf, LineEnds::CrLf, LineEnds::Cr, LineEnds::Mixed];
 
 /// A stream and what parsing it must give.
-pub(super) struct Fixture {
+pub(crate) struct Fixture {
     pub bytes: Vec<u8>,
     pub events: Vec<OwnedEvent>,
     /// Offsets just past the blank line closing each non-empty block.
     pub boundaries: Vec<usize>,
 }
 
-pub(super) fn build(blocks: &[Block], line_ends: LineEnds) -> Fixture {
+pub(crate) fn build(blocks: &[Block], line_ends: LineEnds) -> Fixture {
     let mut fixture = Fixture {
         bytes: Vec::new(),
         events: Vec::new(),
@@ -82,7 +82,7 @@ pub(super) fn build(blocks: &[Block], line_ends: LineEnds) -> Fixture {
 /// input_json_delta fragments split a key, an inner `\"` and an inner `\u00e9`, with an
 /// event-level `\u00e9` escape and multi-byte characters; pings, a comment block and an unknown
 /// event. Returns (event name, data) pairs; `anthropic_blocks` frames them.
-pub(super) fn anthropic_events() -> Vec<(&'static str, String)> {
+pub(crate) fn anthropic_events() -> Vec<(&'static str, String)> {
     let tool_b_fragments = [
         r#"{"command": "echo \"#,
         r#""hi\" > caf\u00"#,
@@ -131,11 +131,11 @@ pub(super) fn anthropic_events() -> Vec<(&'static str, String)> {
 }
 
 /// The exact tool inputs the fragments of `anthropic_events` assemble to.
-pub(super) const TOOL_A_INPUT: &str = r#"{"file_path": "/tmp/café 😀.txt", "limit": 20}"#;
-pub(super) const TOOL_B_INPUT: &str =
+pub(crate) const TOOL_A_INPUT: &str = r#"{"file_path": "/tmp/café 😀.txt", "limit": 20}"#;
+pub(crate) const TOOL_B_INPUT: &str =
     r#"{"command": "echo \"hi\" > caf\u00e9.txt", "description": "naïve ✓"}"#;
 
-pub(super) fn anthropic_blocks() -> Vec<Block> {
+pub(crate) fn anthropic_blocks() -> Vec<Block> {
     let mut blocks = vec![block(&[": upstream keep-alive"], None)];
     for (name, data) in anthropic_events() {
         blocks.push(Block {

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::client::TlsStream;
 
-use crate::runtime::net::TcpStream;
+use crate::runtime::io::net::TcpStream;
 
 /// A connected upstream stream.
 pub enum UpstreamIo {

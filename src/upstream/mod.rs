@@ -3,6 +3,7 @@
 //! pooled connection the upstream closed while idle invisible to the user.
 
 pub mod body;
+pub mod dns;
 pub mod io;
 pub mod pool;
 pub mod tls;
@@ -11,18 +12,18 @@ use std::time::{Duration, Instant};
 
 use futures_lite::AsyncWriteExt;
 
+use self::dns::DnsCache;
 use self::io::UpstreamIo;
 use self::pool::Pool;
 use self::tls::UpstreamTls;
 use crate::config::{Config, ProviderConfig};
+use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::{HeadError, ParseStatus};
 use crate::http::limits::MAX_HEADERS;
 use crate::http::read_buffer::ReadBuffer;
 use crate::http::response_head::{ResponseHead, parse_response_head};
-use crate::proxy::error::{ErrorKind, GatewayError};
-use crate::runtime::dns::DnsCache;
-use crate::runtime::net::connect_any;
-use crate::runtime::time::deadline;
+use crate::runtime::io::net::connect_any;
+use crate::runtime::io::time::deadline;
 
 /// One connection to an upstream, with the bytes read from it but not consumed yet.
 pub struct UpstreamConn {

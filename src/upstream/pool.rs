@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use super::UpstreamConn;
-use crate::runtime::net::idle_connection_is_alive;
+use crate::runtime::io::net::idle_connection_is_alive;
 
 /// Idle connections kept per provider on one shard; more are closed on check-in.
 pub const MAX_IDLE_PER_PROVIDER: usize = 256;

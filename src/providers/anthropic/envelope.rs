@@ -1,32 +1,12 @@
-//! The Anthropic passthrough: the client's request goes upstream as sent (end-to-end headers
+//! Anthropic's envelope, a passthrough: the client's request goes upstream as sent (end-to-end headers
 //! verbatim, body byte for byte), re-addressed to the provider and re-framed with
 //! Content-Length.
 
-use crate::config::{ProviderConfig, Secret};
+use crate::config::ProviderConfig;
 use crate::http::encode::{write_content_length, write_header};
 use crate::http::head::RequestHead;
 use crate::http::hop::{is_hop_by_hop, listed_in_connection};
-
-/// Whose credentials go upstream.
-#[derive(Clone, Copy)]
-pub enum Credentials<'a> {
-    /// The client's own `x-api-key` / `Authorization` travel as sent; the provider's key is
-    /// added only when the client sent neither.
-    ClientOwn { fallback: Option<&'a Secret> },
-    /// The client presented a virtual key: its credential headers never go upstream, the
-    /// provider's key does.
-    Provider(Option<&'a Secret>),
-}
-
-/// How the response body may be encoded.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum ResponseEncoding {
-    /// `Accept-Encoding` travels as the client sent it.
-    AsClientAsked,
-    /// The request is metered (a virtual key or a provider budget): `Accept-Encoding` is
-    /// dropped so the usage in the response can be read and charged.
-    Identity,
-}
+use crate::providers::{Credentials, ResponseEncoding};
 
 /// Appends the upstream request head for `head` to `out`. `path` is the upstream path (prefix
 /// removed); the query is kept as the client sent it.

@@ -7,7 +7,9 @@ use simd_json::prelude::*;
 use simd_json::tape::Value as JsonValue;
 
 use super::json_body::{JsonScratch, read_usage};
-use super::parser::SseEvent;
+pub use crate::governance::Usage;
+pub use crate::observe::summary::{ResponseSummary, ToolCall};
+use crate::sse::parser::SseEvent;
 
 /// Most tool calls recorded for one response; later `tool_use` blocks are not recorded.
 pub const MAX_TOOL_CALLS: usize = 1024;
@@ -15,39 +17,6 @@ pub const MAX_TOOL_CALLS: usize = 1024;
 /// Most bytes of one tool call's input JSON kept; once a fragment would pass it, that fragment
 /// and every later one for the call are dropped (the kept prefix is then not valid JSON).
 pub const MAX_TOOL_INPUT_BYTES: usize = 16 * 1024 * 1024;
-
-/// Token counts as the provider reported them (the last report wins: Anthropic's are cumulative).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Usage {
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cache_read_input_tokens: u64,
-    pub cache_creation_input_tokens: u64,
-}
-
-/// One `tool_use` block the model produced.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ToolCall {
-    pub id: String,
-    pub name: String,
-    /// The tool input as JSON text, exactly as the model streamed it (`{}` if it streamed none).
-    pub input_json: String,
-}
-
-/// What one response said about itself.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ResponseSummary {
-    pub message_id: Option<String>,
-    pub model: Option<String>,
-    pub usage: Usage,
-    pub stop_reason: Option<String>,
-    pub tool_calls: Vec<ToolCall>,
-    pub saw_message_stop: bool,
-    /// `error.type` of an `error` event (e.g. `overloaded_error`).
-    pub error_type: Option<String>,
-    /// A `text`, `thinking` or `input_json` delta has arrived.
-    pub first_token_seen: bool,
-}
 
 /// The Anthropic stream events the observer reads; every other event is ignored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,52 @@
+//! The plain outcome of one finished request, as observability receives it: metrics and the
+//! access log read these values and nothing of the request path's own state.
+
+use std::time::{Duration, Instant};
+
+use super::summary::ResponseSummary;
+
+/// What one request came to, borrowed from the request path for the one record it makes.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestRecord<'a> {
+    pub request_id: &'a str,
+    /// The route's metric label (`other` when no route matched).
+    pub route: &'static str,
+    /// The status sent to the client (0 when none was).
+    pub status: u16,
+    pub upstream_status: Option<u16>,
+    pub key_id: Option<&'a str>,
+    pub model: Option<&'a str>,
+    pub stream: bool,
+    pub summary: Option<&'a ResponseSummary>,
+    /// What the settlement charged, in pico-dollars.
+    pub cost_pico: Option<u64>,
+    /// Why governance refused the request.
+    pub rejection: Option<&'static str>,
+    pub started: Instant,
+    /// sluice's own time on the request, waits on the upstream and the client excluded.
+    pub overhead: Duration,
+    pub upstream_ttfb: Option<Duration>,
+    pub client_gone: bool,
+}
+
+impl<'a> RequestRecord<'a> {
+    /// A record with nothing known yet but the id, started now.
+    pub fn new(request_id: &'a str) -> Self {
+        RequestRecord {
+            request_id,
+            route: "other",
+            status: 0,
+            upstream_status: None,
+            key_id: None,
+            model: None,
+            stream: false,
+            summary: None,
+            cost_pico: None,
+            rejection: None,
+            started: Instant::now(),
+            overhead: Duration::ZERO,
+            upstream_ttfb: None,
+            client_gone: false,
+        }
+    }
+}

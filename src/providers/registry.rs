@@ -1,0 +1,49 @@
+//! The registry: the one place that lists provider kinds and response codecs. Adding a kind is
+//! a module under `src/providers/` plus its line in [`provider_for`] (and, if it brings a new
+//! response codec, its line in [`AnyCodec`] and in [`AnyCodec::run`]).
+
+use std::future::Future;
+
+use super::Provider;
+use super::anthropic::{Anthropic, EventStreamCodec, MessageCodec};
+use super::codec::{OpaqueCodec, ResponseCodec};
+use crate::config::ProviderKind;
+
+/// The provider that serves `kind` in this build (None: configured but not served yet).
+pub fn provider_for(kind: ProviderKind) -> Option<&'static dyn Provider> {
+    match kind {
+        ProviderKind::Anthropic => Some(&Anthropic),
+        ProviderKind::OpenAi
+        | ProviderKind::AzureOpenAi
+        | ProviderKind::OpenAiCompatible
+        | ProviderKind::Bedrock
+        | ProviderKind::Vertex => None,
+    }
+}
+
+/// Every response codec, chosen once per response by the provider's dialect.
+// It lives inside the relay's future for one response; boxing the large variant would cost an
+// allocation per response on the hot path.
+#[allow(clippy::large_enum_variant)]
+pub enum AnyCodec {
+    AnthropicEvents(EventStreamCodec),
+    AnthropicMessage(MessageCodec),
+    Opaque(OpaqueCodec),
+}
+
+/// Work generic over the codec (the relay): run with the concrete codec, statically dispatched.
+pub trait WithCodec {
+    type Output;
+    fn run<C: ResponseCodec>(self, codec: C) -> impl Future<Output = Self::Output>;
+}
+
+impl AnyCodec {
+    /// Runs `work` with the concrete codec inside.
+    pub async fn run<W: WithCodec>(self, work: W) -> W::Output {
+        match self {
+            AnyCodec::AnthropicEvents(codec) => work.run(codec).await,
+            AnyCodec::AnthropicMessage(codec) => work.run(codec).await,
+            AnyCodec::Opaque(codec) => work.run(codec).await,
+        }
+    }
+}
