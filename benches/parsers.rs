@@ -13,7 +13,7 @@ use sluice::http::limits::MAX_HEADERS;
 use sluice::providers::anthropic::{AnthropicObserver, peek_request, summarize_message_json};
 use sluice::sse::SseParser;
 
-/// A request head shaped like Claude Code's (WIRE.md).
+/// A request head shaped like Claude Code's (as Claude Code sends it).
 fn claude_code_head() -> Vec<u8> {
     let mut h = String::from("POST /v1/messages?beta=true HTTP/1.1\r\nhost: gateway:8080\r\n");
     for (name, value) in [

@@ -6,7 +6,7 @@
 //! - [`config`]: TOML → validated, immutable [`config::Config`] (unknown keys are errors).
 //! - [`http`]: our own HTTP/1.1: IO-free head and body parsers, encoding, and the server
 //!   connection loop, generic over its transport and its handler. [`sse`]: the SSE parser.
-//!   [`json`]: small JSON writers.
+//!   [`json`]: small JSON writers. [`date`]: civil dates.
 //! - [`governance`]: virtual keys, budgets and rate limits on per-shard counters, pricing, the
 //!   ledger. [`error`]: the one client-facing error type.
 //! - [`observe`]: per-shard metrics, the Prometheus text, the access log, fed plain records.
@@ -23,6 +23,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod date;
 pub mod error;
 pub mod governance;
 pub mod http;

@@ -18,6 +18,7 @@ LAYERS = {
     "http": 0,
     "sse": 0,
     "json": 0,
+    "date": 0,
     "governance": 1,
     "error": 1.5,
     "observe": 2,
@@ -29,7 +30,12 @@ LAYERS = {
     "cli": 6,
 }
 # Same-rank imports that are allowed (pieces of one layer side by side, never both ways).
-ALLOWED_SAME_RANK = {("config", "http"), ("http", "json"), ("routing", "providers")}
+ALLOWED_SAME_RANK = {
+    ("config", "http"),
+    ("config", "date"),
+    ("http", "json"),
+    ("routing", "providers"),
+}
 # Modules that may not import these, whatever the ranks say (the hard rule).
 FORBIDDEN = {
     low: {"proxy", "runtime", "runtime::io", "observe"}

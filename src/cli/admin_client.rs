@@ -5,6 +5,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use url::Url;
+
 use crate::http::head::ParseStatus;
 use crate::http::limits::MAX_HEADERS;
 use crate::http::response_head::parse_response_head;
@@ -24,15 +26,32 @@ pub struct AdminTarget {
 impl AdminTarget {
     /// From a URL like `http://127.0.0.1:9090` (the scheme is optional; only http is spoken).
     pub fn new(url: &str, token: Option<String>) -> Result<Self, String> {
-        let rest = url.strip_prefix("http://").unwrap_or(url);
-        if rest.starts_with("https://") || url.starts_with("https://") {
+        let not_admin = || format!("admin URL {url} is not http://host:port");
+        let full = if url.contains("://") {
+            url.to_owned()
+        } else {
+            format!("http://{url}")
+        };
+        let parsed = Url::parse(&full).map_err(|_| not_admin())?;
+        if parsed.scheme() == "https" {
             return Err("the admin API is plain HTTP on a private port; use http://".into());
         }
-        let addr = rest.trim_end_matches('/').to_owned();
-        if addr.is_empty() || addr.contains('/') {
-            return Err(format!("admin URL {url} is not http://host:port"));
+        let plain = parsed.scheme() == "http"
+            && parsed.path() == "/"
+            && parsed.query().is_none()
+            && parsed.fragment().is_none()
+            && parsed.username().is_empty()
+            && parsed.password().is_none();
+        let (Some(host), Some(port)) = (parsed.host_str(), parsed.port_or_known_default()) else {
+            return Err(not_admin());
+        };
+        if !plain {
+            return Err(not_admin());
         }
-        Ok(AdminTarget { addr, token })
+        Ok(AdminTarget {
+            addr: format!("{host}:{port}"),
+            token,
+        })
     }
 
     /// Sends one request and returns (status, body).

@@ -2,7 +2,8 @@
 //! port and a path prefix, plus the pool key and `Host` header derived from them.
 
 use std::fmt;
-use std::net::Ipv6Addr;
+
+use url::{Host, Url};
 
 /// Longest accepted host name (DNS limit).
 pub const MAX_HOST_LEN: usize = 253;
@@ -21,45 +22,63 @@ pub struct BaseUrl {
 }
 
 impl BaseUrl {
-    /// Parses and normalises a URL; query strings, fragments and user-info are rejected.
+    /// Parses and normalises a URL with the `url` crate; query strings, fragments and
+    /// user-info are rejected, and so is what the URL standard would silently repair (spaces,
+    /// an empty port, a missing host, non-ASCII host names).
     pub fn parse(text: &str) -> Result<BaseUrl, String> {
         let invalid = |why: &str| format!("invalid base_url `{text}`: {why}");
-        let (scheme, rest) = text
+        if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid("whitespace is not allowed"));
+        }
+        let authority = text
             .split_once("://")
+            .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""))
             .ok_or_else(|| invalid("expected http://host or https://host"))?;
-        let tls = match scheme.to_ascii_lowercase().as_str() {
+        if authority.is_empty() {
+            return Err(invalid("the host is missing"));
+        }
+        if authority.ends_with(':') {
+            return Err(invalid("the port must be a number from 1 to 65535"));
+        }
+        if !authority.is_ascii() {
+            return Err(invalid("the host must be ASCII"));
+        }
+        let url = Url::parse(text).map_err(|e| invalid(&e.to_string()))?;
+        let tls = match url.scheme() {
             "https" => true,
             "http" => false,
             _ => return Err(invalid("the scheme must be http or https")),
         };
-        if rest.contains(['?', '#']) {
+        if url.query().is_some() || url.fragment().is_some() {
             return Err(invalid("a query or fragment is not allowed"));
         }
-        if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(invalid("whitespace is not allowed"));
-        }
-        let (authority, path) = match rest.find('/') {
-            Some(slash) => rest.split_at(slash),
-            None => (rest, ""),
-        };
-        if authority.contains('@') {
+        if !url.username().is_empty() || url.password().is_some() {
             return Err(invalid(
                 "user-info is not allowed; put credentials in `keys`",
             ));
         }
-        let (host, port_text) = split_host_port(authority).map_err(|why| invalid(&why))?;
-        let port = match port_text {
-            None => default_port(tls),
-            Some(digits) => match digits.parse::<u16>() {
-                Ok(port) if port != 0 && digits.bytes().all(|b| b.is_ascii_digit()) => port,
-                _ => return Err(invalid("the port must be a number from 1 to 65535")),
-            },
+        let host = match url.host() {
+            Some(Host::Domain(name)) => name.to_owned(),
+            Some(Host::Ipv4(ip)) => ip.to_string(),
+            Some(Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err(invalid("the host is missing")),
+        };
+        if host.len() > MAX_HOST_LEN {
+            return Err(invalid("the host is too long"));
+        }
+        let valid_char = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_';
+        if !host.contains(':') && !host.bytes().all(valid_char) {
+            return Err(invalid(&format!("`{host}` is not a valid host name")));
+        }
+        let port = match url.port_or_known_default() {
+            Some(0) | None => return Err(invalid("the port must be a number from 1 to 65535")),
+            Some(port) => port,
         };
         Ok(BaseUrl {
             tls,
             host,
             port,
-            base_path: path.trim_end_matches('/').to_owned(),
+            base_path: url.path().trim_end_matches('/').to_owned(),
         })
     }
 
@@ -110,35 +129,4 @@ impl fmt::Display for BaseUrl {
 
 fn default_port(tls: bool) -> u16 {
     if tls { 443 } else { 80 }
-}
-
-/// Splits `host[:port]` or `[v6][:port]`; validates and lower-cases the host.
-fn split_host_port(authority: &str) -> Result<(String, Option<&str>), String> {
-    if let Some(bracketed) = authority.strip_prefix('[') {
-        let (v6, after) = bracketed
-            .split_once(']')
-            .ok_or("an IPv6 host needs a closing `]`")?;
-        v6.parse::<Ipv6Addr>()
-            .map_err(|_| format!("`{v6}` is not an IPv6 address"))?;
-        let port = match after {
-            "" => None,
-            _ => Some(after.strip_prefix(':').ok_or("unexpected text after `]`")?),
-        };
-        return Ok((v6.to_ascii_lowercase(), port));
-    }
-    let (host, port) = match authority.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (authority, None),
-    };
-    if host.is_empty() {
-        return Err("the host is missing".to_owned());
-    }
-    if host.len() > MAX_HOST_LEN {
-        return Err("the host is too long".to_owned());
-    }
-    let valid_char = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_';
-    if !host.bytes().all(valid_char) {
-        return Err(format!("`{host}` is not a valid host name"));
-    }
-    Ok((host.to_ascii_lowercase(), port))
 }

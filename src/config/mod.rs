@@ -1,5 +1,5 @@
-//! The gateway's configuration: the TOML file of DESIGN.md §9 read into one validated,
-//! immutable `Config` (unknown keys are errors that name the key's path).
+//! The gateway's configuration: the TOML file (docs/ARCHITECTURE.md, "Configuration") read
+//! into one validated, immutable `Config` (unknown keys are errors that name the key's path).
 //!
 //! Reading is two steps: `schema` deserializes the raw shape (serde, `deny_unknown_fields`,
 //! paths tracked by `serde_path_to_error`), then `validate` types, resolves and cross-checks

@@ -1,4 +1,5 @@
-//! The raw TOML shape of DESIGN.md §9, exactly as serde reads it, before any validation.
+//! The raw TOML shape (docs/ARCHITECTURE.md, "Configuration"), exactly as serde reads it,
+//! before any validation.
 //!
 //! Every table rejects unknown keys (`deny_unknown_fields`) so a typo such as `lisen` is an
 //! error carrying the key's path instead of a silently ignored setting. Values stay close to

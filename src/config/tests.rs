@@ -1,5 +1,6 @@
-//! Tests of parsing: the DESIGN.md §9 example, the shipped example file, defaults, unknown-key
-//! paths, secrets, and the small parsers (glob, base URL, durations, timestamps).
+//! Tests of parsing: the reference example of docs/ARCHITECTURE.md ("Configuration"), the
+//! shipped example file, defaults, unknown-key paths, secrets, and the small parsers (glob,
+//! base URL, durations, timestamps).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,8 +29,8 @@ fn error_of(text: &str) -> ConfigError {
     }
 }
 
-/// DESIGN.md §9, verbatim.
-const DESIGN_EXAMPLE: &str = r#"
+/// The reference configuration (docs/ARCHITECTURE.md, "Configuration"), verbatim.
+const REFERENCE_EXAMPLE: &str = r#"
 [server]
 listen = "127.0.0.1:8080"
 admin_listen = "127.0.0.1:9090"
@@ -83,7 +84,7 @@ region = "us-west-2"
 keys = [{ secret = "env:AWS_CREDS" }]
 "#;
 
-const DESIGN_ENV: &[(&str, &str)] = &[
+const REFERENCE_ENV: &[(&str, &str)] = &[
     ("ANTHROPIC_API_KEY", "sk-ant-test"),
     ("SLUICE_KEY_ALICE", "sk-alice"),
     ("AWS_CREDS", "aws-test"),
@@ -91,8 +92,8 @@ const DESIGN_ENV: &[(&str, &str)] = &[
 
 #[test]
 fn design_example_parses_once_its_bedrock_target_is_declared() {
-    let text = format!("{DESIGN_EXAMPLE}{BEDROCK_PROVIDER}");
-    let config = Config::from_toml_str_with_env(&text, &env_of(DESIGN_ENV)).unwrap();
+    let text = format!("{REFERENCE_EXAMPLE}{BEDROCK_PROVIDER}");
+    let config = Config::from_toml_str_with_env(&text, &env_of(REFERENCE_ENV)).unwrap();
 
     assert_eq!(
         config.server.listen,
@@ -179,7 +180,8 @@ fn design_example_parses_once_its_bedrock_target_is_declared() {
 
 #[test]
 fn design_example_verbatim_names_its_undeclared_route_target() {
-    let error = Config::from_toml_str_with_env(DESIGN_EXAMPLE, &env_of(DESIGN_ENV)).unwrap_err();
+    let error =
+        Config::from_toml_str_with_env(REFERENCE_EXAMPLE, &env_of(REFERENCE_ENV)).unwrap_err();
     assert_eq!(error.path, "routes[0].targets[1]");
     assert!(error.message.contains("`bedrock`"), "{error}");
 }
@@ -431,8 +433,8 @@ fn secrets_never_print() {
 
 #[test]
 fn summary_describes_the_config() {
-    let text = format!("{DESIGN_EXAMPLE}{BEDROCK_PROVIDER}");
-    let summary = Config::from_toml_str_with_env(&text, &env_of(DESIGN_ENV))
+    let text = format!("{REFERENCE_EXAMPLE}{BEDROCK_PROVIDER}");
+    let summary = Config::from_toml_str_with_env(&text, &env_of(REFERENCE_ENV))
         .unwrap()
         .summary();
     assert!(

@@ -1,5 +1,7 @@
 //! RFC 3339 timestamps for `expires_at` (`2026-12-31T23:59:59Z`, `...+02:00`), turned into
-//! seconds since the Unix epoch without a date-time dependency.
+//! seconds since the Unix epoch with the shared civil-date module (`crate::date`).
+
+use crate::date::{days_from_civil, is_leap_year};
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (`T`/`Z` in either case, or a space for
 /// `T`). The fraction is dropped. Returns UTC seconds since 1970-01-01T00:00:00Z.
@@ -48,7 +50,7 @@ pub fn parse_rfc3339_unix_secs(text: &str) -> Result<u64, String> {
     let days_in_month = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        2 if is_leap_year(year) => 29,
+        2 if is_leap_year(i64::from(year)) => 29,
         2 => 28,
         _ => return Err(err()),
     };
@@ -69,19 +71,4 @@ fn digits(bytes: &[u8], start: usize, len: usize) -> Option<u32> {
     field.iter().try_fold(0u32, |acc, b| {
         b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
     })
-}
-
-fn is_leap_year(year: u32) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-/// Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }

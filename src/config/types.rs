@@ -99,7 +99,7 @@ pub enum AccessLogTarget {
     File(PathBuf),
 }
 
-/// The upstream API family a provider speaks (DESIGN.md §5).
+/// The upstream API family a provider speaks (docs/ARCHITECTURE.md, "Provider seam").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ProviderKind {
     Anthropic,
@@ -206,7 +206,7 @@ pub struct RouteConfig {
     pub targets: Vec<String>,
 }
 
-/// Strict reserves the worst case at admission; soft only checks spend so far (DESIGN.md §4).
+/// Strict reserves the worst case at admission; soft only checks spend so far (docs/ARCHITECTURE.md, "Governance").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BudgetMode {
     Strict,

@@ -5,6 +5,7 @@
 //! a rolling month is 30 days, a quarter 90 days, a year 365 days.
 
 use crate::config::ResetPeriod;
+use crate::date;
 
 /// Milliseconds in one day.
 pub const DAY_MS: u64 = 86_400_000;
@@ -84,46 +85,16 @@ fn add_months(year: u64, month: u64, months: u64) -> (u64, u64) {
     (year + zero_based / 12, zero_based % 12 + 1)
 }
 
-/// Days since 1970-01-01 → (year, month 1..=12, day 1..=31), proleptic Gregorian
-/// (Howard Hinnant's algorithm, for dates from 1970 on).
+/// Days since 1970-01-01 → (year, month 1..=12, day 1..=31), for dates from 1970 on
+/// (the shared algorithm in `crate::date`, in the unsigned units of the counters).
 pub fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    let (year, month, day) = date::civil_from_days(days as i64);
+    (year as u64, month as u64, day as u64)
 }
 
-/// (year, month, day) → days since 1970-01-01, for dates from 1970 on.
+/// (year, month, day) → days since 1970-01-01, for dates from 1970 on (earlier dates give 0).
 pub fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year / 400;
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    (era * 146_097 + day_of_era).saturating_sub(719_468)
+    date::days_from_civil(year as i64, month as i64, day as i64).max(0) as u64
 }
 
-/// Unix milliseconds → `2026-03-01T00:00:00Z` (whole seconds, UTC), for headers and the admin API.
-pub fn format_rfc3339(unix_ms: u64) -> String {
-    let secs = unix_ms / 1_000;
-    let (year, month, day) = civil_from_days(secs / 86_400);
-    let in_day = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        in_day / 3_600,
-        in_day % 3_600 / 60,
-        in_day % 60
-    )
-}
+pub use crate::date::format_rfc3339;

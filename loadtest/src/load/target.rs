@@ -3,6 +3,8 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
+use url::Url;
+
 use crate::requests::profiles::Endpoint;
 
 /// A parsed target.
@@ -14,34 +16,30 @@ pub struct Target {
 
 /// Parses `http://host:port` with an optional path prefix (no trailing slash kept).
 pub fn parse_target(url: &str) -> Result<Target, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url:?}: only http:// targets are supported"))?;
-    let (authority, prefix) = match rest.find('/') {
-        Some(slash) => (&rest[..slash], rest[slash..].trim_end_matches('/')),
-        None => (rest, ""),
-    };
-    if authority.is_empty() {
-        return Err(format!("{url:?}: no host"));
+    let parsed = Url::parse(url).map_err(|error| format!("{url:?}: {error}"))?;
+    if parsed.scheme() != "http" {
+        return Err(format!("{url:?}: only http:// targets are supported"));
     }
-    let with_port = if authority
-        .rsplit_once(':')
-        .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
-    {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let addr = with_port
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("{url:?}: no host"))?;
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let addr = (host.trim_start_matches('[').trim_end_matches(']'), port)
         .to_socket_addrs()
         .map_err(|error| format!("{url:?}: {error}"))?
         .next()
         .ok_or_else(|| format!("{url:?}: no address"))?;
+    // The Host header as the URL wrote it (the port only when one was given).
+    let host_header = match parsed.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
     Ok(Target {
         addr,
         endpoint: Endpoint {
-            host: authority.to_string(),
-            path_prefix: prefix.to_string(),
+            host: host_header,
+            path_prefix: parsed.path().trim_end_matches('/').to_string(),
         },
     })
 }

@@ -1,5 +1,5 @@
 //! Renders every response the mock can send, once at start-up, as the exact bytes to write
-//! (Anthropic and OpenAI shapes from WIRE.md), so serving a request is a buffer write.
+//! (the Anthropic and OpenAI wire shapes), so serving a request is a buffer write.
 
 use serde_json::{Value, json};
 
