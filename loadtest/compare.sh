@@ -15,6 +15,7 @@
 #   --phases "..."      which parts to run, of: rates max streams (default all three)
 #   --no-sluice         leave sluice out        --no-nginx   leave nginx out
 #   --no-build          use binaries already built (LOADTEST_BIN_DIR, SLUICE_BIN)
+#   --sluice-bin PATH   measure this sluice binary (same as SLUICE_BIN=PATH; it is not built)
 #   --install           apt-get install nginx if it is missing (never done silently)
 #   --no-rt             run measured processes at nice -10 instead of SCHED_FIFO 20 (root only)
 #   --out DIR           where results go (default: a new directory under /tmp)
@@ -56,11 +57,12 @@ while [[ $# -gt 0 ]]; do
         --no-sluice) WITH_SLUICE=0 ;;
         --no-nginx) WITH_NGINX=0 ;;
         --no-build) BUILD=0 ;;
+        --sluice-bin) SLUICE_BIN="$2"; shift ;;
         --install) INSTALL=1 ;;
         --no-rt) REALTIME=0 ;;
         --phases) PHASES="$2"; shift ;;
         --out) OUT="$2"; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift

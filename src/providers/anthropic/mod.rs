@@ -21,6 +21,8 @@ pub use request_peek::{PeekError, RequestPeek, peek_request, substitute_model};
 use crate::sse::{parser, parser_tests};
 
 #[cfg(test)]
+mod codec_tests;
+#[cfg(test)]
 mod json_body_tests;
 #[cfg(test)]
 mod observer_tests;
