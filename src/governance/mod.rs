@@ -21,6 +21,7 @@ pub mod clock;
 pub mod counters;
 pub mod entity;
 mod headers;
+pub mod input_bound;
 pub mod keys;
 pub mod ledger;
 mod ledger_codec;
@@ -30,6 +31,7 @@ pub mod pricing;
 mod registry;
 pub mod rejection;
 mod reservation;
+mod shares;
 pub mod sliding;
 mod state;
 pub mod window;
@@ -58,20 +60,21 @@ pub use admin::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use entity::{EntityId, Level};
 pub use headers::{BudgetRemaining, LimitHeaders, Remaining, format_usd};
+pub use input_bound::{RequestBound, request_bound};
 pub use keys::{KeyOrigin, KeyRecord};
 pub use ledger::{DEFAULT_COMMIT_INTERVAL, Ledger, LedgerHandle};
 pub use ledger_store::{
     LEDGER_FILE, LedgerError, LedgerSnapshot, SpendRow, ledger_path, load_snapshot,
 };
 pub use messages::{
-    BudgetKey, BudgetReset, GovMsg, KeyRevocation, Outbound, Route, ShareGrant, ShareRequest,
-    SpendDelta,
+    BudgetKey, BudgetReset, GovMsg, KeyRevocation, Outbound, Route, ShareGrant, ShareOf,
+    ShareRequest, SpendDelta,
 };
 pub use pricing::{
-    Price, PriceTable, Rates, cost_pico, estimate_input_tokens, unpriced_mapped_models,
+    Price, PriceTable, Rates, UNKNOWN_MAX_OUTPUT_TOKENS, cost_pico, unpriced_mapped_models,
     worst_case_pico,
 };
 pub use registry::RegistryError;
-pub use rejection::{AuthFailure, RateKind, Rejection};
-pub use reservation::{Reservation, SettledCost};
-pub use state::{Governor, KeyRef};
+pub use rejection::{AuthFailure, BusyLimit, RateKind, Rejection};
+pub use reservation::{Held, Reservation, SettledCost};
+pub use state::{Governor, KeyRef, Overshoot};

@@ -95,7 +95,7 @@ async fn handle(
     if route == Route::Messages {
         let max_tokens = peek.as_ref().and_then(|p| p.max_tokens);
         let provider = &target.provider.name;
-        govern::admit(shard, ctx, provider, upstream_model, body.len(), max_tokens).await?;
+        govern::admit(shard, ctx, provider, upstream_model, body, max_tokens).await?;
     }
     let metered = ctx.key.is_some() || !target.provider.budgets.is_empty();
     let encoding = if metered {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::context::RequestContext;
 use super::error::GatewayError;
-use crate::governance::{Rejection, estimate_input_tokens};
+use crate::governance::{Rejection, request_bound};
 use crate::http::head::RequestHead;
 use crate::runtime::Shard;
 use crate::sse::observer::Usage;
@@ -52,19 +52,14 @@ pub async fn admit(
     ctx: &mut RequestContext,
     provider: &str,
     model: &str,
-    body_len: usize,
+    body: &[u8],
     max_tokens: Option<u64>,
 ) -> Result<(), GatewayError> {
     let give_up_at = Instant::now() + SHARE_WAIT;
+    let bound = request_bound(body, max_tokens);
     let admitted = loop {
         shard.gov_link.sync(&shard.gov);
-        let admitted = shard.gov.admit(
-            ctx.key,
-            provider,
-            model,
-            estimate_input_tokens(body_len as u64),
-            max_tokens.unwrap_or(0),
-        );
+        let admitted = shard.gov.admit_bounded(ctx.key, provider, model, &bound);
         shard.gov_link.flush(&shard.gov);
         match admitted {
             Err(Rejection::BudgetBusy { .. }) if Instant::now() < give_up_at => {
