@@ -41,11 +41,15 @@ mod tests_admin;
 #[cfg(test)]
 mod tests_admission;
 #[cfg(test)]
+mod tests_input_bound;
+#[cfg(test)]
 mod tests_keys;
 #[cfg(test)]
 mod tests_ledger;
 #[cfg(test)]
 mod tests_pricing;
+#[cfg(test)]
+mod tests_rate_shares;
 #[cfg(test)]
 mod tests_shards;
 #[cfg(test)]
