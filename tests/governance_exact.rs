@@ -192,6 +192,36 @@ fn run_round(gateway: &Gateway, secret: &str, gate: &Gate, limit: Limit) -> u64 
 }
 
 #[test]
+fn a_budget_on_a_provider_admits_exactly_what_its_reservations_fit() {
+    // A provider is one entity whose spend lasts the budget's window: a fresh gateway (and
+    // ledger) per round.
+    for round in 0..ROUNDS {
+        let state = TempDir::new("gov-exact-provider");
+        let current = Arc::new(Mutex::new(Gate::new()));
+        let mock = held_mock(&current);
+        let secret = gov::vkey("k");
+        let mut config = GovConfig::new(&mock.base_url(), state.path());
+        config.mode = "strict";
+        config.provider_extra = limit_line(Limit::Budget);
+        config.hierarchy = format!(
+            "{}{}{}",
+            customer_toml("c", ""),
+            team_toml("t", Some("c"), ""),
+            key_toml("k", &secret, "t", "")
+        );
+        let gateway = config.start();
+        assert_eq!(gateway.shards, 2);
+        let gate = current.lock().unwrap().clone();
+        let admitted = run_round(&gateway, &secret, &gate, Limit::Budget);
+        assert_eq!(
+            admitted, ADMITTED,
+            "budget on the provider, round {round}: {admitted} of {SIMULTANEOUS} admitted"
+        );
+        assert_eq!(mock.requests().len() as u64, ADMITTED);
+    }
+}
+
+#[test]
 fn a_request_limit_on_a_key_admits_exactly_its_count() {
     exactly_admitted(Limit::Requests, Level::Key);
 }

@@ -81,4 +81,5 @@ pub use pricing::{
 pub use registry::RegistryError;
 pub use rejection::{AuthFailure, BusyLimit, RateKind, Rejection};
 pub use reservation::{Held, Reservation, SettledCost};
+pub use shares::SHARE_REQUEST_INTERVAL_MS;
 pub use state::{Governor, KeyRef, Overshoot};

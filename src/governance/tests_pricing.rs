@@ -178,3 +178,22 @@ fn mapped_models_without_a_price_are_listed_for_start_up() {
         vec!["p/mystery-1".to_owned()]
     );
 }
+
+#[test]
+fn strict_usage_past_the_reservation_is_counted_as_overshoot() {
+    let g = strict_setup("");
+    let held = g.admit(Some(alice(&g)), "p", "m", 10, 5).unwrap();
+    // Reserved 10 input at the dearest rate ($1.50 cache write) + 5 output at $2: 25 micro-USD;
+    // charged 40 input at $1 + 5 output at $2: 50 micro-USD.
+    assert_eq!(held.reserved_tokens(), 15);
+    held.settle(&usage(40, 5));
+    let overshoot = g.overshoot();
+    assert_eq!(overshoot.requests, 1);
+    assert_eq!(overshoot.tokens, 30);
+    assert_eq!(overshoot.pico, (50 - 25) * 1_000_000);
+    // Within the reservation: nothing more.
+    g.admit(Some(alice(&g)), "p", "m", 10, 5)
+        .unwrap()
+        .settle(&usage(10, 5));
+    assert_eq!(g.overshoot(), overshoot);
+}
