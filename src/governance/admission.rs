@@ -146,10 +146,16 @@ impl Governor {
             sharing_shard: (strict && self.shards > 1).then_some(self.shard),
         };
 
+        // A share shortfall on one level does not stop the others being checked: every short
+        // share is asked for at once, so one wait covers them all.
+        let mut busy = None;
         for (level, slot) in LEVELS.iter().zip(slots) {
             if let Some(entity) = slot.and_then(|s| registry.get_mut(s)) {
-                check(entity, *level, now_ms, &need, outbox)?;
+                check(entity, *level, now_ms, &need, outbox, &mut busy)?;
             }
+        }
+        if let Some(busy) = busy {
+            return Err(busy);
         }
         let mut ids: [Option<EntityId>; 4] = [None; 4];
         for (index, slot) in slots.iter().enumerate() {
@@ -199,13 +205,16 @@ struct Need {
     sharing_shard: Option<usize>,
 }
 
-/// One level's rate limits and budgets: refuses if any of them has no room for `need`.
+/// One level's rate limits and budgets: refuses if any of them has no room for `need`. A share
+/// this shard is short of is asked for and noted in `busy` (the first one), and checking goes
+/// on.
 fn check(
     entity: &mut Entity,
     level: Level,
     now_ms: u64,
     need: &Need,
     outbox: &mut Vec<Outbound>,
+    busy: &mut Option<Rejection>,
 ) -> Result<(), Rejection> {
     let (id, reserved_tokens) = (entity.id, entity.reserved_tokens);
     for limit in &mut entity.limits {
@@ -250,11 +259,15 @@ fn check(
         let Some(shard) = need.sharing_shard else {
             continue;
         };
-        let busy = |limit: BusyLimit| Rejection::BudgetBusy {
-            level,
-            entity: entity.name.to_string(),
-            limit,
-            retry_after_secs: BUDGET_BUSY_RETRY_SECS,
+        let mut short = |limit: BusyLimit| {
+            if busy.is_none() {
+                *busy = Some(Rejection::BudgetBusy {
+                    level,
+                    entity: entity.name.to_string(),
+                    limit,
+                    retry_after_secs: BUDGET_BUSY_RETRY_SECS,
+                });
+            }
         };
         if limit.spec.requests.is_some() {
             let used = limit.own_requests.total().saturating_add(1);
@@ -270,7 +283,7 @@ fn check(
                     shard,
                     outbox,
                 );
-                return Err(busy(BusyLimit::Requests));
+                short(BusyLimit::Requests);
             }
         }
         if limit.spec.tokens.is_some() {
@@ -288,7 +301,7 @@ fn check(
                     shard,
                     outbox,
                 );
-                return Err(busy(BusyLimit::Tokens));
+                short(BusyLimit::Tokens);
             }
         }
     }
@@ -336,12 +349,14 @@ fn check(
                 let of = ShareOf::Budget(BudgetKey::of(&budget.spec));
                 let last = &mut budget.last_share_request_ms;
                 shares::ask(last, id, of, wanted, now_ms, shard, outbox);
-                return Err(Rejection::BudgetBusy {
-                    level,
-                    entity: entity.name.to_string(),
-                    limit: BusyLimit::Budget,
-                    retry_after_secs: BUDGET_BUSY_RETRY_SECS,
-                });
+                if busy.is_none() {
+                    *busy = Some(Rejection::BudgetBusy {
+                        level,
+                        entity: entity.name.to_string(),
+                        limit: BusyLimit::Budget,
+                        retry_after_secs: BUDGET_BUSY_RETRY_SECS,
+                    });
+                }
             }
         }
     }
