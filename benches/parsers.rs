@@ -7,6 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sluice::governance::request_bound;
 use sluice::http::chunked::{ChunkedDecoder, encode_chunk};
 use sluice::http::head::parse_request_head;
 use sluice::http::limits::MAX_HEADERS;
@@ -228,6 +229,9 @@ fn json_peeks(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(body.len() as u64));
     g.bench_function("sluice_top_level_scan", |b| {
         b.iter(|| black_box(peek_request(black_box(&body)).expect("valid body")))
+    });
+    g.bench_function("sluice_strict_request_bound", |b| {
+        b.iter(|| black_box(request_bound(black_box(&body), Some(32_000))))
     });
     g.bench_function("baseline_serde_json_value", |b| {
         b.iter(|| {

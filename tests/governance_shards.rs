@@ -221,9 +221,12 @@ fn pairs_across_shards(gateway: &Gateway, pairs: usize) -> usize {
 fn a_finished_response_is_seen_by_the_next_admission_on_any_shard_strict() {
     let mock = gov::priced_mock();
     let state = TempDir::new("gov-cross-shard-strict");
-    // A $0.30 budget fits one worst case ($0.2045) but not a second after $0.201 is spent.
+    // A $0.35 budget fits one worst case (about $0.31: the body's bytes and the request
+    // overhead at the input rate, plus max_tokens) but not a second after $0.201 is spent.
     let pairs = 12;
-    let (secrets, hierarchy) = many_keys(pairs, &budget_line(0.3, "1d"));
+    let worst = worst_case_micro(&body_for(TEST_MODEL, MAX_TOKENS, false), MAX_TOKENS);
+    assert!(worst <= 350_000 && REQUEST_COST_MICRO + worst > 350_000);
+    let (secrets, hierarchy) = many_keys(pairs, &budget_line(0.35, "1d"));
     let mut config = GovConfig::new(&mock.base_url(), state.path());
     config.mode = "strict";
     config.hierarchy = hierarchy;

@@ -35,7 +35,8 @@ pub use secret::{ENV_SECRET_PREFIX, Secret, SecretError, resolve_secret};
 pub use timestamp::parse_rfc3339_unix_secs;
 pub use types::*;
 pub use validate::{
-    MAX_BUDGET_USD, MAX_PRICE_USD_PER_MTOK, usd_per_mtok_to_pico_per_token, usd_to_micro_usd,
+    MAX_BUDGET_USD, MAX_OUTPUT_TOKENS, MAX_PRICE_USD_PER_MTOK, usd_per_mtok_to_pico_per_token,
+    usd_to_micro_usd,
 };
 pub use validate_governance::MAX_ID_LEN;
 pub use validate_provider::MAX_PROVIDER_NAME_LEN;

@@ -209,4 +209,6 @@ pub struct RawPrice {
     pub cache_write: Option<f64>,
     #[serde(default)]
     pub cache_read: Option<f64>,
+    #[serde(default)]
+    pub max_output_tokens: Option<u64>,
 }

@@ -174,6 +174,7 @@ fn design_example_parses_once_its_bedrock_target_is_declared() {
             output_pico_usd_per_token: 15_000_000,
             cache_write_pico_usd_per_token: 3_750_000,
             cache_read_pico_usd_per_token: 300_000,
+            max_output_tokens: None,
         }]
     );
 }

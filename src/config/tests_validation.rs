@@ -450,4 +450,29 @@ fn pricing_is_checked() {
     assert_eq!(entry.output_pico_usd_per_token, 2_000_000);
     assert_eq!(entry.cache_write_pico_usd_per_token, 250_000);
     assert_eq!(entry.cache_read_pico_usd_per_token, 250_000);
+    assert_eq!(entry.max_output_tokens, None);
+}
+
+#[test]
+fn a_prices_max_output_tokens_is_from_one_to_the_limit() {
+    let price = |tokens: u64| {
+        format!(
+            "[[pricing]]\nmodel = \"m\"\ninput = 1.0\noutput = 1.0\nmax_output_tokens = {tokens}\n"
+        )
+    };
+    let at_limit = parse_ok(&price(MAX_OUTPUT_TOKENS)).unwrap();
+    assert_eq!(
+        at_limit.pricing[0].max_output_tokens,
+        Some(MAX_OUTPUT_TOKENS)
+    );
+    assert_rejected(
+        &price(MAX_OUTPUT_TOKENS + 1),
+        "pricing[0].max_output_tokens",
+        "from 1",
+    );
+    assert_rejected(&price(0), "pricing[0].max_output_tokens", "from 1");
+    assert_eq!(
+        parse_ok(&price(1)).unwrap().pricing[0].max_output_tokens,
+        Some(1)
+    );
 }

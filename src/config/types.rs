@@ -304,4 +304,7 @@ pub struct ModelPrice {
     pub cache_write_pico_usd_per_token: u64,
     /// Defaults to the input price when not given.
     pub cache_read_pico_usd_per_token: u64,
+    /// The most output tokens the model produces in one response: strict mode reserves it for
+    /// a request with no `max_tokens`.
+    pub max_output_tokens: Option<u64>,
 }

@@ -26,6 +26,8 @@ pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 pub const MAX_BUDGET_USD: f64 = 1.0e9;
 /// Largest accepted price, in USD per million tokens.
 pub const MAX_PRICE_USD_PER_MTOK: f64 = 1.0e6;
+/// Largest accepted `[[pricing]].max_output_tokens`.
+pub const MAX_OUTPUT_TOKENS: u64 = 10_000_000;
 
 /// Validates the whole file.
 pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
@@ -291,12 +293,21 @@ fn validate_pricing(raw: Vec<RawPrice>) -> Result<Vec<ModelPrice>, ConfigError> 
             None => input,
             Some(usd) => rate("cache_read", usd)?,
         };
+        if let Some(tokens) = price.max_output_tokens
+            && !(1..=MAX_OUTPUT_TOKENS).contains(&tokens)
+        {
+            return Err(ConfigError::new(
+                format!("{path}.max_output_tokens"),
+                format!("must be from 1 to {MAX_OUTPUT_TOKENS}"),
+            ));
+        }
         prices.push(ModelPrice {
             pattern: price.model,
             input_pico_usd_per_token: input,
             output_pico_usd_per_token: output,
             cache_write_pico_usd_per_token: cache_write,
             cache_read_pico_usd_per_token: cache_read,
+            max_output_tokens: price.max_output_tokens,
         });
     }
     Ok(prices)

@@ -4,39 +4,59 @@
 
 use std::rc::Rc;
 
-use super::counters::BudgetState;
+use super::counters::window_ms;
 use super::entity::{EntityId, Level};
-use super::messages::{BudgetKey, GovMsg, Outbound, Route, ShareRequest};
-use super::pricing::worst_case_pico;
+use super::input_bound::RequestBound;
+use super::messages::{BudgetKey, Outbound, ShareOf};
+use super::pricing::{UNKNOWN_MAX_OUTPUT_TOKENS, worst_case_pico};
 use super::registry::Entity;
-use super::rejection::{AuthFailure, BUDGET_BUSY_RETRY_SECS, RateKind, Rejection};
-use super::reservation::Reservation;
+use super::rejection::{AuthFailure, BUDGET_BUSY_RETRY_SECS, BusyLimit, RateKind, Rejection};
+use super::reservation::{Held, Reservation};
+use super::shares;
 use super::state::{Governor, KeyRef, State};
 use crate::config::BudgetMode;
 
 /// Strict mode: a shard asks for more share when what is left of its own is under this many
-/// times the reservation it just made.
+/// times the reservation it just made (for a request limit: this many requests).
 pub const SHARE_LOW_WATER_FACTOR: u64 = 2;
-/// Strict mode: how much a shard asks for, in reservations of the current request.
+/// Strict mode: how much a shard asks for, in reservations of the current request (for a
+/// request limit: requests).
 pub const SHARE_ASK_FACTOR: u64 = 4;
-/// Strict mode: least time between two requests for share on one budget.
-pub const SHARE_REQUEST_INTERVAL_MS: u64 = 10;
 
 /// The four levels in the order they are checked, with their index in a delta.
 const LEVELS: [Level; 4] = [Level::Key, Level::Team, Level::Customer, Level::Provider];
 
 impl Governor {
     /// Admits a request for `model` on provider entry `provider` (its configured name) under
-    /// `key` (none: the client's own credentials pass through, and only the provider's budgets
-    /// apply). `estimate_input_tokens` (see `pricing::estimate_input_tokens`) and `max_tokens`
-    /// size the strict-mode reservation. The returned guard must live until the response ends.
+    /// `key` with `input_tokens` as its input bound and `max_tokens` as its output cap (see
+    /// [`Governor::admit_bounded`]).
     pub fn admit(
         self: &Rc<Self>,
         key: Option<KeyRef>,
         provider: &str,
         model: &str,
-        estimate_input_tokens: u64,
+        input_tokens: u64,
         max_tokens: u64,
+    ) -> Result<Reservation, Rejection> {
+        let bound = RequestBound {
+            input_tokens,
+            max_tokens: Some(max_tokens),
+            one_hour_cache_write: false,
+        };
+        self.admit_bounded(key, provider, model, &bound)
+    }
+
+    /// Admits a request for `model` on provider entry `provider` (its configured name) under
+    /// `key` (none: the client's own credentials pass through, and only the provider's budgets
+    /// and limits apply). `bound` (see [`request_bound`](super::request_bound)) sizes the
+    /// strict-mode reservation of money and of tokens. The returned guard must live until the
+    /// response ends.
+    pub fn admit_bounded(
+        self: &Rc<Self>,
+        key: Option<KeyRef>,
+        provider: &str,
+        model: &str,
+        bound: &RequestBound,
     ) -> Result<Reservation, Rejection> {
         let now_ms = self.clock.now_unix_millis();
         let mut guard = self.state.borrow_mut();
@@ -101,24 +121,41 @@ impl Governor {
             slots[3] = None;
         }
         let strict = *mode == BudgetMode::Strict;
-        let reserve = match (&entry.price, strict) {
-            (Some(price), true) => worst_case_pico(price, estimate_input_tokens, max_tokens),
-            _ => 0,
+        let (reserve, reserve_tokens) = match (&entry.price, strict) {
+            (Some(price), true) => {
+                let output = bound
+                    .max_tokens
+                    .or(price.max_output_tokens)
+                    .unwrap_or(UNKNOWN_MAX_OUTPUT_TOKENS);
+                (
+                    worst_case_pico(
+                        price,
+                        bound.input_tokens,
+                        output,
+                        bound.one_hour_cache_write,
+                    ),
+                    bound.input_tokens.saturating_add(output),
+                )
+            }
+            _ => (0, 0),
         };
-        let sharing = strict && self.shards > 1;
+        let need = Need {
+            pico: reserve,
+            tokens: reserve_tokens,
+            strict,
+            sharing_shard: (strict && self.shards > 1).then_some(self.shard),
+        };
 
+        // A share shortfall on one level does not stop the others being checked: every short
+        // share is asked for at once, so one wait covers them all.
+        let mut busy = None;
         for (level, slot) in LEVELS.iter().zip(slots) {
             if let Some(entity) = slot.and_then(|s| registry.get_mut(s)) {
-                check(
-                    entity,
-                    *level,
-                    now_ms,
-                    reserve,
-                    strict,
-                    self.sharing_shard(sharing),
-                    outbox,
-                )?;
+                check(entity, *level, now_ms, &need, outbox, &mut busy)?;
             }
+        }
+        if let Some(busy) = busy {
+            return Err(busy);
         }
         let mut ids: [Option<EntityId>; 4] = [None; 4];
         for (index, slot) in slots.iter().enumerate() {
@@ -126,42 +163,22 @@ impl Governor {
                 continue;
             };
             ids[index] = Some(entity.id);
-            entity.reserved_pico = entity.reserved_pico.saturating_add(reserve);
-            entity.in_flight = entity.in_flight.saturating_add(1);
-            for limit in &mut entity.limits {
-                limit.requests.add(now_ms, 1);
-            }
-            if sharing && reserve > 0 {
-                let (id, reserved) = (entity.id, entity.reserved_pico);
-                for budget in &mut entity.budgets {
-                    let used = budget.own.total().saturating_add(reserved);
-                    let free = budget.share_pico.saturating_sub(used);
-                    if free < reserve.saturating_mul(SHARE_LOW_WATER_FACTOR) {
-                        ask_for_share(
-                            budget,
-                            id,
-                            reserve.saturating_mul(SHARE_ASK_FACTOR),
-                            now_ms,
-                            self.shard,
-                            outbox,
-                        );
-                    }
-                }
-            }
+            hold(entity, now_ms, &need, outbox);
         }
+        let held = Held {
+            pico: reserve,
+            tokens: reserve_tokens,
+            one_hour_cache_write: strict && bound.one_hour_cache_write,
+        };
         Ok(Reservation::new(
             Rc::clone(self),
             *generation,
             slots,
             ids,
-            reserve,
+            held,
             entry.price,
             now_ms,
         ))
-    }
-
-    fn sharing_shard(&self, sharing: bool) -> Option<usize> {
-        sharing.then_some(self.shard)
     }
 }
 
@@ -177,31 +194,56 @@ impl State {
     }
 }
 
-/// One level's rate limits and budgets; `sharing_shard` is set in strict mode with several
-/// shards (the shard asking for share when its own runs short).
+/// What one request needs on every level it touches.
+struct Need {
+    /// Strict mode: the money reserved (pico-dollars), its worst case.
+    pico: u64,
+    /// Strict mode: the tokens reserved against token limits, its worst case.
+    tokens: u64,
+    strict: bool,
+    /// Strict mode with several shards: this shard (shares are in use).
+    sharing_shard: Option<usize>,
+}
+
+/// One level's rate limits and budgets: refuses if any of them has no room for `need`. A share
+/// this shard is short of is asked for and noted in `busy` (the first one), and checking goes
+/// on.
 fn check(
     entity: &mut Entity,
     level: Level,
     now_ms: u64,
-    reserve: u64,
-    strict: bool,
-    sharing_shard: Option<usize>,
+    need: &Need,
     outbox: &mut Vec<Outbound>,
+    busy: &mut Option<Rejection>,
 ) -> Result<(), Rejection> {
+    let (id, reserved_tokens) = (entity.id, entity.reserved_tokens);
     for limit in &mut entity.limits {
         limit.advance(now_ms);
         let window_secs = limit.spec.window.as_secs();
+        let window_ms = window_ms(&limit.spec);
+        let committed_tokens = if need.strict {
+            reserved_tokens.saturating_add(need.tokens)
+        } else {
+            0
+        };
         let exhausted = match (limit.spec.requests, limit.spec.tokens) {
             (Some(max), _) if limit.requests.total().saturating_add(1) > max => Some((
                 RateKind::Requests,
                 max,
                 limit.requests.relief_at_ms(now_ms, max - 1),
             )),
-            (_, Some(max)) if limit.tokens.total() >= max => Some((
-                RateKind::Tokens,
-                max,
-                limit.tokens.relief_at_ms(now_ms, max - 1),
-            )),
+            (_, Some(max))
+                if limit.tokens.total() >= max
+                    || limit.tokens.total().saturating_add(committed_tokens) > max =>
+            {
+                Some((
+                    RateKind::Tokens,
+                    max,
+                    limit
+                        .tokens
+                        .relief_at_ms(now_ms, max.saturating_sub(committed_tokens.max(1))),
+                ))
+            }
             _ => None,
         };
         if let Some((kind, max, relief_ms)) = exhausted {
@@ -214,12 +256,61 @@ fn check(
                 retry_after_secs: secs_until(now_ms, relief_ms),
             });
         }
+        let Some(shard) = need.sharing_shard else {
+            continue;
+        };
+        let mut short = |limit: BusyLimit| {
+            if busy.is_none() {
+                *busy = Some(Rejection::BudgetBusy {
+                    level,
+                    entity: entity.name.to_string(),
+                    limit,
+                    retry_after_secs: BUDGET_BUSY_RETRY_SECS,
+                });
+            }
+        };
+        if limit.spec.requests.is_some() {
+            let used = limit.own_requests.total().saturating_add(1);
+            if used > limit.request_share {
+                let wanted = (used - limit.request_share).saturating_add(SHARE_LOW_WATER_FACTOR);
+                let of = ShareOf::Requests { window_ms };
+                shares::ask(
+                    &mut limit.last_request_ask_ms,
+                    id,
+                    of,
+                    wanted,
+                    now_ms,
+                    shard,
+                    outbox,
+                );
+                short(BusyLimit::Requests);
+            }
+        }
+        if limit.spec.tokens.is_some() {
+            let used = limit.own_tokens.total().saturating_add(committed_tokens);
+            if used > limit.token_share {
+                let wanted = (used - limit.token_share)
+                    .saturating_add(need.tokens.saturating_mul(SHARE_LOW_WATER_FACTOR));
+                let of = ShareOf::Tokens { window_ms };
+                shares::ask(
+                    &mut limit.last_token_ask_ms,
+                    id,
+                    of,
+                    wanted,
+                    now_ms,
+                    shard,
+                    outbox,
+                );
+                short(BusyLimit::Tokens);
+            }
+        }
     }
     let (id, reserved) = (entity.id, entity.reserved_pico);
+    let reserve = need.pico;
     for budget in &mut entity.budgets {
         budget.advance(now_ms);
         let spent = budget.global.total();
-        let refused_until = if strict {
+        let refused_until = if need.strict {
             let committed = reserved.saturating_add(reserve);
             (spent >= budget.cap_pico || spent.saturating_add(committed) > budget.cap_pico).then(
                 || {
@@ -246,7 +337,7 @@ fn check(
                 resets_at_unix_secs: relief_ms.div_ceil(1_000),
             });
         }
-        if let Some(shard) = sharing_shard {
+        if let Some(shard) = need.sharing_shard {
             let used = budget
                 .own
                 .total()
@@ -255,46 +346,76 @@ fn check(
             if used > budget.share_pico {
                 let wanted = (used - budget.share_pico)
                     .saturating_add(reserve.saturating_mul(SHARE_LOW_WATER_FACTOR));
-                ask_for_share(budget, id, wanted, now_ms, shard, outbox);
-                return Err(Rejection::BudgetBusy {
-                    level,
-                    entity: entity.name.to_string(),
-                    retry_after_secs: BUDGET_BUSY_RETRY_SECS,
-                });
+                let of = ShareOf::Budget(BudgetKey::of(&budget.spec));
+                let last = &mut budget.last_share_request_ms;
+                shares::ask(last, id, of, wanted, now_ms, shard, outbox);
+                if busy.is_none() {
+                    *busy = Some(Rejection::BudgetBusy {
+                        level,
+                        entity: entity.name.to_string(),
+                        limit: BusyLimit::Budget,
+                        retry_after_secs: BUDGET_BUSY_RETRY_SECS,
+                    });
+                }
             }
         }
     }
     Ok(())
 }
 
-/// Broadcasts a request for share, at most once per `SHARE_REQUEST_INTERVAL_MS` per budget.
-fn ask_for_share(
-    budget: &mut BudgetState,
-    entity: EntityId,
-    wanted_pico: u64,
-    now_ms: u64,
-    shard: usize,
-    outbox: &mut Vec<Outbound>,
-) {
-    if budget.last_share_request_ms != 0
-        && now_ms
-            < budget
-                .last_share_request_ms
-                .saturating_add(SHARE_REQUEST_INTERVAL_MS)
-    {
+/// Counts an admitted request on one level: its reservations, its request on every limit, and
+/// (strict mode with several shards) an early ask for more share when what is left of this
+/// shard's runs low.
+fn hold(entity: &mut Entity, now_ms: u64, need: &Need, outbox: &mut Vec<Outbound>) {
+    entity.reserved_pico = entity.reserved_pico.saturating_add(need.pico);
+    entity.reserved_tokens = entity.reserved_tokens.saturating_add(need.tokens);
+    entity.in_flight = entity.in_flight.saturating_add(1);
+    let (id, reserved, reserved_tokens) = (entity.id, entity.reserved_pico, entity.reserved_tokens);
+    for limit in &mut entity.limits {
+        limit.requests.add(now_ms, 1);
+        limit.own_requests.add(now_ms, 1);
+        let Some(shard) = need.sharing_shard else {
+            continue;
+        };
+        let window_ms = window_ms(&limit.spec);
+        if limit.spec.requests.is_some() {
+            let free = limit
+                .request_share
+                .saturating_sub(limit.own_requests.total());
+            if free < SHARE_LOW_WATER_FACTOR {
+                let of = ShareOf::Requests { window_ms };
+                let last = &mut limit.last_request_ask_ms;
+                shares::ask(last, id, of, SHARE_ASK_FACTOR, now_ms, shard, outbox);
+            }
+        }
+        if limit.spec.tokens.is_some() && need.tokens > 0 {
+            let used = limit.own_tokens.total().saturating_add(reserved_tokens);
+            if limit.token_share.saturating_sub(used)
+                < need.tokens.saturating_mul(SHARE_LOW_WATER_FACTOR)
+            {
+                let of = ShareOf::Tokens { window_ms };
+                let wanted = need.tokens.saturating_mul(SHARE_ASK_FACTOR);
+                let last = &mut limit.last_token_ask_ms;
+                shares::ask(last, id, of, wanted, now_ms, shard, outbox);
+            }
+        }
+    }
+    let Some(shard) = need.sharing_shard else {
+        return;
+    };
+    if need.pico == 0 {
         return;
     }
-    budget.last_share_request_ms = now_ms.max(1);
-    outbox.push(Outbound {
-        route: Route::Others,
-        ledger: false,
-        msg: GovMsg::ShareRequest(ShareRequest {
-            from_shard: u32::try_from(shard).unwrap_or(u32::MAX),
-            entity,
-            budget: BudgetKey::of(&budget.spec),
-            wanted_pico,
-        }),
-    });
+    for budget in &mut entity.budgets {
+        let used = budget.own.total().saturating_add(reserved);
+        let free = budget.share_pico.saturating_sub(used);
+        if free < need.pico.saturating_mul(SHARE_LOW_WATER_FACTOR) {
+            let of = ShareOf::Budget(BudgetKey::of(&budget.spec));
+            let wanted = need.pico.saturating_mul(SHARE_ASK_FACTOR);
+            let last = &mut budget.last_share_request_ms;
+            shares::ask(last, id, of, wanted, now_ms, shard, outbox);
+        }
+    }
 }
 
 /// Whole seconds from `now_ms` until `at_ms`, at least 1.

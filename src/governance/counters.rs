@@ -173,26 +173,69 @@ pub fn own_part(amount: u64, shard: usize, shards: usize) -> u64 {
     initial_share(amount, shard, shards)
 }
 
-/// One rate limit on one entity.
+/// One rate limit on one entity, as this shard sees it. Strict mode makes it exact across
+/// shards the way budgets are: each shard may admit only within its share of the request count
+/// and of the token count (own admissions, own settled tokens and own token reservations), and
+/// shares move between shards on demand.
 #[derive(Clone, Debug)]
 pub struct RateState {
     pub spec: RateLimit,
+    /// Requests admitted by every shard (own admissions plus the deltas of the others).
     pub requests: SlidingSum,
+    /// Tokens settled by every shard.
     pub tokens: SlidingSum,
+    /// Requests this shard admitted (strict share accounting).
+    pub own_requests: SlidingSum,
+    /// Tokens this shard settled (strict share accounting).
+    pub own_tokens: SlidingSum,
+    /// Strict mode: how many of the limit's requests this shard may admit.
+    pub request_share: u64,
+    /// Strict mode: how many of the limit's tokens this shard may consume (settled + reserved).
+    pub token_share: u64,
+    /// When this shard last asked the others for request share (0: never).
+    pub last_request_ask_ms: u64,
+    /// When this shard last asked the others for token share (0: never).
+    pub last_token_ask_ms: u64,
 }
 
 impl RateState {
-    pub fn new(spec: RateLimit) -> RateState {
-        let window_ms = u64::try_from(spec.window.as_millis()).unwrap_or(u64::MAX);
+    pub fn new(spec: RateLimit, shard: usize, shards: usize) -> RateState {
+        let window_ms = window_ms(&spec);
         RateState {
             spec,
             requests: SlidingSum::new(window_ms),
             tokens: SlidingSum::new(window_ms),
+            own_requests: SlidingSum::new(window_ms),
+            own_tokens: SlidingSum::new(window_ms),
+            request_share: spec
+                .requests
+                .map_or(0, |max| initial_share(max, shard, shards)),
+            token_share: spec
+                .tokens
+                .map_or(0, |max| initial_share(max, shard, shards)),
+            last_request_ask_ms: 0,
+            last_token_ask_ms: 0,
         }
     }
 
     pub fn advance(&mut self, now_ms: u64) {
         self.requests.advance(now_ms);
         self.tokens.advance(now_ms);
+        self.own_requests.advance(now_ms);
+        self.own_tokens.advance(now_ms);
     }
+}
+
+/// `share` of a cap that was `before`, rescaled to a cap that is now `after` (config reload).
+pub fn rescale_share(share: u64, before: u64, after: u64) -> u64 {
+    if before == after || before == 0 {
+        return share;
+    }
+    let scaled = u128::from(share) * u128::from(after) / u128::from(before);
+    u64::try_from(scaled).unwrap_or(u64::MAX)
+}
+
+/// A rate limit's window in milliseconds (names the limit in share messages).
+pub fn window_ms(spec: &RateLimit) -> u64 {
+    u64::try_from(spec.window.as_millis()).unwrap_or(u64::MAX)
 }

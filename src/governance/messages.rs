@@ -22,6 +22,10 @@ pub struct SpendDelta {
     pub output_tokens: u64,
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
+    /// Strict mode: cost beyond the request's reservation (its bound did not hold).
+    pub overshoot_pico: u64,
+    /// Strict mode: tokens beyond the request's token reservation.
+    pub overshoot_tokens: u64,
 }
 
 impl SpendDelta {
@@ -53,13 +57,23 @@ impl BudgetKey {
     }
 }
 
-/// Strict mode: a shard short of its share of a cap asks the others for some.
+/// What a share is a share of: one budget, or one rate limit's request or token count (a
+/// limit is named by its window, as config reloads match them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShareOf {
+    Budget(BudgetKey),
+    Requests { window_ms: u64 },
+    Tokens { window_ms: u64 },
+}
+
+/// Strict mode: a shard short of its share of a cap or limit asks the others for some
+/// (pico-dollars for a budget, requests or tokens for a limit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShareRequest {
     pub from_shard: u32,
     pub entity: EntityId,
-    pub budget: BudgetKey,
-    pub wanted_pico: u64,
+    pub of: ShareOf,
+    pub wanted: u64,
 }
 
 /// Strict mode: share handed from one shard to another (already taken off the giver's).
@@ -67,8 +81,8 @@ pub struct ShareRequest {
 pub struct ShareGrant {
     pub to_shard: u32,
     pub entity: EntityId,
-    pub budget: BudgetKey,
-    pub amount_pico: u64,
+    pub of: ShareOf,
+    pub amount: u64,
 }
 
 /// An admin reset of one budget (or all of an entity's budgets) at `at_ms`.

@@ -21,6 +21,7 @@ pub mod clock;
 pub mod counters;
 pub mod entity;
 mod headers;
+pub mod input_bound;
 pub mod keys;
 pub mod ledger;
 mod ledger_codec;
@@ -31,6 +32,7 @@ pub mod pricing;
 mod registry;
 pub mod rejection;
 mod reservation;
+mod shares;
 pub mod sliding;
 mod state;
 mod usage;
@@ -41,11 +43,15 @@ mod tests_admin;
 #[cfg(test)]
 mod tests_admission;
 #[cfg(test)]
+mod tests_input_bound;
+#[cfg(test)]
 mod tests_keys;
 #[cfg(test)]
 mod tests_ledger;
 #[cfg(test)]
 mod tests_pricing;
+#[cfg(test)]
+mod tests_rate_shares;
 #[cfg(test)]
 mod tests_shards;
 #[cfg(test)]
@@ -60,6 +66,7 @@ pub use admin::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use entity::{EntityId, Level};
 pub use headers::{BudgetRemaining, LimitHeaders, Remaining, format_usd};
+pub use input_bound::{RequestBound, request_bound};
 pub use keys::{KeyOrigin, KeyRecord};
 pub use ledger::{DEFAULT_COMMIT_INTERVAL, Ledger, LedgerHandle};
 pub use ledger_store::{
@@ -67,15 +74,16 @@ pub use ledger_store::{
 };
 pub use link::GovLink;
 pub use messages::{
-    BudgetKey, BudgetReset, GovMsg, KeyRevocation, Outbound, Route, ShareGrant, ShareRequest,
-    SpendDelta,
+    BudgetKey, BudgetReset, GovMsg, KeyRevocation, Outbound, Route, ShareGrant, ShareOf,
+    ShareRequest, SpendDelta,
 };
 pub use pricing::{
-    Price, PriceTable, Rates, cost_pico, estimate_input_tokens, unpriced_mapped_models,
+    Price, PriceTable, Rates, UNKNOWN_MAX_OUTPUT_TOKENS, cost_pico, unpriced_mapped_models,
     worst_case_pico,
 };
 pub use registry::RegistryError;
-pub use rejection::{AuthFailure, RateKind, Rejection};
-pub use reservation::{Reservation, SettledCost};
-pub use state::{Governor, KeyRef};
+pub use rejection::{AuthFailure, BusyLimit, RateKind, Rejection};
+pub use reservation::{Held, Reservation, SettledCost};
+pub use shares::SHARE_REQUEST_INTERVAL_MS;
+pub use state::{Governor, KeyRef, Overshoot};
 pub use usage::Usage;

@@ -38,14 +38,65 @@ pub struct LongPrompt {
     pub rates: Rates,
 }
 
-/// A model's price.
+/// A model's price, and the most output tokens it can produce in one response (what a
+/// request without `max_tokens` is reserved for).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Price {
     pub base: Rates,
     pub long_prompt: Option<LongPrompt>,
+    pub max_output_tokens: Option<u64>,
+}
+
+/// Output reserved for a request with no `max_tokens` on a model whose price gives no
+/// `max_output_tokens`: the largest output of any listed model.
+pub const UNKNOWN_MAX_OUTPUT_TOKENS: u64 = 131_072;
+
+/// A 1-hour cache write costs this many times the input rate (Anthropic; a 5-minute write is
+/// the table's `cache_write`, 1.25 times).
+pub const ONE_HOUR_CACHE_WRITE_FACTOR: u64 = 2;
+
+impl Rates {
+    /// The rates with cache writes at the 1-hour rate where that is dearer.
+    const fn with_one_hour_cache_writes(self) -> Rates {
+        let one_hour = self.input.saturating_mul(ONE_HOUR_CACHE_WRITE_FACTOR);
+        Rates {
+            cache_write: if one_hour > self.cache_write {
+                one_hour
+            } else {
+                self.cache_write
+            },
+            ..self
+        }
+    }
+
+    /// The dearest rate an input token can be charged at.
+    fn dearest_input(&self) -> u64 {
+        self.input.max(self.cache_write)
+    }
 }
 
 impl Price {
+    /// The price with every cache write charged at the 1-hour rate (a request that asked for a
+    /// 1-hour cache: the usage reported does not say which writes were which).
+    pub fn with_one_hour_cache_writes(&self) -> Price {
+        Price {
+            base: self.base.with_one_hour_cache_writes(),
+            long_prompt: self.long_prompt.map(|long| LongPrompt {
+                rates: long.rates.with_one_hour_cache_writes(),
+                ..long
+            }),
+            ..*self
+        }
+    }
+
+    /// The same price with `tokens` as the model's largest output.
+    const fn out(self, tokens: u64) -> Price {
+        Price {
+            max_output_tokens: Some(tokens),
+            ..self
+        }
+    }
+
     fn rates_for_prompt(&self, prompt_tokens: u64) -> &Rates {
         match &self.long_prompt {
             Some(long) if prompt_tokens > long.threshold_tokens => &long.rates,
@@ -64,6 +115,7 @@ impl From<&ModelPrice> for Price {
                 cache_read: p.cache_read_pico_usd_per_token,
             },
             long_prompt: None,
+            max_output_tokens: p.max_output_tokens,
         }
     }
 }
@@ -91,23 +143,24 @@ pub fn cost_pico(price: &Price, usage: &Usage) -> u64 {
         )
 }
 
-/// The most a request can cost: every input token at the dearer of the input and cache-write
-/// rates, plus `max_tokens` of output (strict-mode reservations).
-pub fn worst_case_pico(price: &Price, input_tokens: u64, max_tokens: u64) -> u64 {
+/// The most a request can cost: every input token at the dearest rate that may apply (input,
+/// cache write, or the 1-hour cache write when the body asks for one), plus `output_tokens` of
+/// output (strict-mode reservations).
+pub fn worst_case_pico(
+    price: &Price,
+    input_tokens: u64,
+    output_tokens: u64,
+    one_hour_cache_write: bool,
+) -> u64 {
+    let price = if one_hour_cache_write {
+        price.with_one_hour_cache_writes()
+    } else {
+        *price
+    };
     let rates = price.rates_for_prompt(input_tokens);
     input_tokens
-        .saturating_mul(rates.input.max(rates.cache_write))
-        .saturating_add(max_tokens.saturating_mul(rates.output))
-}
-
-/// Bytes of request body counted as one input token in strict-mode estimates. Real text runs
-/// 3 to 4 bytes a token and JSON adds more, so this over-reserves; only adversarial bodies of
-/// about one token per byte can cost more input than reserved.
-pub const STRICT_BYTES_PER_INPUT_TOKEN: u64 = 2;
-
-/// Input tokens to reserve for a request body of `body_len` bytes.
-pub fn estimate_input_tokens(body_len: u64) -> u64 {
-    body_len.div_ceil(STRICT_BYTES_PER_INPUT_TOKEN)
+        .saturating_mul(rates.dearest_input())
+        .saturating_add(output_tokens.saturating_mul(rates.output))
 }
 
 /// Built-in prices and the config's `[[pricing]]` entries (which win, first match first).
@@ -228,6 +281,7 @@ const fn flat(base: Rates) -> Price {
     Price {
         base,
         long_prompt: None,
+        max_output_tokens: None,
     }
 }
 
@@ -238,6 +292,7 @@ const fn tiered(base: Rates, threshold_tokens: u64, long: Rates) -> Price {
             threshold_tokens,
             rates: long,
         }),
+        max_output_tokens: None,
     }
 }
 
@@ -247,21 +302,25 @@ const fn openai(input: u64, output: u64, cached: u64) -> Price {
 }
 
 const M: u64 = 1_000_000;
+/// 1024 tokens (largest outputs are given in K).
+const K: u64 = 1_024;
 
-/// The built-in list: normalised names → price (USD/Mtok × 1e6).
+/// The built-in list: normalised names → price (USD/Mtok × 1e6) and largest output (from the
+/// model pages; where a model's output can be raised by a beta header, or the figure was not
+/// listed, the larger figure is taken: a reservation must not be too small).
 const BUILTIN: &[(&[&str], Price)] = &[
     // Anthropic (and Bedrock / Vertex under the same names once normalised).
     (
         &["claude-fable-5-1", "claude-mythos-5-1"],
-        flat(rates(10 * M, 50 * M, 12_500_000, 250_000)),
+        flat(rates(10 * M, 50 * M, 12_500_000, 250_000)).out(128 * K),
     ),
     (
         &["claude-fable-5", "claude-mythos-5"],
-        flat(rates(10 * M, 50 * M, 12_500_000, M)),
+        flat(rates(10 * M, 50 * M, 12_500_000, M)).out(128 * K),
     ),
     (
         &["claude-opus-5-5"],
-        flat(rates(4 * M, 20 * M, 5 * M, 200_000)),
+        flat(rates(4 * M, 20 * M, 5 * M, 200_000)).out(128 * K),
     ),
     (
         &[
@@ -271,7 +330,7 @@ const BUILTIN: &[(&[&str], Price)] = &[
             "claude-opus-4-6",
             "claude-opus-4-5",
         ],
-        flat(rates(5 * M, 25 * M, 6_250_000, 500_000)),
+        flat(rates(5 * M, 25 * M, 6_250_000, 500_000)).out(128 * K),
     ),
     (
         &[
@@ -280,15 +339,15 @@ const BUILTIN: &[(&[&str], Price)] = &[
             "claude-opus-4-0",
             "claude-3-opus",
         ],
-        flat(rates(15 * M, 75 * M, 18_750_000, 1_500_000)),
+        flat(rates(15 * M, 75 * M, 18_750_000, 1_500_000)).out(32 * K),
     ),
     (
         &["claude-sonnet-5-5"],
-        flat(rates(2 * M, 10 * M, 2_500_000, 100_000)),
+        flat(rates(2 * M, 10 * M, 2_500_000, 100_000)).out(128 * K),
     ),
     (
         &["claude-sonnet-5"],
-        flat(rates(2 * M, 10 * M, 2_500_000, 200_000)),
+        flat(rates(2 * M, 10 * M, 2_500_000, 200_000)).out(128 * K),
     ),
     (
         &[
@@ -296,7 +355,7 @@ const BUILTIN: &[(&[&str], Price)] = &[
             "claude-3-7-sonnet",
             "claude-3-5-sonnet",
         ],
-        flat(rates(3 * M, 15 * M, 3_750_000, 300_000)),
+        flat(rates(3 * M, 15 * M, 3_750_000, 300_000)).out(128 * K),
     ),
     (
         &["claude-sonnet-4-5", "claude-sonnet-4", "claude-sonnet-4-0"],
@@ -304,7 +363,8 @@ const BUILTIN: &[(&[&str], Price)] = &[
             rates(3 * M, 15 * M, 3_750_000, 300_000),
             200_000,
             rates(6 * M, 22_500_000, 7_500_000, 600_000),
-        ),
+        )
+        .out(64 * K),
     ),
     (
         &["claude-haiku-5-5"],
@@ -312,47 +372,78 @@ const BUILTIN: &[(&[&str], Price)] = &[
             rates(100_000, 500_000, 125_000, 10_000),
             100_000,
             rates(500_000, 2_500_000, 625_000, 50_000),
-        ),
+        )
+        .out(128 * K),
     ),
     (
         &["claude-haiku-4-5"],
-        flat(rates(M, 5 * M, 1_250_000, 100_000)),
+        flat(rates(M, 5 * M, 1_250_000, 100_000)).out(64 * K),
     ),
     (
         &["claude-3-5-haiku"],
-        flat(rates(800_000, 4 * M, M, 80_000)),
+        flat(rates(800_000, 4 * M, M, 80_000)).out(8 * K),
     ),
     (
         &["claude-3-haiku"],
-        flat(rates(250_000, 1_250_000, 300_000, 30_000)),
+        flat(rates(250_000, 1_250_000, 300_000, 30_000)).out(4 * K),
     ),
     // OpenAI.
-    (&["gpt-5.5"], openai(5 * M, 30 * M, 500_000)),
-    (&["gpt-5.4"], openai(2_500_000, 15 * M, 250_000)),
-    (&["gpt-5.4-mini"], openai(750_000, 4_500_000, 75_000)),
-    (&["gpt-5.4-nano"], openai(200_000, 1_250_000, 20_000)),
+    (&["gpt-5.5"], openai(5 * M, 30 * M, 500_000).out(128 * K)),
+    (
+        &["gpt-5.4"],
+        openai(2_500_000, 15 * M, 250_000).out(128 * K),
+    ),
+    (
+        &["gpt-5.4-mini"],
+        openai(750_000, 4_500_000, 75_000).out(128 * K),
+    ),
+    (
+        &["gpt-5.4-nano"],
+        openai(200_000, 1_250_000, 20_000).out(128 * K),
+    ),
     (
         &["gpt-5.3-codex", "gpt-5.2", "gpt-5.2-codex"],
-        openai(1_750_000, 14 * M, 175_000),
+        openai(1_750_000, 14 * M, 175_000).out(128 * K),
     ),
     (
         &["gpt-5.1", "gpt-5.1-codex", "gpt-5", "gpt-5-codex"],
-        openai(1_250_000, 10 * M, 125_000),
+        openai(1_250_000, 10 * M, 125_000).out(128 * K),
     ),
-    (&["gpt-5-mini"], openai(250_000, 2 * M, 25_000)),
-    (&["gpt-5-nano"], openai(50_000, 400_000, 5_000)),
-    (&["gpt-4.1"], openai(2 * M, 8 * M, 500_000)),
-    (&["gpt-4.1-mini"], openai(400_000, 1_600_000, 100_000)),
-    (&["gpt-4.1-nano"], openai(100_000, 400_000, 25_000)),
-    (&["gpt-4o"], openai(2_500_000, 10 * M, 1_250_000)),
-    (&["gpt-4o-mini"], openai(150_000, 600_000, 75_000)),
-    (&["o3"], openai(2 * M, 8 * M, 500_000)),
-    (&["o4-mini"], openai(1_100_000, 4_400_000, 275_000)),
+    (&["gpt-5-mini"], openai(250_000, 2 * M, 25_000).out(128 * K)),
+    (&["gpt-5-nano"], openai(50_000, 400_000, 5_000).out(128 * K)),
+    (&["gpt-4.1"], openai(2 * M, 8 * M, 500_000).out(32 * K)),
+    (
+        &["gpt-4.1-mini"],
+        openai(400_000, 1_600_000, 100_000).out(32 * K),
+    ),
+    (
+        &["gpt-4.1-nano"],
+        openai(100_000, 400_000, 25_000).out(32 * K),
+    ),
+    (
+        &["gpt-4o"],
+        openai(2_500_000, 10 * M, 1_250_000).out(16 * K),
+    ),
+    (
+        &["gpt-4o-mini"],
+        openai(150_000, 600_000, 75_000).out(16 * K),
+    ),
+    (&["o3"], openai(2 * M, 8 * M, 500_000).out(100 * K)),
+    (
+        &["o4-mini"],
+        openai(1_100_000, 4_400_000, 275_000).out(100 * K),
+    ),
     // Groq.
     (
         &["llama-3.3-70b-versatile"],
-        openai(590_000, 790_000, 590_000),
+        openai(590_000, 790_000, 590_000).out(32 * K),
     ),
-    (&["llama-3.1-8b-instant"], openai(50_000, 80_000, 50_000)),
-    (&["openai/gpt-oss-120b"], openai(150_000, 600_000, 75_000)),
+    (
+        &["llama-3.1-8b-instant"],
+        openai(50_000, 80_000, 50_000).out(128 * K),
+    ),
+    (
+        &["openai/gpt-oss-120b"],
+        openai(150_000, 600_000, 75_000).out(64 * K),
+    ),
 ];

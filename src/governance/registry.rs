@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::counters::{BudgetState, RateState};
+use super::counters::{BudgetState, RateState, rescale_share};
 use super::entity::{EntityId, FastBuild, Level};
 use super::keys::{KeyRecord, KeyTable};
 use crate::config::{Budget, Config, RateLimit};
@@ -27,6 +27,9 @@ pub struct Entity {
     pub allow_memo: Vec<(u32, bool)>,
     /// Strict-mode reservations of this shard's requests in flight.
     pub reserved_pico: u64,
+    /// Strict-mode token reservations (against token rate limits) of this shard's requests in
+    /// flight.
+    pub reserved_tokens: u64,
     /// This shard's admitted, unsettled requests.
     pub in_flight: u32,
     /// Teams and keys: the customer slot; keys: also the team slot.
@@ -217,10 +220,14 @@ impl Registry {
                 .iter()
                 .map(|b| BudgetState::new(*b, ctx.now_ms, ctx.shard, ctx.shards))
                 .collect(),
-            limits: limits.iter().map(|l| RateState::new(*l)).collect(),
+            limits: limits
+                .iter()
+                .map(|l| RateState::new(*l, ctx.shard, ctx.shards))
+                .collect(),
             models: models.to_vec(),
             allow_memo: Vec::new(),
             reserved_pico: 0,
+            reserved_tokens: 0,
             in_flight: 0,
             team: None,
             customer: None,
@@ -273,7 +280,7 @@ impl Registry {
         entity.limits = record
             .rate_limits
             .iter()
-            .map(|l| RateState::new(*l))
+            .map(|l| RateState::new(*l, ctx.shard, ctx.shards))
             .collect();
         entity.models = record.models.clone();
         entity.allow_memo.clear();
@@ -286,16 +293,11 @@ impl Entity {
     /// strict share rescaled to a changed cap), limits by window, and in-flight reservations.
     pub fn carry_counters(&mut self, previous: &Entity) {
         self.reserved_pico = previous.reserved_pico;
+        self.reserved_tokens = previous.reserved_tokens;
         self.in_flight = previous.in_flight;
         for budget in &mut self.budgets {
             if let Some(before) = previous.budgets.iter().find(|b| b.same_slot(&budget.spec)) {
-                let share = if before.cap_pico == budget.cap_pico || before.cap_pico == 0 {
-                    before.share_pico
-                } else {
-                    let scaled = u128::from(before.share_pico) * u128::from(budget.cap_pico)
-                        / u128::from(before.cap_pico);
-                    u64::try_from(scaled).unwrap_or(u64::MAX)
-                };
+                let share = rescale_share(before.share_pico, before.cap_pico, budget.cap_pico);
                 let (spec, cap_pico) = (budget.spec, budget.cap_pico);
                 *budget = before.clone();
                 budget.spec = spec;
@@ -310,8 +312,20 @@ impl Entity {
                 .find(|l| l.spec.window == limit.spec.window)
             {
                 let spec = limit.spec;
+                let requests = rescale_share(
+                    before.request_share,
+                    before.spec.requests.unwrap_or(0),
+                    spec.requests.unwrap_or(0),
+                );
+                let tokens = rescale_share(
+                    before.token_share,
+                    before.spec.tokens.unwrap_or(0),
+                    spec.tokens.unwrap_or(0),
+                );
                 *limit = before.clone();
                 limit.spec = spec;
+                limit.request_share = requests;
+                limit.token_share = tokens;
             }
         }
     }

@@ -34,6 +34,24 @@ impl RateKind {
     }
 }
 
+/// What a strict-mode shard is short of its share of when it answers `BudgetBusy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BusyLimit {
+    Budget,
+    Requests,
+    Tokens,
+}
+
+impl BusyLimit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BusyLimit::Budget => "budget",
+            BusyLimit::Requests => "request limit",
+            BusyLimit::Tokens => "token limit",
+        }
+    }
+}
+
 /// A refusal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rejection {
@@ -54,11 +72,13 @@ pub enum Rejection {
         window_secs: u64,
         retry_after_secs: u64,
     },
-    /// 429 `rate_limit_error`: strict mode, the cap has room but this shard's share of it is
-    /// in use; more share has been asked of the other shards, so a retry soon succeeds.
+    /// 429 `rate_limit_error`: strict mode, the budget or rate limit has room but this shard's
+    /// share of it is in use; more share has been asked of the other shards, so a retry soon
+    /// may succeed.
     BudgetBusy {
         level: Level,
         entity: String,
+        limit: BusyLimit,
         retry_after_secs: u64,
     },
     /// 402 `billing_error`: a budget is spent (soft), or this request's worst case does not
@@ -179,10 +199,12 @@ impl fmt::Display for Rejection {
             Rejection::BudgetBusy {
                 level,
                 entity,
+                limit,
                 retry_after_secs,
             } => write!(
                 f,
-                "budget of {} `{entity}` is busy with requests in flight; retry after {retry_after_secs}s",
+                "{} of {} `{entity}` is busy with requests in flight; retry after {retry_after_secs}s",
+                limit.as_str(),
                 level.as_str()
             ),
             Rejection::BudgetExceeded {

@@ -23,13 +23,24 @@ pub struct SettledCost {
     pub delta: SpendDelta,
 }
 
+/// What a strict-mode admission reserved on every level (all zero in soft mode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// The request's worst-case cost.
+    pub pico: u64,
+    /// Its worst-case tokens against token limits (input bound + output cap).
+    pub tokens: u64,
+    /// Its body asks for a 1-hour cache write: cache writes are charged at that rate.
+    pub one_hour_cache_write: bool,
+}
+
 /// An admitted request's hold on its levels' budgets and limits.
 pub struct Reservation {
     governor: Rc<Governor>,
     generation: u32,
     slots: [Option<u32>; 4],
     ids: [Option<EntityId>; 4],
-    reserved_pico: u64,
+    held: Held,
     price: Option<Price>,
     admitted_at_ms: u64,
     open: bool,
@@ -41,7 +52,7 @@ impl Reservation {
         generation: u32,
         slots: [Option<u32>; 4],
         ids: [Option<EntityId>; 4],
-        reserved_pico: u64,
+        held: Held,
         price: Option<Price>,
         admitted_at_ms: u64,
     ) -> Reservation {
@@ -50,7 +61,7 @@ impl Reservation {
             generation,
             slots,
             ids,
-            reserved_pico,
+            held,
             price,
             admitted_at_ms,
             open: true,
@@ -59,7 +70,12 @@ impl Reservation {
 
     /// The worst case held (strict mode), in pico-dollars.
     pub fn reserved_pico(&self) -> u64 {
-        self.reserved_pico
+        self.held.pico
+    }
+
+    /// The worst-case tokens held against token limits (strict mode).
+    pub fn reserved_tokens(&self) -> u64 {
+        self.held.tokens
     }
 
     /// The price the request will be charged at.
@@ -81,29 +97,48 @@ impl Reservation {
     fn finish(&mut self, usage: &Usage, complete: bool) -> SettledCost {
         self.open = false;
         let now_ms = self.governor.clock.now_unix_millis();
-        let cost = self.price.map(|price| cost_pico(&price, usage));
+        let cost = self.price.map(|price| {
+            if self.held.one_hour_cache_write {
+                cost_pico(&price.with_one_hour_cache_writes(), usage)
+            } else {
+                cost_pico(&price, usage)
+            }
+        });
+        let rate_tokens = usage
+            .input_tokens
+            .saturating_add(usage.cache_creation_input_tokens)
+            .saturating_add(usage.output_tokens);
+        // Strict mode: what the request cost beyond its reservation (the bound did not hold).
+        let strict = self.held.pico > 0 || self.held.tokens > 0;
         let delta = SpendDelta {
             origin_shard: u32::try_from(self.governor.shard).unwrap_or(u32::MAX),
             entities: self.ids,
             admitted_at_ms: self.admitted_at_ms,
             settled_at_ms: now_ms.max(self.admitted_at_ms),
             cost_pico: cost.unwrap_or(0),
-            rate_tokens: usage
-                .input_tokens
-                .saturating_add(usage.cache_creation_input_tokens)
-                .saturating_add(usage.output_tokens),
+            rate_tokens,
             input_tokens: usage.input_tokens,
             output_tokens: usage.output_tokens,
             cache_read_tokens: usage.cache_read_input_tokens,
             cache_write_tokens: usage.cache_creation_input_tokens,
+            overshoot_pico: if strict && self.held.pico > 0 {
+                cost.unwrap_or(0).saturating_sub(self.held.pico)
+            } else {
+                0
+            },
+            overshoot_tokens: if strict {
+                rate_tokens.saturating_sub(self.held.tokens)
+            } else {
+                0
+            },
         };
         // Only unavailable while a governance call on this shard is unwinding from a panic.
         if let Ok(mut state) = self.governor.state.try_borrow_mut() {
-            state.settle(self.generation, self.slots, self.reserved_pico, &delta);
+            state.settle(self.generation, self.slots, self.held, &delta);
         }
         SettledCost {
             cost_pico: cost,
-            reserved_pico: self.reserved_pico,
+            reserved_pico: self.held.pico,
             complete,
             delta,
         }
@@ -121,13 +156,8 @@ impl Drop for Reservation {
 impl State {
     /// Releases a reservation, charges the delta's cost and tokens locally, and queues the
     /// delta for every other shard and the ledger.
-    fn settle(
-        &mut self,
-        generation: u32,
-        slots: [Option<u32>; 4],
-        reserved_pico: u64,
-        delta: &SpendDelta,
-    ) {
+    fn settle(&mut self, generation: u32, slots: [Option<u32>; 4], held: Held, delta: &SpendDelta) {
+        self.overshoot.add(delta);
         for (slot, id) in slots.into_iter().zip(delta.entities) {
             let slot = if generation == self.generation {
                 slot
@@ -137,7 +167,8 @@ impl State {
             let Some(entity) = slot.and_then(|s| self.registry.get_mut(s)) else {
                 continue;
             };
-            entity.reserved_pico = entity.reserved_pico.saturating_sub(reserved_pico);
+            entity.reserved_pico = entity.reserved_pico.saturating_sub(held.pico);
+            entity.reserved_tokens = entity.reserved_tokens.saturating_sub(held.tokens);
             entity.in_flight = entity.in_flight.saturating_sub(1);
             for budget in &mut entity.budgets {
                 if delta.settled_at_ms >= budget.reset_at_ms {
@@ -147,6 +178,7 @@ impl State {
             }
             for limit in &mut entity.limits {
                 limit.tokens.add(delta.settled_at_ms, delta.rate_tokens);
+                limit.own_tokens.add(delta.settled_at_ms, delta.rate_tokens);
             }
         }
         // A request no governed entity is counted on (no key, no provider budget) has nothing

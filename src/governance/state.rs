@@ -11,10 +11,11 @@ use super::counters::own_part;
 use super::entity::{EntityId, FastBuild, Level};
 use super::keys::{KeyOrigin, KeyRecord, KeyTable, bearer_token};
 use super::ledger_store::LedgerSnapshot;
-use super::messages::{GovMsg, Outbound, Route, ShareGrant, SpendDelta};
+use super::messages::{GovMsg, Outbound, Route, SpendDelta};
 use super::pricing::{Price, PriceTable};
 use super::registry::{BuildContext, Registry, RegistryError};
 use super::rejection::{AuthFailure, Rejection};
+use super::shares;
 use crate::config::{BudgetMode, Config};
 
 /// Most distinct `provider/model` strings remembered with their price; past it the memo starts
@@ -55,6 +56,30 @@ pub(super) struct State {
     pub team_customers: HashMap<String, Option<String>>,
     /// Revocations by digest (config keys included), re-applied on reload.
     pub revoked: HashMap<[u8; 32], u64>,
+    /// Strict-mode settlements that cost more than reserved, from every shard.
+    pub overshoot: Overshoot,
+}
+
+/// Strict-mode settlements whose usage went past their reservation: the bound on the request
+/// could not hold (see `input_bound` for the cases), counted so operators can see it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overshoot {
+    /// Settlements that cost more than reserved.
+    pub requests: u64,
+    /// Cost beyond the reservations, in pico-dollars.
+    pub pico: u64,
+    /// Tokens beyond the token reservations.
+    pub tokens: u64,
+}
+
+impl Overshoot {
+    pub fn add(&mut self, delta: &SpendDelta) {
+        if delta.overshoot_pico > 0 || delta.overshoot_tokens > 0 {
+            self.requests += 1;
+            self.pico = self.pico.saturating_add(delta.overshoot_pico);
+            self.tokens = self.tokens.saturating_add(delta.overshoot_tokens);
+        }
+    }
 }
 
 /// One shard's governance.
@@ -104,6 +129,7 @@ impl Governor {
             outbox: Vec::with_capacity(64),
             team_customers: team_customers(config),
             revoked,
+            overshoot: Overshoot::default(),
         };
         let governor = Governor {
             clock,
@@ -148,6 +174,11 @@ impl Governor {
 
     pub fn shard(&self) -> usize {
         self.shard
+    }
+
+    /// Strict-mode overshoot so far, over every shard's settlements this shard has seen.
+    pub fn overshoot(&self) -> Overshoot {
+        self.state.borrow().overshoot
     }
 
     /// Finds the virtual key among the client's credentials. A known key wins over an unknown
@@ -231,58 +262,39 @@ impl Governor {
         let now_ms = self.clock.now_unix_millis();
         let mut state = self.state.borrow_mut();
         match msg {
-            GovMsg::Spend(delta) => apply_spend(&mut state.registry, delta),
+            GovMsg::Spend(delta) => {
+                state.overshoot.add(delta);
+                apply_spend(&mut state.registry, delta);
+            }
             GovMsg::ShareRequest(request) => {
                 if request.from_shard as usize == self.shard {
                     return;
                 }
-                let Some(slot) = state.registry.by_id.get(&request.entity).copied() else {
-                    return;
-                };
-                let Some(entity) = state.registry.get_mut(slot) else {
-                    return;
-                };
-                let reserved = entity.reserved_pico;
-                let Some(budget) = entity
-                    .budgets
-                    .iter_mut()
-                    .find(|b| b.same_slot_key(&request.budget))
-                else {
-                    return;
-                };
-                budget.advance(now_ms);
-                let used = budget.own.total().saturating_add(reserved);
-                let free = budget.share_pico.saturating_sub(used);
-                let grant = free.min(request.wanted_pico.max(free / 2));
-                if grant == 0 {
-                    return;
+                let State {
+                    registry, outbox, ..
+                } = &mut *state;
+                let entity = registry
+                    .by_id
+                    .get(&request.entity)
+                    .copied()
+                    .and_then(|slot| registry.get_mut(slot));
+                if let Some(grant) = entity.and_then(|e| shares::give(e, request, now_ms)) {
+                    outbox.push(Outbound {
+                        route: Route::Shard(request.from_shard),
+                        ledger: false,
+                        msg: GovMsg::ShareGrant(grant),
+                    });
                 }
-                budget.share_pico -= grant;
-                state.outbox.push(Outbound {
-                    route: Route::Shard(request.from_shard),
-                    ledger: false,
-                    msg: GovMsg::ShareGrant(ShareGrant {
-                        to_shard: request.from_shard,
-                        entity: request.entity,
-                        budget: request.budget,
-                        amount_pico: grant,
-                    }),
-                });
             }
             GovMsg::ShareGrant(grant) => {
-                let budget = state
-                    .registry
+                let registry = &mut state.registry;
+                if let Some(entity) = registry
                     .by_id
                     .get(&grant.entity)
                     .copied()
-                    .and_then(|slot| state.registry.get_mut(slot))
-                    .and_then(|e| {
-                        e.budgets
-                            .iter_mut()
-                            .find(|b| b.same_slot_key(&grant.budget))
-                    });
-                if let Some(budget) = budget {
-                    budget.share_pico = budget.share_pico.saturating_add(grant.amount_pico);
+                    .and_then(|slot| registry.get_mut(slot))
+                {
+                    shares::receive(entity, grant);
                 }
             }
             GovMsg::KeyUpsert(record) => {
@@ -473,6 +485,12 @@ fn restore(registry: &mut Registry, snapshot: &LedgerSnapshot, ctx: BuildContext
         for limit in &mut entity.limits {
             limit.requests.add(at_ms, row.requests);
             limit.tokens.add(at_ms, row.tokens);
+            limit
+                .own_requests
+                .add(at_ms, own_part(row.requests, ctx.shard, ctx.shards));
+            limit
+                .own_tokens
+                .add(at_ms, own_part(row.tokens, ctx.shard, ctx.shards));
         }
     }
     for entity in &mut registry.entities {

@@ -49,6 +49,8 @@ fn delta(entities: [Option<EntityId>; 4], at_ms: u64, cost_pico: u64, tokens: u6
         output_tokens: 0,
         cache_read_tokens: 0,
         cache_write_tokens: 0,
+        overshoot_pico: 0,
+        overshoot_tokens: 0,
     }
 }
 
@@ -239,9 +241,10 @@ fn restored_counters_resume_budgets_and_rate_limits() {
     let limits = "budgets = [{ max_usd = 0.0001, reset = \"1M\", calendar_aligned = true }, { max_usd = 0.0001, reset = \"1M\" }]\n\
                   rate_limits = [{ requests = 3, window = \"1m\" }]";
     let clock: Rc<dyn Clock> = Rc::new(ManualClock::new(now));
+    // Shard 0 of 2: its share of the 3 requests is 2, its own part of the 2 restored is 1.
     let (g, _) = Governor::new(
         &config("strict", &hierarchy("", "", limits)),
-        1,
+        0,
         2,
         clock,
         &snapshot,

@@ -202,6 +202,27 @@ pub fn render_governance(out: &mut String, gov: &Governor) {
         "Budget left in the current window.",
     );
     out.push_str(&remaining);
+    let overshoot = gov.overshoot();
+    for (name, help, value) in [
+        (
+            "sluice_budget_overshoot_requests_total",
+            "Strict-mode requests whose usage went past their reservation.",
+            overshoot.requests as f64,
+        ),
+        (
+            "sluice_budget_overshoot_usd_total",
+            "Strict-mode cost beyond the reservations.",
+            overshoot.pico as f64 / 1e12,
+        ),
+        (
+            "sluice_budget_overshoot_tokens_total",
+            "Strict-mode tokens beyond the token reservations.",
+            overshoot.tokens as f64,
+        ),
+    ] {
+        header(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -100,7 +100,7 @@ async fn handle(
     if route == Route::Messages {
         let max_tokens = peek.as_ref().and_then(|p| p.max_tokens);
         let name = &target.provider.name;
-        govern::admit(state, ctx, name, upstream_model, body.len(), max_tokens).await?;
+        govern::admit(state, ctx, name, upstream_model, body, max_tokens).await?;
     }
     ctx.enter(Phase::Admitted);
     let metered = ctx.key.is_some() || !target.provider.budgets.is_empty();

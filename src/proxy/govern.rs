@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::context::{RequestContext, Settlement};
 use super::state::ProxyState;
 use crate::error::GatewayError;
-use crate::governance::{Rejection, Usage, estimate_input_tokens};
+use crate::governance::{Rejection, Usage, request_bound};
 use crate::http::head::RequestHead;
 use crate::runtime::io::time::deadline;
 
@@ -50,21 +50,16 @@ pub async fn admit(
     ctx: &mut RequestContext,
     provider: &str,
     model: &str,
-    body_len: usize,
+    body: &[u8],
     max_tokens: Option<u64>,
 ) -> Result<(), GatewayError> {
     let give_up_at = Instant::now() + SHARE_WAIT;
+    let bound = request_bound(body, max_tokens);
     let admitted = loop {
         // Taken before looking, so a grant applied in between still wakes this admission.
         let grant = state.gov_events.notified();
         state.gov_link.sync(&state.gov);
-        let admitted = state.gov.admit(
-            ctx.key,
-            provider,
-            model,
-            estimate_input_tokens(body_len as u64),
-            max_tokens.unwrap_or(0),
-        );
+        let admitted = state.gov.admit_bounded(ctx.key, provider, model, &bound);
         state.gov_link.flush(&state.gov);
         let now = Instant::now();
         match admitted {

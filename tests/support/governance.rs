@@ -142,10 +142,19 @@ pub fn body_for(model: &str, max_tokens: u64, stream: bool) -> String {
     )
 }
 
-/// The strict-mode worst case of a request body (input estimate at two bytes a token, plus
-/// `max_tokens` of output), in micro-dollars.
+/// Tokens the gateway adds to every request's input bound (the provider's tool-use prompt).
+pub const REQUEST_OVERHEAD_TOKENS: u64 = 1_024;
+
+/// The strict-mode input bound of a text-only body: one token per body byte, plus
+/// [`REQUEST_OVERHEAD_TOKENS`].
+pub fn input_bound_tokens(body: &str) -> u64 {
+    body.len() as u64 + REQUEST_OVERHEAD_TOKENS
+}
+
+/// The strict-mode worst case of a text-only request body (its input bound at the input rate,
+/// plus `max_tokens` of output), in micro-dollars.
 pub fn worst_case_micro(body: &str, max_tokens: u64) -> u64 {
-    (body.len() as u64).div_ceil(2) * INPUT_MICRO_PER_TOKEN + max_tokens * OUTPUT_MICRO_PER_TOKEN
+    input_bound_tokens(body) * INPUT_MICRO_PER_TOKEN + max_tokens * OUTPUT_MICRO_PER_TOKEN
 }
 
 /// How a request presents its credentials.

@@ -1,0 +1,104 @@
+//! Strict-mode shares: how a shard asks the others for part of a cap or a rate limit it is
+//! short of, what a shard gives when asked, and how a grant is taken in. Budgets share
+//! pico-dollars, rate limits share requests and tokens; all move the same way (taken off the
+//! giver before it is sent, so what is in transit is usable by nobody).
+
+use super::entity::EntityId;
+use super::messages::{GovMsg, Outbound, Route, ShareGrant, ShareOf, ShareRequest};
+use super::registry::Entity;
+
+/// Least time between two requests for share of one budget or one limit count.
+pub const SHARE_REQUEST_INTERVAL_MS: u64 = 10;
+
+/// Broadcasts a request for `wanted` of `of`, at most once per [`SHARE_REQUEST_INTERVAL_MS`]
+/// (`last_ask_ms` remembers when this shard last asked for it).
+pub(super) fn ask(
+    last_ask_ms: &mut u64,
+    entity: EntityId,
+    of: ShareOf,
+    wanted: u64,
+    now_ms: u64,
+    shard: usize,
+    outbox: &mut Vec<Outbound>,
+) {
+    if *last_ask_ms != 0 && now_ms < last_ask_ms.saturating_add(SHARE_REQUEST_INTERVAL_MS) {
+        return;
+    }
+    *last_ask_ms = now_ms.max(1);
+    outbox.push(Outbound {
+        route: Route::Others,
+        ledger: false,
+        msg: GovMsg::ShareRequest(ShareRequest {
+            from_shard: u32::try_from(shard).unwrap_or(u32::MAX),
+            entity,
+            of,
+            wanted,
+        }),
+    });
+}
+
+/// What this shard gives of `entity`'s share for `request` (taken off its own share), and the
+/// grant to send; `None` when it has nothing free.
+pub(super) fn give(entity: &mut Entity, request: &ShareRequest, now_ms: u64) -> Option<ShareGrant> {
+    let (share, used) = match request.of {
+        ShareOf::Budget(key) => {
+            let reserved = entity.reserved_pico;
+            let budget = entity.budgets.iter_mut().find(|b| b.same_slot_key(&key))?;
+            budget.advance(now_ms);
+            let used = budget.own.total().saturating_add(reserved);
+            (&mut budget.share_pico, used)
+        }
+        ShareOf::Requests { window_ms } => {
+            let limit = entity.limit_mut(window_ms)?;
+            limit.advance(now_ms);
+            let used = limit.own_requests.total();
+            (&mut limit.request_share, used)
+        }
+        ShareOf::Tokens { window_ms } => {
+            let reserved = entity.reserved_tokens;
+            let limit = entity.limit_mut(window_ms)?;
+            limit.advance(now_ms);
+            let used = limit.own_tokens.total().saturating_add(reserved);
+            (&mut limit.token_share, used)
+        }
+    };
+    let free = share.saturating_sub(used);
+    let amount = free.min(request.wanted.max(free / 2));
+    if amount == 0 {
+        return None;
+    }
+    *share -= amount;
+    Some(ShareGrant {
+        to_shard: request.from_shard,
+        entity: request.entity,
+        of: request.of,
+        amount,
+    })
+}
+
+/// Adds a grant to `entity`'s share.
+pub(super) fn receive(entity: &mut Entity, grant: &ShareGrant) {
+    let share = match grant.of {
+        ShareOf::Budget(key) => entity
+            .budgets
+            .iter_mut()
+            .find(|b| b.same_slot_key(&key))
+            .map(|b| &mut b.share_pico),
+        ShareOf::Requests { window_ms } => {
+            entity.limit_mut(window_ms).map(|l| &mut l.request_share)
+        }
+        ShareOf::Tokens { window_ms } => entity.limit_mut(window_ms).map(|l| &mut l.token_share),
+    };
+    if let Some(share) = share {
+        *share = share.saturating_add(grant.amount);
+    }
+}
+
+impl Entity {
+    /// The rate limit with this window.
+    pub(super) fn limit_mut(&mut self, window_ms: u64) -> Option<&mut super::counters::RateState> {
+        self.limits
+            .iter_mut()
+            .find(|l| super::counters::window_ms(&l.spec) == window_ms)
+    }
+}
