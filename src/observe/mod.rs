@@ -5,6 +5,7 @@ pub mod access_log;
 pub mod admin;
 pub mod admin_api;
 pub mod alloc_count;
+pub mod audit;
 pub mod json;
 pub mod metrics;
 pub mod prometheus;
