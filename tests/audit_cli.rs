@@ -85,9 +85,19 @@ fn verify_exit_codes_and_the_python_verifier_agree() {
 
     let ok = sluice(&["audit", "verify", d]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
-    assert!(text(&ok.stdout).starts_with("ok: 6 records"), "{}", text(&ok.stdout));
+    assert!(
+        text(&ok.stdout).starts_with("ok: 6 records"),
+        "{}",
+        text(&ok.stdout)
+    );
     let py = python_verify(dir);
-    assert_eq!(py.status.code(), Some(0), "{}{}", text(&py.stdout), text(&py.stderr));
+    assert_eq!(
+        py.status.code(),
+        Some(0),
+        "{}{}",
+        text(&py.stdout),
+        text(&py.stderr)
+    );
     assert!(text(&py.stdout).contains("ok: 6 records"));
 
     // A torn tail after the head: warning, exit 0 from both.
@@ -98,7 +108,11 @@ fn verify_exit_codes_and_the_python_verifier_agree() {
     std::fs::write(&path, &torn).unwrap();
     let warned = sluice(&["audit", "verify", d]);
     assert_eq!(warned.status.code(), Some(0));
-    assert!(text(&warned.stderr).contains("warning:"), "{}", text(&warned.stderr));
+    assert!(
+        text(&warned.stderr).contains("warning:"),
+        "{}",
+        text(&warned.stderr)
+    );
 
     // One edited byte (inside request 2's request_id): exit 1 naming line 3, in both.
     let mut edited = original.clone();
@@ -107,7 +121,11 @@ fn verify_exit_codes_and_the_python_verifier_agree() {
     std::fs::write(&path, &edited).unwrap();
     let failed = sluice(&["audit", "verify", d]);
     assert_eq!(failed.status.code(), Some(1));
-    assert!(text(&failed.stdout).contains("audit-000001.jsonl line 3 (seq 2)"), "{}", text(&failed.stdout));
+    assert!(
+        text(&failed.stdout).contains("audit-000001.jsonl line 3 (seq 2)"),
+        "{}",
+        text(&failed.stdout)
+    );
     let py = python_verify(dir);
     assert_eq!(py.status.code(), Some(1));
     assert!(text(&py.stdout).contains("line 3"), "{}", text(&py.stdout));
@@ -121,7 +139,11 @@ fn verify_exit_codes_and_the_python_verifier_agree() {
     std::fs::write(&path, cut).unwrap();
     let failed = sluice(&["audit", "verify", d]);
     assert_eq!(failed.status.code(), Some(1));
-    assert!(text(&failed.stdout).contains("anchors seq 5"), "{}", text(&failed.stdout));
+    assert!(
+        text(&failed.stdout).contains("anchors seq 5"),
+        "{}",
+        text(&failed.stdout)
+    );
     assert_eq!(python_verify(dir).status.code(), Some(1));
 
     // Two lines swapped: exit 1 from both.
@@ -138,7 +160,13 @@ fn rotated_chain_verifies_in_both_verifiers() {
     write_chain(tmp.path(), 40, 64 * 1024 / 16);
     let files = std::fs::read_dir(tmp.path())
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".jsonl"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".jsonl")
+        })
         .count();
     assert!(files >= 3, "{files} files");
     let out = sluice(&["audit", "verify", tmp.path().to_str().unwrap()]);
@@ -174,7 +202,13 @@ fn tail_and_export_print_json_lines() {
     assert_eq!(ids, ["req-3", "req-4", "req-5", "admin"]);
     // With an offset and a key filter.
     let alice = sluice(&[
-        "audit", "export", d, "--since", "2026-05-28T22:26:40+02:00", "--key", "alice",
+        "audit",
+        "export",
+        d,
+        "--since",
+        "2026-05-28T22:26:40+02:00",
+        "--key",
+        "alice",
     ]);
     let ids: Vec<String> = text(&alice.stdout)
         .lines()
@@ -199,7 +233,12 @@ fn usage_errors_exit_2() {
         vec!["audit", "tail", d, "-n", "x"],
     ] {
         let out = sluice(&args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
     }
 }
 
@@ -208,5 +247,8 @@ fn readme_carries_the_python_verifier_verbatim() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let script = std::fs::read_to_string(root.join("examples/verify_audit_chain.py")).unwrap();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    assert!(readme.contains(&script), "README.md must include examples/verify_audit_chain.py");
+    assert!(
+        readme.contains(&script),
+        "README.md must include examples/verify_audit_chain.py"
+    );
 }

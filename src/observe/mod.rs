@@ -9,3 +9,4 @@ pub mod audit;
 pub mod json;
 pub mod metrics;
 pub mod prometheus;
+pub mod trace;
