@@ -6,6 +6,8 @@ pub mod admin;
 pub mod admin_api;
 pub mod alloc_count;
 pub mod audit;
+pub mod export_metrics;
+pub mod genai_metrics;
 pub mod json;
 pub mod metrics;
 pub mod prometheus;
