@@ -169,3 +169,19 @@ fn telemetry_bad_values_name_their_key() {
         "telemetry.headers"
     );
 }
+
+#[test]
+fn shipped_example_configures_telemetry_and_audit() {
+    let text = include_str!("../../examples/sluice.example.toml");
+    let config =
+        Config::from_toml_str_with_env(text, &|name| Some(format!("value-of-{name}"))).unwrap();
+    let telemetry = config.telemetry.unwrap();
+    assert_eq!(telemetry.otlp_endpoint, "http://127.0.0.1:4318");
+    assert_eq!(telemetry.headers[0].0, "x-scope-orgid");
+    let audit = config.audit.unwrap();
+    assert_eq!(
+        audit.fsync,
+        FsyncPolicy::Interval(DEFAULT_AUDIT_FSYNC_INTERVAL)
+    );
+    assert_eq!(audit.tool_results, ToolResultsMode::Digest);
+}
