@@ -26,7 +26,7 @@ fn write_chain(dir: &Path, records: u64, rotate_bytes: u64) {
         let record = RequestRecord {
             time: UnixMillis(T0_MS + n * 60_000),
             request_id: format!("req-{n}"),
-            key_id: Some(if n % 2 == 0 { "alice" } else { "bob" }.to_owned()),
+            key_id: Some(if n.is_multiple_of(2) { "alice" } else { "bob" }.to_owned()),
             method: "POST".into(),
             path: "/v1/messages".into(),
             status: 200,

@@ -114,13 +114,16 @@ fn tail(dir: &Path, count: usize, follow: bool) -> ExitCode {
     if print_lines(&lines[skip..]).is_err() {
         return ExitCode::SUCCESS;
     }
-    while follow {
+    if !follow {
+        return ExitCode::SUCCESS;
+    }
+    loop {
         std::thread::sleep(FOLLOW_POLL);
         match read_lines(dir, cursor) {
             Ok((lines, next)) => {
                 cursor = next;
                 if print_lines(&lines).is_err() {
-                    break;
+                    return ExitCode::SUCCESS;
                 }
             }
             Err(e) => {
@@ -129,7 +132,6 @@ fn tail(dir: &Path, count: usize, follow: bool) -> ExitCode {
             }
         }
     }
-    ExitCode::SUCCESS
 }
 
 fn print_lines(lines: &[Vec<u8>]) -> std::io::Result<()> {

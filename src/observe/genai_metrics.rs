@@ -322,7 +322,7 @@ pub fn render(out: &mut String, snapshots: &[GenAiSnapshot]) {
     );
     for (key, value) in series.iter().filter(|(k, _)| k.3.is_empty()) {
         for (kind, histogram) in TOKEN_TYPES.iter().zip(&value.tokens) {
-            if histogram.histogram.len() > 0 {
+            if !histogram.histogram.is_empty() {
                 let labels = format!("{},gen_ai_token_type=\"{kind}\"", base(key));
                 histogram_series(
                     out,
@@ -370,7 +370,7 @@ pub fn render(out: &mut String, snapshots: &[GenAiSnapshot]) {
         header(out, name, "histogram", help);
         for (key, value) in series.iter().filter(|(k, _)| k.3.is_empty()) {
             let histogram = if pick == 0 { &value.ttft } else { &value.tpot };
-            if histogram.histogram.len() > 0 {
+            if !histogram.histogram.is_empty() {
                 histogram_series(out, name, &base(key), histogram, bounds);
             }
         }

@@ -1,5 +1,6 @@
 //! Observability: per-shard metrics merged at scrape time, the Prometheus rendering, the admin
-//! listener, and the access log (one JSON line per request, written off the shards).
+//! listener, the access log (one JSON line per request, written off the shards), OTLP traces
+//! and the hash-chained audit log (both exported by background threads).
 
 pub mod access_log;
 pub mod admin;

@@ -20,7 +20,7 @@ pub enum AuditRecord {
 }
 
 /// Milliseconds since the Unix epoch, written as RFC 3339 UTC (`2026-12-01T03:50:07.123Z`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct UnixMillis(pub u64);
 
 impl UnixMillis {
@@ -80,12 +80,6 @@ pub struct RequestRecord {
     pub tool_calls: Vec<ToolCallEntry>,
     /// Tool results the client sent back in this request's last user turn.
     pub tool_results: Vec<ToolResultEntry>,
-}
-
-impl Default for UnixMillis {
-    fn default() -> Self {
-        UnixMillis(0)
-    }
 }
 
 /// One upstream attempt: which provider, and its status (none if it never answered).

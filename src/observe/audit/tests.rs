@@ -42,7 +42,7 @@ pub(super) fn request(n: u64) -> RequestRecord {
     RequestRecord {
         time: UnixMillis(1_780_000_000_000 + n * 1_000),
         request_id: format!("req-{n}"),
-        key_id: Some(if n % 2 == 0 { "alice" } else { "bob" }.to_owned()),
+        key_id: Some(if n.is_multiple_of(2) { "alice" } else { "bob" }.to_owned()),
         team: Some("platform".into()),
         customer: None,
         client_addr: Some("127.0.0.1:50000".into()),

@@ -401,10 +401,11 @@ impl WriterState {
             return;
         };
         let projected = self.size + self.pending.len() as u64 + body.len() as u64 + 200;
-        if self.size + self.pending.len() as u64 > 0 && projected > self.rotate_bytes {
-            if let Err(e) = self.rotate() {
-                self.write_failed(&e);
-            }
+        if self.size + self.pending.len() as u64 > 0
+            && projected > self.rotate_bytes
+            && let Err(e) = self.rotate()
+        {
+            self.write_failed(&e);
         }
         let (line, hash) = seal(self.next_seq, &self.prev, &body);
         self.pending.extend_from_slice(&line);
