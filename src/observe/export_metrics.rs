@@ -56,44 +56,39 @@ pub fn render(out: &mut String, audit: Option<&AuditStats>, trace: Option<&Trace
         }
     }
     if let Some(trace) = trace {
-        header(
-            out,
-            "sluice_trace_requests_exported_total",
-            "counter",
-            "Requests whose spans the OTLP collector accepted.",
-        );
-        let _ = writeln!(
-            out,
-            "sluice_trace_requests_exported_total {}",
-            trace.exported.load(Ordering::Relaxed)
-        );
-        header(
-            out,
-            "sluice_trace_requests_dropped_total",
-            "counter",
-            "Requests whose spans were dropped: queue full, or the collector failed after retries.",
-        );
-        let _ = writeln!(
-            out,
-            "sluice_trace_requests_dropped_total{{reason=\"queue_full\"}} {}",
-            trace.dropped_queue_full.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "sluice_trace_requests_dropped_total{{reason=\"export_failed\"}} {}",
-            trace.dropped_export_failed.load(Ordering::Relaxed)
-        );
-        header(
-            out,
-            "sluice_trace_export_retries_total",
-            "counter",
-            "OTLP export POSTs retried after 429/502/503/504.",
-        );
-        let _ = writeln!(
-            out,
-            "sluice_trace_export_retries_total {}",
-            trace.retries.load(Ordering::Relaxed)
-        );
+        let dropped = "Requests whose spans were dropped: queue full, or the collector failed after \
+                       retries.";
+        for (name, help, labels, value) in [
+            (
+                "sluice_trace_requests_exported_total",
+                Some("Requests whose spans the OTLP collector accepted."),
+                "",
+                &trace.exported,
+            ),
+            (
+                "sluice_trace_requests_dropped_total",
+                Some(dropped),
+                "{reason=\"queue_full\"}",
+                &trace.dropped_queue_full,
+            ),
+            (
+                "sluice_trace_requests_dropped_total",
+                None,
+                "{reason=\"export_failed\"}",
+                &trace.dropped_export_failed,
+            ),
+            (
+                "sluice_trace_export_retries_total",
+                Some("OTLP export POSTs retried after 429/502/503/504."),
+                "",
+                &trace.retries,
+            ),
+        ] {
+            if let Some(help) = help {
+                header(out, name, "counter", help);
+            }
+            let _ = writeln!(out, "{name}{labels} {}", value.load(Ordering::Relaxed));
+        }
     }
 }
 

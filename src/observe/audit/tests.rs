@@ -304,3 +304,26 @@ tool_results = "full"
         assert!(!text.contains(secret), "{secret} leaked");
     }
 }
+
+#[test]
+fn dropped_records_leave_a_note_in_the_chain() {
+    let dir = TempDir::new("dropped");
+    let log = AuditLog::open(&config(&dir.0)).unwrap();
+    let sender = log.sender().unwrap();
+    // As a full queue does: the sender counts the records it could not hand over.
+    log.stats().dropped.fetch_add(3, Ordering::Relaxed);
+    sender.record_request(request(0), Vec::new(), None);
+    sender.sync_blocking();
+    drop(sender);
+    log.shutdown();
+    let lines = log_lines(&dir.0);
+    assert_eq!(lines[0]["kind"], "request");
+    assert_eq!(lines[1]["note"], "records_dropped");
+    assert!(
+        lines[1]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("3 records dropped")
+    );
+    assert!(verify_dir(&dir.0).unwrap().warnings.is_empty());
+}

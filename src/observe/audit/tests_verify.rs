@@ -18,6 +18,14 @@ fn fresh(name: &str) -> (TempDir, std::path::PathBuf, Vec<String>) {
     (dir, path, lines)
 }
 
+/// A config that rotates every few records.
+fn rotating(dir: &TempDir) -> AuditConfig {
+    AuditConfig {
+        rotate_bytes: 4_000,
+        ..config(&dir.0)
+    }
+}
+
 fn write_lines(path: &std::path::Path, lines: &[String]) {
     std::fs::write(path, format!("{}\n", lines.join("\n"))).unwrap();
 }
@@ -121,10 +129,7 @@ fn a_torn_tail_after_the_head_is_a_warning() {
 #[test]
 fn a_deleted_first_file_fails_without_a_retention_note() {
     let dir = TempDir::new("first-file");
-    let cfg = AuditConfig {
-        rotate_bytes: 4_000,
-        ..config(&dir.0)
-    };
+    let cfg = rotating(&dir);
     write_log(&cfg, 8);
     let first = files::list_log_files(&dir.0).unwrap().remove(0).1;
     std::fs::remove_file(first).unwrap();
@@ -147,10 +152,7 @@ fn a_missing_head_is_a_warning() {
 #[test]
 fn retention_removes_old_files_and_the_chain_still_verifies() {
     let dir = TempDir::new("retention");
-    let cfg = AuditConfig {
-        rotate_bytes: 4_000,
-        ..config(&dir.0)
-    };
+    let cfg = rotating(&dir);
     write_log(&cfg, 8);
     let files_before = files::list_log_files(&dir.0).unwrap();
     assert!(files_before.len() >= 3);
