@@ -512,7 +512,9 @@ impl WriterState {
     }
 
     /// Removes the oldest files past `retain_days` (never the current one, and only a
-    /// contiguous oldest run so the kept chain has no holes), then notes where it now starts.
+    /// contiguous oldest run so the kept chain has no holes). The `retention` note naming
+    /// where the kept chain starts is written and fsynced first, so a crash between the two
+    /// steps never leaves a shortened chain without its note.
     fn apply_retention(&mut self) {
         if self.retain_days == 0 {
             return;
@@ -526,36 +528,38 @@ impl WriterState {
         };
         let max_age = Duration::from_secs(u64::from(self.retain_days) * SECS_PER_DAY);
         let now = SystemTime::now();
-        let mut removed = Vec::new();
-        let mut first_kept = None;
-        for (index, path) in &files {
-            let expired = *index != self.index
+        let expired = |(index, path): &&(u64, PathBuf)| {
+            *index != self.index
                 && fs::metadata(path)
                     .and_then(|m| m.modified())
-                    .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > max_age));
-            if !expired {
-                first_kept = Some(path.clone());
-                break;
-            }
-            if fs::remove_file(path).is_ok() {
-                removed.push(log_file_name(*index));
-            }
-        }
-        if removed.is_empty() {
+                    .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > max_age))
+        };
+        let doomed: Vec<(u64, PathBuf)> = files.iter().take_while(expired).cloned().collect();
+        let Some(first_kept) = files.get(doomed.len()) else {
+            return;
+        };
+        if doomed.is_empty() {
             return;
         }
-        let _ = sync_dir(&self.dir);
-        let first = first_kept
-            .and_then(|path| first_line(&path).ok().flatten())
-            .and_then(|line| open_line(&line).ok());
-        let mut note = NoteRecord::now(
-            NoteKind::Retention,
-            format!("removed {}", removed.join(" ")),
-        );
-        if let Some(first) = first {
-            note.first_seq = Some(first.seq);
-            note.first_prev = Some(first.prev);
-        }
+        let Some(first) = first_line(&first_kept.1)
+            .ok()
+            .flatten()
+            .and_then(|line| open_line(&line).ok())
+        else {
+            return;
+        };
+        let names: Vec<String> = doomed.iter().map(|(i, _)| log_file_name(*i)).collect();
+        let mut note = NoteRecord::now(NoteKind::Retention, format!("removed {}", names.join(" ")));
+        note.first_seq = Some(first.seq);
+        note.first_prev = Some(first.prev);
         self.append(&AuditRecord::Note(note));
+        if let Err(e) = self.flush().and_then(|()| self.sync()) {
+            self.write_failed(&e);
+            return;
+        }
+        for (_, path) in &doomed {
+            let _ = fs::remove_file(path);
+        }
+        let _ = sync_dir(&self.dir);
     }
 }
