@@ -1,7 +1,8 @@
 //! The command line: `serve` runs the gateway, `check-config` validates a file, `keys` manages
-//! virtual keys of a running gateway through its admin API.
+//! virtual keys of a running gateway through its admin API, `audit` checks and reads an audit log.
 
 pub mod admin_client;
+pub mod audit;
 pub mod keys;
 
 use std::path::PathBuf;
@@ -42,6 +43,11 @@ enum Command {
         admin: AdminArgs,
         #[command(subcommand)]
         action: KeysAction,
+    },
+    /// Verify, tail or export an audit log directory.
+    Audit {
+        #[command(subcommand)]
+        action: audit::AuditAction,
     },
 }
 
@@ -95,6 +101,7 @@ impl Cli {
         match self.command {
             Command::CheckConfig { file } => check_config(&file),
             Command::Serve { config } => serve(config.as_deref()),
+            Command::Audit { action } => audit::run(action),
             Command::Keys { admin, action } => match keys_command(&admin, action) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

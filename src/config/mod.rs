@@ -5,11 +5,13 @@
 //! paths tracked by `serde_path_to_error`), then `validate` types, resolves and cross-checks
 //! it. Every section is optional; an empty file is the embedded default.
 
+mod audit;
 mod base_url;
 mod duration;
 mod glob;
 mod schema;
 mod secret;
+mod telemetry;
 mod timestamp;
 mod types;
 mod validate;
@@ -18,6 +20,8 @@ mod validate_provider;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_audit;
 #[cfg(test)]
 mod tests_governance;
 #[cfg(test)]
@@ -28,10 +32,12 @@ mod tests_validation;
 use std::fmt;
 use std::path::Path;
 
+pub use audit::*;
 pub use base_url::{BaseUrl, MAX_HOST_LEN};
 pub use duration::{MAX_RATE_WINDOW, ResetPeriod, parse_window};
 pub use glob::glob_match;
 pub use secret::{ENV_SECRET_PREFIX, Secret, SecretError, resolve_secret};
+pub use telemetry::*;
 pub use timestamp::parse_rfc3339_unix_secs;
 pub use types::*;
 pub use validate::{
@@ -53,6 +59,10 @@ pub struct Config {
     pub teams: Vec<TeamConfig>,
     pub virtual_keys: Vec<VirtualKeyConfig>,
     pub pricing: Vec<ModelPrice>,
+    /// `[telemetry]`: `None` (tracing off) unless `otlp_endpoint` is set.
+    pub telemetry: Option<TelemetryConfig>,
+    /// `[audit]`: `None` (no audit log) unless the section is present.
+    pub audit: Option<AuditConfig>,
 }
 
 /// Why a config was rejected: where (`server.lisen`, `providers[1].keys[0].secret`; empty for
@@ -125,6 +135,8 @@ impl Config {
             teams: Vec::new(),
             virtual_keys: Vec::new(),
             pricing: Vec::new(),
+            telemetry: None,
+            audit: None,
         }
     }
 

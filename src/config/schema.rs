@@ -25,6 +25,8 @@ pub struct RawConfig {
     pub teams: Vec<RawTeam>,
     pub virtual_keys: Vec<RawVirtualKey>,
     pub pricing: Vec<RawPrice>,
+    pub telemetry: Option<super::telemetry::RawTelemetry>,
+    pub audit: Option<super::audit::RawAudit>,
 }
 
 /// `[server]`: listeners, limits and timeouts. Defaults live in `types::ServerConfig`.

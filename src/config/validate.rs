@@ -42,6 +42,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Config, ConfigErro
         }
         Some(list) => validate_providers(list, env)?,
     };
+    let telemetry = super::telemetry::validate_telemetry(raw.telemetry, env)?;
     let routes = validate_routes(raw.routes, &providers)?;
     let pricing = validate_pricing(raw.pricing)?;
     let governed = validate_governance(
@@ -66,6 +67,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Config, ConfigErro
             ),
         ));
     }
+    let audit = super::audit::validate_audit(raw.audit, &governed.governance.state_dir)?;
     Ok(Config {
         server,
         providers,
@@ -73,8 +75,10 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Config, ConfigErro
         governance: governed.governance,
         customers: governed.customers,
         teams: governed.teams,
+        audit,
         virtual_keys: governed.virtual_keys,
         pricing,
+        telemetry,
     })
 }
 

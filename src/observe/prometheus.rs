@@ -225,7 +225,7 @@ pub fn render_governance(out: &mut String, gov: &Governor) {
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(crate) fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
@@ -241,8 +241,20 @@ fn gauge(out: &mut String, name: &str, help: &str, value: i64) {
 
 fn histogram(out: &mut String, name: &str, help: &str, latency: &Latency, bounds: &[f64]) {
     header(out, name, "histogram", help);
+    histogram_series(out, name, "", latency, bounds);
+}
+
+/// One histogram series (buckets, sum, count) with `labels` (`a="x",b="y"`, or empty).
+pub(crate) fn histogram_series(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    latency: &Latency,
+    bounds: &[f64],
+) {
     let h = &latency.histogram;
     let unit = latency.unit_ns as f64 / 1e9;
+    let sep = if labels.is_empty() { "" } else { "," };
     for &le in bounds {
         let limit = (le / unit) as u64;
         let count = if limit == 0 {
@@ -250,11 +262,16 @@ fn histogram(out: &mut String, name: &str, help: &str, latency: &Latency, bounds
         } else {
             h.count_between(0, limit)
         };
-        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {count}");
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {count}");
     }
-    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.len());
-    let _ = writeln!(out, "{name}_sum {:e}", latency.sum as f64 * unit);
-    let _ = writeln!(out, "{name}_count {}", h.len());
+    let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", h.len());
+    let braces = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(out, "{name}_sum{braces} {:e}", latency.sum as f64 * unit);
+    let _ = writeln!(out, "{name}_count{braces} {}", h.len());
 }
 
 #[cfg(test)]
