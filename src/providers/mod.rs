@@ -2,3 +2,4 @@
 //! how to build the upstream request. Only the Anthropic passthrough exists so far.
 
 pub mod anthropic;
+pub mod openai;
