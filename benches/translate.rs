@@ -91,7 +91,13 @@ fn per_request(c: &mut Criterion) {
     let mut g = c.benchmark_group("request_claude_code_70KB");
     g.throughput(Throughput::Elements(1));
     g.bench_function("anthropic_to_openai", |b| {
-        b.iter(|| black_box(translate_request(black_box(&body), "gpt-5", &Quirks::OPENAI)))
+        b.iter(|| {
+            black_box(translate_request(
+                black_box(&body),
+                "gpt-5",
+                &Quirks::OPENAI,
+            ))
+        })
     });
     g.bench_function("passthrough_peek", |b| {
         b.iter(|| black_box(peek_request(black_box(&body))))
@@ -105,7 +111,13 @@ fn per_request(c: &mut Criterion) {
     let mut g = c.benchmark_group("response_whole");
     g.throughput(Throughput::Elements(1));
     g.bench_function("openai_to_anthropic", |b| {
-        b.iter(|| black_box(translate_response(black_box(completion), &ToolNameMap::new(), "m")))
+        b.iter(|| {
+            black_box(translate_response(
+                black_box(completion),
+                &ToolNameMap::new(),
+                "m",
+            ))
+        })
     });
     g.finish();
 }

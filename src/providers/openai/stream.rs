@@ -231,6 +231,10 @@ impl State {
         }
         for choice in chunk.choices.iter().flatten().filter(|c| c.index == 0) {
             self.start(out);
+            if self.finish.is_some() {
+                // Content after the finish would follow message_delta: not a valid stream.
+                continue;
+            }
             if let Some(delta) = &choice.delta {
                 let reasoning = delta.reasoning_content.as_deref();
                 if let Some(text) = reasoning.or(delta.reasoning.as_deref()) {

@@ -501,3 +501,19 @@ fn comments_event_names_and_crlf_are_accepted() {
     let (t, _) = translate(&input, &ToolNameMap::new());
     assert_eq!(t.blocks[0].content, "x");
 }
+
+#[test]
+fn content_after_the_finish_is_ignored() {
+    let input = [
+        delta(json!({"content": "x"})),
+        finish("stop"),
+        usage(1, 0, 1),
+        delta(json!({"content": "late"})),
+        tool(0, Some("c"), Some("T"), "{}"),
+        DONE.into(),
+    ]
+    .concat();
+    let (t, _) = translate(&input, &ToolNameMap::new());
+    assert_eq!(t.blocks.len(), 1);
+    assert_eq!(t.blocks[0].content, "x");
+}
