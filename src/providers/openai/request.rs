@@ -70,25 +70,26 @@ pub fn translate_request(
     model: &str,
     quirks: &Quirks,
 ) -> Result<TranslatedRequest, RequestError> {
-    let request: Value =
+    let mut request: Value =
         serde_json::from_slice(body).map_err(|e| RequestError::NotJson(e.to_string()))?;
-    let request = request.as_object().ok_or(RequestError::NotAnObject)?;
+    // Strings and schemas are moved out of the parsed request, not copied.
+    let request = request.as_object_mut().ok_or(RequestError::NotAnObject)?;
     let mut names = ToolNameMap::new();
     let mut out = Map::new();
     out.insert("model".into(), Value::from(model));
 
     let mut messages = Vec::new();
-    if let Some(system) = request.get("system") {
-        let text = text_of(system);
+    if let Some(system) = request.get_mut("system") {
+        let text = take_text(system);
         if !text.is_empty() {
             messages.push(json!({"role": "system", "content": text}));
         }
     }
     let history = request
-        .get("messages")
-        .and_then(Value::as_array)
+        .get_mut("messages")
+        .and_then(Value::as_array_mut)
         .ok_or(RequestError::NoMessages)?;
-    for (index, message) in history.iter().enumerate() {
+    for (index, message) in history.iter_mut().enumerate() {
         translate_message(message, &mut messages, &mut names)
             .map_err(|reason| RequestError::BadMessage { index, reason })?;
     }
@@ -101,7 +102,7 @@ pub fn translate_request(
     }
     out.insert("messages".into(), Value::Array(messages));
 
-    let tools = translate_tools(request.get("tools"), &mut names);
+    let tools = translate_tools(request.get_mut("tools"), &mut names);
     if !tools.is_empty() {
         out.insert("tools".into(), Value::Array(tools));
         if let Some(choice) = request.get("tool_choice") {
@@ -149,11 +150,11 @@ pub fn translate_request(
     })
 }
 
-/// The text of a `system` value or of a content value: a string, or its `text` blocks joined
-/// by newlines (other blocks ignored).
-fn text_of(value: &Value) -> String {
+/// The text of a `system` value or of a content value, moved out of it: a string, or its
+/// `text` blocks joined by newlines (other blocks ignored).
+fn take_text(value: &mut Value) -> String {
     match value {
-        Value::String(s) => s.clone(),
+        Value::String(s) => std::mem::take(s),
         Value::Array(blocks) => {
             let mut text = String::new();
             for block in blocks {
@@ -173,15 +174,17 @@ fn text_of(value: &Value) -> String {
 }
 
 fn translate_message(
-    message: &Value,
+    message: &mut Value,
     out: &mut Vec<Value>,
     names: &mut ToolNameMap,
 ) -> Result<(), &'static str> {
-    let role = message.get("role").and_then(Value::as_str);
-    let content = message.get("content").ok_or("content: field required")?;
-    match role {
+    let Some(message) = message.as_object_mut() else {
+        return Err("a message must be an object");
+    };
+    let mut content = message.remove("content").ok_or("content: field required")?;
+    match message.get("role").and_then(Value::as_str) {
         Some("system") => {
-            out.push(json!({"role": "system", "content": text_of(content)}));
+            out.push(json!({"role": "system", "content": take_text(&mut content)}));
         }
         Some("user") => translate_user(content, out)?,
         Some("assistant") => translate_assistant(content, out, names)?,
@@ -190,7 +193,7 @@ fn translate_message(
     Ok(())
 }
 
-fn translate_user(content: &Value, out: &mut Vec<Value>) -> Result<(), &'static str> {
+fn translate_user(content: Value, out: &mut Vec<Value>) -> Result<(), &'static str> {
     let blocks = match content {
         Value::String(text) => {
             out.push(json!({"role": "user", "content": text}));
@@ -200,26 +203,30 @@ fn translate_user(content: &Value, out: &mut Vec<Value>) -> Result<(), &'static 
         _ => return Err("content must be a string or an array of blocks"),
     };
     let mut parts = Vec::new();
-    for block in blocks {
+    for mut block in blocks {
         match block.get("type").and_then(Value::as_str) {
             Some("tool_result") => {
+                let mut result = block
+                    .get_mut("content")
+                    .map(Value::take)
+                    .unwrap_or_default();
                 let id = block
                     .get("tool_use_id")
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                let result = block.get("content").unwrap_or(&Value::Null);
-                out.push(json!({"role": "tool", "tool_call_id": id, "content": text_of(result)}));
+                let text = take_text(&mut result);
+                out.push(json!({"role": "tool", "tool_call_id": id, "content": text}));
                 // A tool message carries text only: its images join the user turn.
                 if let Some(inner) = result.as_array() {
                     parts.extend(inner.iter().filter_map(media_part));
                 }
             }
             Some("text") => {
-                if let Some(text) = block.get("text").and_then(Value::as_str) {
+                if let Some(text @ Value::String(_)) = block.get_mut("text").map(Value::take) {
                     parts.push(json!({"type": "text", "text": text}));
                 }
             }
-            _ => parts.extend(media_part(block)),
+            _ => parts.extend(media_part(&block)),
         }
     }
     if parts.is_empty() {
@@ -270,7 +277,7 @@ fn media_part(block: &Value) -> Option<Value> {
 }
 
 fn translate_assistant(
-    content: &Value,
+    content: Value,
     out: &mut Vec<Value>,
     names: &mut ToolNameMap,
 ) -> Result<(), &'static str> {
@@ -297,8 +304,10 @@ fn translate_assistant(
             Some("tool_use") => {
                 let id = block.get("id").and_then(Value::as_str).unwrap_or("");
                 let name = block.get("name").and_then(Value::as_str).unwrap_or("");
-                let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
-                let arguments = serde_json::to_string(&input).unwrap_or_else(|_| "{}".into());
+                let arguments = match block.get("input") {
+                    Some(input) => serde_json::to_string(input).unwrap_or_else(|_| "{}".into()),
+                    None => "{}".to_owned(),
+                };
                 calls.push(json!({
                     "id": id,
                     "type": "function",
@@ -330,21 +339,21 @@ fn translate_assistant(
 }
 
 /// Client tools (those with an `input_schema`) as OpenAI functions; server tools are dropped.
-fn translate_tools(tools: Option<&Value>, names: &mut ToolNameMap) -> Vec<Value> {
-    let Some(tools) = tools.and_then(Value::as_array) else {
+fn translate_tools(tools: Option<&mut Value>, names: &mut ToolNameMap) -> Vec<Value> {
+    let Some(tools) = tools.and_then(Value::as_array_mut) else {
         return Vec::new();
     };
     tools
-        .iter()
+        .iter_mut()
         .filter_map(|tool| {
-            let schema = tool.get("input_schema")?;
+            let schema = tool.get_mut("input_schema").map(Value::take)?;
             let name = tool.get("name").and_then(Value::as_str)?;
             let mut function = Map::new();
             function.insert("name".into(), Value::from(names.outbound(name)));
             if let Some(description) = tool.get("description").and_then(Value::as_str) {
                 function.insert("description".into(), Value::from(description));
             }
-            function.insert("parameters".into(), schema.clone());
+            function.insert("parameters".into(), schema);
             Some(json!({"type": "function", "function": function}))
         })
         .collect()
