@@ -49,10 +49,11 @@ impl Quirks {
     pub const AZURE: Quirks = Quirks::OPENAI;
 
     /// Groq's OpenAI-compatible endpoint: `max_tokens`, no log probabilities, logit bias,
-    /// `messages[].name` or `n`; it accepts `reasoning_effort` for its reasoning models.
+    /// `messages[].name` or `n`; `reasoning_effort` is off because only some of its models
+    /// accept it (a per-model override belongs in provider config).
     pub const GROQ: Quirks = Quirks {
         max_tokens_field: MaxTokensField::MaxTokens,
-        reasoning_effort: true,
+        reasoning_effort: false,
         unsupported_fields: GROQ_UNSUPPORTED,
         unsupported_message_fields: &["name"],
     };
