@@ -6,6 +6,7 @@
 
 pub mod anthropic;
 pub mod codec;
+pub mod openai;
 pub mod registry;
 
 pub use codec::{CodecError, OpaqueCodec, ResponseCodec};

@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod governance;
 pub mod http_client;
 pub mod mock;
+pub mod openai_mock;
 pub mod sse;
 pub mod temp;
 pub mod tls;
