@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod governance;
 pub mod http;
+pub mod inbound;
 pub mod observe;
 pub mod providers;
 pub mod proxy;
