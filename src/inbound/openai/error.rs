@@ -5,8 +5,8 @@
 //! The openai Python SDK picks the exception class from the status alone: 400
 //! `BadRequestError`, 401 `AuthenticationError`, 403 `PermissionDeniedError`, 404
 //! `NotFoundError`, 409 `ConflictError`, 422 `UnprocessableEntityError`, 429 `RateLimitError`,
-//! >= 500 `InternalServerError`, anything else `APIStatusError` (so a budget's 402 is not
-//! retried; the SDK retries 408, 409, 429 and >= 500). `type` and `code` are what OpenAI itself
+//! 500 and above `InternalServerError`, anything else `APIStatusError` (so a budget's 402 is not
+//! retried; the SDK retries 408, 409, 429 and 5xx). `type` and `code` are what OpenAI itself
 //! sends for the same case:
 //!
 //! | Anthropic type          | OpenAI `type`           | `code`                  |
