@@ -9,8 +9,6 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use sluice::inbound::openai::{ChunkStream, translate_request, translate_response};
@@ -141,26 +139,10 @@ fn serve(listener: TcpListener) {
 
 #[test]
 fn the_openai_sdk_accumulates_the_translated_stream_and_message() {
-    let deps = clients::setup();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
     std::thread::spawn(move || serve(listener));
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/openai_sdk.py");
-    let output = clients::run_bounded(
-        std::process::Command::new(deps.join("venv/bin/python"))
-            .arg(script)
-            .arg(&base_url)
-            .arg("sk-test")
-            .env_remove("OPENAI_API_KEY")
-            .env_remove("OPENAI_BASE_URL"),
-        Duration::from_secs(120),
-    );
-    assert!(
-        output.status.success(),
-        "SDK script failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let result = clients::run_openai_sdk(&base_url, "sk-test", "chat", "gpt-4o");
 
     let message = &result["stream_final"]["choices"][0]["message"];
     assert_eq!(

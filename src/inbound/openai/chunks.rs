@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 
+use super::error::write_optional;
 use super::{write_json_string, write_u64};
 
 /// Token counts as Anthropic reports them (`message_start`, `message_delta`, a whole message).
@@ -79,6 +80,19 @@ impl AnthropicUsage {
     }
 }
 
+/// Every Anthropic stop reason with the finish reason it maps to (plus an unknown one).
+#[cfg(test)]
+pub(super) const STOP_REASONS: [(&str, &str); 8] = [
+    ("end_turn", "stop"),
+    ("stop_sequence", "stop"),
+    ("pause_turn", "stop"),
+    ("max_tokens", "length"),
+    ("model_context_window_exceeded", "length"),
+    ("tool_use", "tool_calls"),
+    ("refusal", "content_filter"),
+    ("something_new", "stop"),
+];
+
 /// OpenAI's `finish_reason` for an Anthropic stop reason: end_turn, stop_sequence, pause_turn
 /// → stop; max_tokens, model_context_window_exceeded → length; tool_use → tool_calls; refusal
 /// → content_filter; anything else → stop.
@@ -121,10 +135,7 @@ impl ChunkWriter {
         out.extend_from_slice(b"{\"index\":0,\"delta\":{");
         delta(out);
         out.extend_from_slice(b"},\"finish_reason\":");
-        match finish {
-            Some(reason) => write_json_string(out, reason),
-            None => out.extend_from_slice(b"null"),
-        }
+        write_optional(out, finish);
         out.extend_from_slice(if self.usage_null {
             b"}],\"usage\":null}\n\n"
         } else {
@@ -161,8 +172,7 @@ impl ChunkWriter {
         self.choice(
             out,
             |o| {
-                o.extend_from_slice(b"\"tool_calls\":[{\"index\":");
-                write_u64(o, u64::from(ordinal));
+                tool_call_index(o, ordinal);
                 o.extend_from_slice(b",\"id\":");
                 write_json_string(o, id);
                 o.extend_from_slice(b",\"type\":\"function\",\"function\":{\"name\":");
@@ -178,8 +188,7 @@ impl ChunkWriter {
         self.choice(
             out,
             |o| {
-                o.extend_from_slice(b"\"tool_calls\":[{\"index\":");
-                write_u64(o, u64::from(ordinal));
+                tool_call_index(o, ordinal);
                 o.extend_from_slice(b",\"function\":{\"arguments\":");
                 write_json_string(o, fragment);
                 o.extend_from_slice(b"}}]");
@@ -200,6 +209,12 @@ impl ChunkWriter {
         usage.write_openai(out);
         out.extend_from_slice(b"}\n\n");
     }
+}
+
+/// `"tool_calls":[{"index":N` (the call's ordinal).
+fn tool_call_index(out: &mut Vec<u8>, ordinal: u32) {
+    out.extend_from_slice(b"\"tool_calls\":[{\"index\":");
+    write_u64(out, u64::from(ordinal));
 }
 
 /// Which text field of the delta a fragment goes to.

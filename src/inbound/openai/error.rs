@@ -83,7 +83,8 @@ pub fn write_error_body(
     out.extend_from_slice(b"}}");
 }
 
-fn write_optional(out: &mut Vec<u8>, value: Option<&str>) {
+/// A JSON string, or `null` for `None`.
+pub(super) fn write_optional(out: &mut Vec<u8>, value: Option<&str>) {
     match value {
         Some(value) => write_json_string(out, value),
         None => out.extend_from_slice(b"null"),

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use super::error::write_optional;
 use super::{write_json_string, write_u64};
 
 fn unique<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
@@ -11,6 +12,16 @@ fn unique<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
         .into_iter()
         .filter(|name| seen.insert(*name))
         .collect()
+}
+
+/// Writes one entry per name, comma-separated.
+fn write_entries(out: &mut Vec<u8>, names: &[&str], entry: impl Fn(&mut Vec<u8>, &str)) {
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        entry(out, name);
+    }
 }
 
 /// Anthropic's shape: `{"data":[{"type":"model","id","display_name","created_at"}],
@@ -23,31 +34,21 @@ pub fn anthropic_models_body<'a>(
     let names = unique(names);
     let mut out = Vec::with_capacity(64 + names.len() * 96);
     out.extend_from_slice(b"{\"data\":[");
-    for (i, name) in names.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    write_entries(&mut out, &names, |out, name| {
         out.extend_from_slice(b"{\"type\":\"model\",\"id\":");
-        write_json_string(&mut out, name);
+        write_json_string(out, name);
         out.extend_from_slice(b",\"display_name\":");
-        write_json_string(&mut out, name);
+        write_json_string(out, name);
         out.extend_from_slice(b",\"created_at\":");
-        write_json_string(&mut out, created_at);
+        write_json_string(out, created_at);
         out.push(b'}');
-    }
+    });
     out.extend_from_slice(b"],\"has_more\":false,\"first_id\":");
-    write_optional(&mut out, names.first());
+    write_optional(&mut out, names.first().copied());
     out.extend_from_slice(b",\"last_id\":");
-    write_optional(&mut out, names.last());
+    write_optional(&mut out, names.last().copied());
     out.push(b'}');
     out
-}
-
-fn write_optional(out: &mut Vec<u8>, name: Option<&&str>) {
-    match name {
-        Some(name) => write_json_string(out, name),
-        None => out.extend_from_slice(b"null"),
-    }
 }
 
 /// OpenAI's shape: `{"object":"list","data":[{"id","object":"model","created","owned_by"}]}`.
@@ -59,18 +60,15 @@ pub fn openai_models_body<'a>(
     let names = unique(names);
     let mut out = Vec::with_capacity(32 + names.len() * 80);
     out.extend_from_slice(b"{\"object\":\"list\",\"data\":[");
-    for (i, name) in names.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    write_entries(&mut out, &names, |out, name| {
         out.extend_from_slice(b"{\"id\":");
-        write_json_string(&mut out, name);
+        write_json_string(out, name);
         out.extend_from_slice(b",\"object\":\"model\",\"created\":");
-        write_u64(&mut out, created);
+        write_u64(out, created);
         out.extend_from_slice(b",\"owned_by\":");
-        write_json_string(&mut out, owned_by);
+        write_json_string(out, owned_by);
         out.push(b'}');
-    }
+    });
     out.extend_from_slice(b"]}");
     out
 }

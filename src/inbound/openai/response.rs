@@ -171,15 +171,7 @@ mod tests {
 
     #[test]
     fn every_stop_reason_maps() {
-        for (stop, finish) in [
-            ("end_turn", "stop"),
-            ("stop_sequence", "stop"),
-            ("pause_turn", "stop"),
-            ("max_tokens", "length"),
-            ("model_context_window_exceeded", "length"),
-            ("tool_use", "tool_calls"),
-            ("refusal", "content_filter"),
-        ] {
+        for (stop, finish) in crate::inbound::openai::chunks::STOP_REASONS {
             let body = format!(r#"{{"content":[],"stop_reason":"{stop}"}}"#);
             let v = translated(&body);
             assert_eq!(v["choices"][0]["finish_reason"], finish, "{stop}");

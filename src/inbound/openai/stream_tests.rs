@@ -299,16 +299,7 @@ fn without_include_usage_there_is_no_usage_anywhere() {
 
 #[test]
 fn every_stop_reason_maps_to_one_finish_reason() {
-    for (stop, finish) in [
-        ("end_turn", "stop"),
-        ("stop_sequence", "stop"),
-        ("pause_turn", "stop"),
-        ("max_tokens", "length"),
-        ("model_context_window_exceeded", "length"),
-        ("tool_use", "tool_calls"),
-        ("refusal", "content_filter"),
-        ("something_new", "stop"),
-    ] {
+    for (stop, finish) in super::chunks::STOP_REASONS {
         let mut s = message_start(json!({"input_tokens": 1, "output_tokens": 0}));
         s += &block_start(0, json!({"type": "text", "text": ""}));
         s += &delta(0, json!({"type": "text_delta", "text": "hi"}));
