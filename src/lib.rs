@@ -28,6 +28,7 @@ pub mod error;
 pub mod governance;
 pub mod http;
 pub mod json;
+pub mod inbound;
 pub mod observe;
 pub mod providers;
 pub mod proxy;

@@ -289,26 +289,45 @@ pub fn run_claude(base_url: &str, home: &Path, workdir: &Path, token: &str) -> O
 
 /// Runs the Python SDK script against `base_url`; returns what it printed, parsed.
 pub fn run_python_sdk(base_url: &str) -> Value {
+    run_python_script("sdk_stream.py", &[base_url])
+}
+
+/// Runs tests/clients/openai_sdk.py (the pinned `openai` SDK) against `base_url` (ending in
+/// `/v1`) with `api_key`, in `mode` (chat, models, error) for `model`; returns what it printed.
+pub fn run_openai_sdk(base_url: &str, api_key: &str, mode: &str, model: &str) -> Value {
+    run_python_script("openai_sdk.py", &[base_url, api_key, mode, model])
+}
+
+/// Runs a script of tests/clients in the clients' venv, without the SDKs' environment
+/// variables; returns the JSON it printed.
+fn run_python_script(script: &str, args: &[&str]) -> Value {
     let deps = setup();
     let python = deps.join("venv/bin/python");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/sdk_stream.py");
-    let output = run_bounded(
-        Command::new(python)
-            .arg(script)
-            .arg(base_url)
-            .env_remove("ANTHROPIC_API_KEY")
-            .env_remove("ANTHROPIC_BASE_URL")
-            .env_remove("ANTHROPIC_AUTH_TOKEN"),
-        Duration::from_secs(120),
-    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let mut command = Command::new(python);
+    command.arg(&script).args(args);
+    for variable in [
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_AUTH_TOKEN",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+    ] {
+        command.env_remove(variable);
+    }
+    let output = run_bounded(&mut command, Duration::from_secs(120));
     assert!(
         output.status.success(),
-        "the SDK script failed against {base_url}:\n{}",
+        "{} failed with {args:?}:\n{}",
+        script.display(),
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
-            "SDK script printed no JSON ({e}): {}",
+            "{} printed no JSON ({e}): {}",
+            script.display(),
             String::from_utf8_lossy(&output.stdout)
         )
     })

@@ -1,0 +1,133 @@
+//! The `/v1/models` answer in both shapes, from a list of model names (the provider's models,
+//! `model_map` keys, literal route names), each kept once, in first-seen order.
+
+use std::collections::HashSet;
+
+use super::error::write_optional;
+use super::{write_json_string, write_u64};
+
+fn unique<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = HashSet::new();
+    names
+        .into_iter()
+        .filter(|name| seen.insert(*name))
+        .collect()
+}
+
+/// Writes one entry per name, comma-separated.
+fn write_entries(out: &mut Vec<u8>, names: &[&str], entry: impl Fn(&mut Vec<u8>, &str)) {
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        entry(out, name);
+    }
+}
+
+/// Anthropic's shape: `{"data":[{"type":"model","id","display_name","created_at"}],
+/// "has_more":false,"first_id","last_id"}`; `display_name` is the id, `created_at` (RFC 3339)
+/// the same for every entry.
+pub fn anthropic_models_body<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    created_at: &str,
+) -> Vec<u8> {
+    let names = unique(names);
+    let mut out = Vec::with_capacity(64 + names.len() * 96);
+    out.extend_from_slice(b"{\"data\":[");
+    write_entries(&mut out, &names, |out, name| {
+        out.extend_from_slice(b"{\"type\":\"model\",\"id\":");
+        write_json_string(out, name);
+        out.extend_from_slice(b",\"display_name\":");
+        write_json_string(out, name);
+        out.extend_from_slice(b",\"created_at\":");
+        write_json_string(out, created_at);
+        out.push(b'}');
+    });
+    out.extend_from_slice(b"],\"has_more\":false,\"first_id\":");
+    write_optional(&mut out, names.first().copied());
+    out.extend_from_slice(b",\"last_id\":");
+    write_optional(&mut out, names.last().copied());
+    out.push(b'}');
+    out
+}
+
+/// OpenAI's shape: `{"object":"list","data":[{"id","object":"model","created","owned_by"}]}`.
+pub fn openai_models_body<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    created: u64,
+    owned_by: &str,
+) -> Vec<u8> {
+    let names = unique(names);
+    let mut out = Vec::with_capacity(32 + names.len() * 80);
+    out.extend_from_slice(b"{\"object\":\"list\",\"data\":[");
+    write_entries(&mut out, &names, |out, name| {
+        out.extend_from_slice(b"{\"id\":");
+        write_json_string(out, name);
+        out.extend_from_slice(b",\"object\":\"model\",\"created\":");
+        write_u64(out, created);
+        out.extend_from_slice(b",\"owned_by\":");
+        write_json_string(out, owned_by);
+        out.push(b'}');
+    });
+    out.extend_from_slice(b"]}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn parsed(body: Vec<u8>) -> Value {
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    #[test]
+    fn anthropic_shape_deduplicates_in_order() {
+        let names = [
+            "claude-sonnet-4-5",
+            "fast",
+            "claude-sonnet-4-5",
+            "team/\"odd\" é",
+            "fast",
+        ];
+        let v = parsed(anthropic_models_body(names, "2025-01-01T00:00:00Z"));
+        let ids: Vec<&str> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["claude-sonnet-4-5", "fast", "team/\"odd\" é"]);
+        assert_eq!(
+            v["data"][1],
+            json!({"type": "model", "id": "fast", "display_name": "fast", "created_at": "2025-01-01T00:00:00Z"})
+        );
+        assert_eq!(v["has_more"], false);
+        assert_eq!(v["first_id"], "claude-sonnet-4-5");
+        assert_eq!(v["last_id"], "team/\"odd\" é");
+    }
+
+    #[test]
+    fn openai_shape_deduplicates_in_order() {
+        let v = parsed(openai_models_body(["b", "a", "b"], 1_700_000_000, "sluice"));
+        assert_eq!(
+            v,
+            json!({"object": "list", "data": [
+                {"id": "b", "object": "model", "created": 1_700_000_000u64, "owned_by": "sluice"},
+                {"id": "a", "object": "model", "created": 1_700_000_000u64, "owned_by": "sluice"},
+            ]})
+        );
+    }
+
+    #[test]
+    fn empty_lists_are_valid() {
+        let v = parsed(anthropic_models_body([], "t"));
+        assert_eq!(
+            v,
+            json!({"data": [], "has_more": false, "first_id": null, "last_id": null})
+        );
+        let v = parsed(openai_models_body([], 0, "x"));
+        assert_eq!(v, json!({"object": "list", "data": []}));
+    }
+}
