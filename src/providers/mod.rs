@@ -2,3 +2,11 @@
 //! how to build the upstream request. Only the Anthropic passthrough exists so far.
 
 pub mod anthropic;
+pub mod bedrock;
+pub mod betas;
+pub mod blocking_http;
+#[cfg(test)]
+pub mod mock_http;
+pub mod refresh;
+pub mod top_level;
+pub mod vertex;
