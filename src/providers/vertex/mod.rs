@@ -3,3 +3,4 @@
 //! refreshed off the shards.
 
 pub mod envelope;
+pub mod oauth;
