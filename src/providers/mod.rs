@@ -7,6 +7,7 @@ pub mod betas;
 pub mod blocking_http;
 #[cfg(test)]
 pub mod mock_http;
+pub mod raw_config;
 pub mod refresh;
 pub mod top_level;
 pub mod vertex;

@@ -2,5 +2,6 @@
 //! tokens from a service account, Application Default Credentials or the metadata server,
 //! refreshed off the shards.
 
+pub mod config;
 pub mod envelope;
 pub mod oauth;
