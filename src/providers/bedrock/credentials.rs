@@ -133,10 +133,10 @@ impl DefaultChain {
 
     /// Walks the chain: the first source that is configured answers (or fails).
     pub fn resolve(&self) -> Result<AwsCredentials, String> {
-        if let Some(creds) = self.from_env_vars()? {
+        if let Some(creds) = self.env_var_keys()? {
             return Ok(creds);
         }
-        if let Some(creds) = self.from_profile()? {
+        if let Some(creds) = self.profile_credentials()? {
             return Ok(creds);
         }
         if let (Some(file), Some(role)) = (
@@ -152,10 +152,10 @@ impl DefaultChain {
         {
             return Err("no AWS credentials: no AWS_* variables, no usable profile, no web identity, and IMDS is disabled".into());
         }
-        self.from_imds().map_err(|e| format!("no AWS credentials found (environment, profile, web identity); instance metadata: {e}"))
+        self.imds_credentials().map_err(|e| format!("no AWS credentials found (environment, profile, web identity); instance metadata: {e}"))
     }
 
-    fn from_env_vars(&self) -> Result<Option<AwsCredentials>, String> {
+    fn env_var_keys(&self) -> Result<Option<AwsCredentials>, String> {
         match (
             self.var("AWS_ACCESS_KEY_ID"),
             self.var("AWS_SECRET_ACCESS_KEY"),
@@ -196,7 +196,7 @@ impl DefaultChain {
         }
     }
 
-    fn from_profile(&self) -> Result<Option<AwsCredentials>, String> {
+    fn profile_credentials(&self) -> Result<Option<AwsCredentials>, String> {
         let explicit = self.profile.as_deref().or(self.var("AWS_PROFILE"));
         let name = explicit.unwrap_or("default");
         let config = self.read_sections("AWS_CONFIG_FILE", ".aws/config")?;
@@ -273,7 +273,7 @@ impl DefaultChain {
         parse_sts_response(&expect_ok(reply, "STS AssumeRoleWithWebIdentity")?)
     }
 
-    fn from_imds(&self) -> Result<AwsCredentials, String> {
+    fn imds_credentials(&self) -> Result<AwsCredentials, String> {
         let base = self
             .var("AWS_EC2_METADATA_SERVICE_ENDPOINT")
             .unwrap_or(IMDS_DEFAULT_ENDPOINT)

@@ -57,7 +57,7 @@ pub struct AuthorizedUser {
 /// Where tokens come from.
 #[derive(Debug)]
 pub enum GoogleSource {
-    ServiceAccount(ServiceAccount),
+    ServiceAccount(Box<ServiceAccount>),
     AuthorizedUser(AuthorizedUser),
     /// The metadata server at this base URL (`http://host[:port]`).
     Metadata(String),
@@ -129,12 +129,12 @@ pub fn source_from_json(text: &str) -> Result<GoogleSource, String> {
             let pem = file
                 .private_key
                 .ok_or("service-account file lacks `private_key`")?;
-            Ok(GoogleSource::ServiceAccount(ServiceAccount {
+            Ok(GoogleSource::ServiceAccount(Box::new(ServiceAccount {
                 client_email,
                 private_key_id: file.private_key_id,
                 token_uri,
                 key: rsa_key_from_pem(&pem)?,
-            }))
+            })))
         }
         Some("authorized_user") => Ok(GoogleSource::AuthorizedUser(AuthorizedUser {
             client_id: file
