@@ -58,10 +58,24 @@ pub fn str_array(table: &toml::Table, key: &str) -> Result<Vec<String>, String> 
     }
 }
 
+/// Requested model names → the cloud's model ids (`model_map`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModelMap(pub BTreeMap<String, String>);
+
+impl ModelMap {
+    /// The cloud id for a requested name; unmapped names pass as they are.
+    pub fn resolve<'a>(&'a self, requested: &'a str) -> &'a str {
+        self.0
+            .get(requested)
+            .map(String::as_str)
+            .unwrap_or(requested)
+    }
+}
+
 /// `model_map = { "claude-sonnet-4-5" = "us.anthropic...-v1:0", ... }`.
-pub fn model_map(table: &toml::Table) -> Result<BTreeMap<String, String>, String> {
+pub fn model_map(table: &toml::Table) -> Result<ModelMap, String> {
     let Some(value) = table.get("model_map") else {
-        return Ok(BTreeMap::new());
+        return Ok(ModelMap::default());
     };
     let toml::Value::Table(entries) = value else {
         return Err(format!(
@@ -92,7 +106,7 @@ pub fn model_map(table: &toml::Table) -> Result<BTreeMap<String, String>, String
         }
         map.insert(name.clone(), id.clone());
     }
-    Ok(map)
+    Ok(ModelMap(map))
 }
 
 #[cfg(test)]

@@ -2,13 +2,13 @@
 //! region, base URL, how to authenticate (static keys, a Bedrock API key, or the default AWS
 //! chain with an optional profile), the model map and the beta overrides.
 
-use std::collections::BTreeMap;
-
 use super::credentials::{AwsCredentials, DefaultChain, static_credentials};
 use super::envelope::default_base_url;
 use crate::config::Secret;
 use crate::providers::betas::BetaPolicy;
-use crate::providers::raw_config::{model_map, opt_str, reject_unknown, req_str, str_array};
+use crate::providers::raw_config::{
+    ModelMap, model_map, opt_str, reject_unknown, req_str, str_array,
+};
 
 /// The kind-specific options this module reads.
 pub const BEDROCK_OPTIONS: &[&str] = &[
@@ -42,7 +42,7 @@ pub struct BedrockConfig {
     pub region: String,
     pub base_url: String,
     pub credentials: BedrockCredentials,
-    pub model_map: BTreeMap<String, String>,
+    pub model_map: ModelMap,
     pub betas: BetaPolicy,
 }
 
@@ -117,14 +117,6 @@ impl BedrockConfig {
             betas,
         })
     }
-
-    /// The Bedrock model id for a requested model name (unmapped names pass as they are).
-    pub fn model_id<'a>(&'a self, requested: &'a str) -> &'a str {
-        self.model_map
-            .get(requested)
-            .map(String::as_str)
-            .unwrap_or(requested)
-    }
 }
 
 #[cfg(test)]
@@ -153,10 +145,10 @@ mod tests {
         };
         assert_eq!(creds.secret_access_key.expose(), "from-env");
         assert_eq!(
-            config.model_id("claude-sonnet-4-5"),
+            config.model_map.resolve("claude-sonnet-4-5"),
             "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
         );
-        assert_eq!(config.model_id("other"), "other");
+        assert_eq!(config.model_map.resolve("other"), "other");
 
         let config = parse(
             "region = \"eu-west-1\"\nbase_url = \"http://127.0.0.1:9/\"",

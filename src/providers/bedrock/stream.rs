@@ -28,7 +28,8 @@ pub const PING_EVENT: &[u8] = b"event: ping\ndata: {\"type\":\"ping\"}\n\n";
 #[derive(Debug, Default)]
 pub struct BedrockSse {
     decoder: FrameDecoder,
-    scratch: Vec<u8>,
+    /// The current event's decoded JSON (reused: no allocation per event).
+    decoded: Vec<u8>,
     events: u64,
     metrics: Option<InvocationMetrics>,
 }
@@ -76,24 +77,18 @@ impl BedrockSse {
     /// after one it goes to the client as [`BedrockError::write_sse_event`].
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), BedrockError> {
         self.decoder.push(bytes);
-        loop {
-            let message = match self.decoder.next_message()? {
-                Some(message) => message,
-                None => return Ok(()),
-            };
-            let result = translate(message, &mut self.scratch);
-            if result.is_err() {
-                self.scratch.clear();
-            }
-            if let Some(metrics) = result? {
+        while let Some(message) = self.decoder.next_message()? {
+            let before = out.len();
+            // `translate` writes only once the event is known good, so an error leaves `out`
+            // holding whole events only.
+            if let Some(metrics) = translate(message, &mut self.decoded, out)? {
                 self.metrics = Some(metrics);
             }
-            if !self.scratch.is_empty() {
-                out.extend_from_slice(&self.scratch);
-                self.scratch.clear();
+            if out.len() > before {
                 self.events += 1;
             }
         }
+        Ok(())
     }
 
     /// End of the upstream body: an error if it stopped inside a frame.
@@ -112,10 +107,11 @@ impl BedrockSse {
     }
 }
 
-/// One frame to SSE bytes in `sse` (left empty for frames that carry no event). Returns the
+/// One frame to SSE bytes appended to `sse` (nothing for frames that carry no event). Returns the
 /// invocation metrics when the event has them.
 fn translate(
     message: Message<'_>,
+    decoded: &mut Vec<u8>,
     sse: &mut Vec<u8>,
 ) -> Result<Option<InvocationMetrics>, BedrockError> {
     let headers = message.headers;
@@ -147,35 +143,34 @@ fn translate(
     }
     let payload: ChunkPayload<'_> = serde_json::from_slice(message.payload)
         .map_err(|_| BedrockError::BadChunk("payload is not {\"bytes\": ...}"))?;
-    sse.extend_from_slice(b"event: ");
-    let name_at = sse.len();
-    sse.extend_from_slice(b"\ndata: ");
-    let data_at = sse.len();
+    decoded.clear();
     base64::engine::general_purpose::STANDARD
-        .decode_vec(payload.bytes.as_bytes(), sse)
+        .decode_vec(payload.bytes.as_bytes(), decoded)
         .map_err(|_| BedrockError::BadChunk("bytes is not base64"))?;
-    let peek: EventPeek<'_> = serde_json::from_slice(&sse[data_at..])
+    // Valid JSON holds raw line breaks only as whitespace between tokens; SSE data may not.
+    for byte in decoded.iter_mut() {
+        if *byte == b'\n' || *byte == b'\r' {
+            *byte = b' ';
+        }
+    }
+    let peek: EventPeek<'_> = serde_json::from_slice(decoded)
         .map_err(|_| BedrockError::BadChunk("event is not a JSON object with a type"))?;
     if peek.kind.is_empty() || peek.kind.bytes().any(|b| b == b'\n' || b == b'\r') {
         return Err(BedrockError::BadChunk(
             "event type is empty or holds a line break",
         ));
     }
-    let kind = peek.kind.into_owned();
+    sse.extend_from_slice(b"event: ");
+    sse.extend_from_slice(peek.kind.as_bytes());
+    sse.extend_from_slice(b"\ndata: ");
+    sse.extend_from_slice(decoded);
+    sse.extend_from_slice(b"\n\n");
     let metrics = peek.metrics.map(|m| InvocationMetrics {
         input_tokens: m.input_token_count,
         output_tokens: m.output_token_count,
         cache_read_input_tokens: m.cache_read_input_token_count,
         cache_creation_input_tokens: m.cache_write_input_token_count,
     });
-    // Valid JSON holds raw line breaks only as whitespace between tokens; SSE data may not.
-    for byte in &mut sse[data_at..] {
-        if *byte == b'\n' || *byte == b'\r' {
-            *byte = b' ';
-        }
-    }
-    sse.splice(name_at..name_at, kind.bytes());
-    sse.extend_from_slice(b"\n\n");
     Ok(metrics)
 }
 

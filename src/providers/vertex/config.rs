@@ -2,13 +2,13 @@
 //! project, location, base URL, where tokens come from (a static token in `keys`, a
 //! `credentials_file`, or Application Default Credentials), the model map and beta overrides.
 
-use std::collections::BTreeMap;
-
 use super::envelope::VertexTarget;
 use super::oauth::{GoogleSource, application_default, source_from_file};
 use crate::config::Secret;
 use crate::providers::betas::BetaPolicy;
-use crate::providers::raw_config::{model_map, opt_str, reject_unknown, req_str, str_array};
+use crate::providers::raw_config::{
+    ModelMap, model_map, opt_str, reject_unknown, req_str, str_array,
+};
 
 /// The kind-specific options this module reads.
 pub const VERTEX_OPTIONS: &[&str] = &[
@@ -35,7 +35,7 @@ pub enum VertexCredentials {
 pub struct VertexConfig {
     pub target: VertexTarget,
     pub credentials: VertexCredentials,
-    pub model_map: BTreeMap<String, String>,
+    pub model_map: ModelMap,
     pub betas: BetaPolicy,
 }
 
@@ -78,14 +78,6 @@ impl VertexConfig {
             betas,
         })
     }
-
-    /// The Vertex model name for a requested model (unmapped names pass as they are).
-    pub fn model_name<'a>(&'a self, requested: &'a str) -> &'a str {
-        self.model_map
-            .get(requested)
-            .map(String::as_str)
-            .unwrap_or(requested)
-    }
 }
 
 #[cfg(test)]
@@ -120,7 +112,7 @@ mod tests {
             "https://aiplatform.googleapis.com/v1"
         );
         assert_eq!(
-            config.model_name("claude-sonnet-4-5"),
+            config.model_map.resolve("claude-sonnet-4-5"),
             "claude-sonnet-4-5@20250929"
         );
 
