@@ -5,9 +5,18 @@
 //! docs/ARCHITECTURE.md says how to add one.
 
 pub mod anthropic;
+pub mod bedrock;
+pub mod betas;
+pub mod blocking_http;
 pub mod codec;
+#[cfg(test)]
+pub mod mock_http;
 pub mod openai;
+pub mod raw_config;
+pub mod refresh;
 pub mod registry;
+pub mod top_level;
+pub mod vertex;
 
 pub use codec::{CodecError, OpaqueCodec, ResponseCodec};
 pub use registry::{AnyCodec, WithCodec, provider_for};
