@@ -10,10 +10,13 @@
 //! send, [`Governor::apply`] takes in what arrived) and to the [`ledger`] thread, which group-
 //! commits it to SQLite and gives it back as a [`LedgerSnapshot`] at start-up.
 //!
-//! Strict mode never lets the shards together cross a cap: each shard may consume only its
-//! share of the cap (own spend plus own reservations), shares start equal and move between
-//! shards on demand through [`ShareRequest`]/[`ShareGrant`] messages (taken off the giver before
-//! sending, so money in transit is usable by nobody). Soft mode checks spend so far only.
+//! Strict mode never lets the shards together cross a cap or a rate limit: each shard may
+//! consume only its share of every budget (own spend plus own reservations) and of every
+//! limit's requests and tokens (own admissions; own settled tokens plus own token
+//! reservations); shares start equal and move between shards on demand through
+//! [`ShareRequest`]/[`ShareGrant`] messages (taken off the giver before sending, so share in
+//! transit is usable by nobody). Reservations are sized by [`request_bound`], an upper bound on
+//! what the request body can cost. Soft mode checks what has been counted so far only.
 
 mod admin;
 mod admission;
