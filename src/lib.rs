@@ -11,6 +11,8 @@
 //! - [`sse`]: the incremental SSE parser, the Anthropic stream observer, and JSON peeks.
 //! - [`proxy`]: the request flow of §2 as one function, the request context, the error type.
 //! - [`providers`]: one file per provider kind (how to address, authenticate, build the request).
+//! - [`mcp`]: the MCP gateway core: JSON-RPC codec, client sessions, tool filtering, upstream
+//!   MCP clients (Streamable HTTP and stdio) run from helper threads.
 //! - [`observe`]: per-shard metrics merged at scrape, the admin listener, the access log.
 //!
 //! A request enters in [`http::conn`], is handled top to bottom by [`proxy::flow`], travels
@@ -21,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod governance;
 pub mod http;
+pub mod mcp;
 pub mod observe;
 pub mod providers;
 pub mod proxy;

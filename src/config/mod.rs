@@ -8,6 +8,7 @@
 mod base_url;
 mod duration;
 mod glob;
+mod mcp;
 mod schema;
 mod secret;
 mod timestamp;
@@ -21,6 +22,8 @@ mod tests;
 #[cfg(test)]
 mod tests_governance;
 #[cfg(test)]
+mod tests_mcp;
+#[cfg(test)]
 mod tests_parsers;
 #[cfg(test)]
 mod tests_validation;
@@ -31,6 +34,10 @@ use std::path::Path;
 pub use base_url::{BaseUrl, MAX_HOST_LEN};
 pub use duration::{MAX_RATE_WINDOW, ResetPeriod, parse_window};
 pub use glob::glob_match;
+pub use mcp::{
+    DEFAULT_MCP_CALL_TIMEOUT_MS, MAX_MCP_CALL_TIMEOUT_MS, MAX_MCP_SERVER_NAME_LEN, MAX_MCP_TOOL_GLOBS,
+    McpServerConfig, McpTransportConfig, valid_mcp_server_name,
+};
 pub use secret::{ENV_SECRET_PREFIX, Secret, SecretError, resolve_secret};
 pub use timestamp::parse_rfc3339_unix_secs;
 pub use types::*;
@@ -52,6 +59,8 @@ pub struct Config {
     pub teams: Vec<TeamConfig>,
     pub virtual_keys: Vec<VirtualKeyConfig>,
     pub pricing: Vec<ModelPrice>,
+    /// `[[mcp_servers]]`: unique names, each a valid tool prefix.
+    pub mcp_servers: Vec<McpServerConfig>,
 }
 
 /// Why a config was rejected: where (`server.lisen`, `providers[1].keys[0].secret`; empty for
@@ -124,6 +133,7 @@ impl Config {
             teams: Vec::new(),
             virtual_keys: Vec::new(),
             pricing: Vec::new(),
+            mcp_servers: Vec::new(),
         }
     }
 

@@ -24,6 +24,7 @@ pub struct RawConfig {
     pub teams: Vec<RawTeam>,
     pub virtual_keys: Vec<RawVirtualKey>,
     pub pricing: Vec<RawPrice>,
+    pub mcp_servers: Vec<super::mcp::RawMcpServer>,
 }
 
 /// `[server]`: listeners, limits and timeouts. Defaults live in `types::ServerConfig`.
@@ -145,6 +146,8 @@ pub struct RawTeam {
     pub rate_limits: Vec<RawRateLimit>,
     #[serde(default)]
     pub models: Vec<String>,
+    #[serde(default)]
+    pub mcp_tools: Option<Vec<String>>,
 }
 
 /// One `[[virtual_keys]]` entry.
@@ -167,6 +170,8 @@ pub struct RawVirtualKey {
     pub models: Vec<String>,
     #[serde(default)]
     pub expires_at: Option<RawTimestamp>,
+    #[serde(default)]
+    pub mcp_tools: Option<Vec<String>>,
 }
 
 /// `expires_at` written either as a quoted string or as a bare TOML datetime.

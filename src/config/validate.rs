@@ -42,6 +42,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Config, ConfigErro
     };
     let routes = validate_routes(raw.routes, &providers)?;
     let pricing = validate_pricing(raw.pricing)?;
+    let mcp_servers = super::mcp::validate_mcp_servers(raw.mcp_servers, env)?;
     let governed = validate_governance(
         raw.governance,
         raw.customers,
@@ -73,6 +74,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Config, ConfigErro
         teams: governed.teams,
         virtual_keys: governed.virtual_keys,
         pricing,
+        mcp_servers,
     })
 }
 
