@@ -302,7 +302,7 @@ impl SseMessageReader {
             if kind != b"message" || event.data.is_empty() {
                 return;
             }
-            let message = serde_json::from_slice::<Value>(&event.data)
+            let message = serde_json::from_slice::<Value>(event.data)
                 .map_err(|e| Invalid {
                     id: None,
                     error: RpcError::parse(format!("upstream sent an SSE event that is not JSON: {e}")),

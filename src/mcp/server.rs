@@ -236,9 +236,14 @@ impl McpGateway {
     /// Handles one `/mcp` request to the end. Dropping the future (the client went away)
     /// cancels its upstream calls.
     pub async fn handle(&self, request: McpRequest<'_>, caller: &Caller) -> McpReply {
-        let (session_id, sse, slots) = match self.dispatch(request, caller) {
+        let (session_id, sse, batch, slots) = match self.dispatch(request, caller) {
             Ok(Dispatched::Reply(reply)) => return reply,
-            Ok(Dispatched::Calls { session_id, sse, slots }) => (session_id, sse, slots),
+            Ok(Dispatched::Calls {
+                session_id,
+                sse,
+                batch,
+                slots,
+            }) => (session_id, sse, batch, slots),
             Err(error) => return McpReply::Full(error.into_response()),
         };
         let mut guard = CancelOnDrop {
@@ -252,7 +257,6 @@ impl McpGateway {
                 })
                 .collect(),
         };
-        let batch = slots.len() > 1;
         let mut messages = Vec::with_capacity(slots.len());
         for slot in slots {
             match slot {
@@ -316,6 +320,7 @@ impl McpGateway {
         }
         let session_id = request.session_id.ok_or(McpError::MissingSession)?;
         let version = self.session_version(session_id, caller, request.protocol_version)?;
+        let batch = matches!(incoming, Incoming::Batch(_));
         let messages = match incoming {
             Incoming::Single(message) => vec![Ok(message)],
             Incoming::Batch(_) if !allows_batches(version) => {
@@ -348,7 +353,6 @@ impl McpGateway {
             return Ok(Dispatched::Reply(McpReply::Full(McpResponse::empty(202))));
         }
         if slots.iter().all(|s| matches!(s, Slot::Ready(_))) {
-            let batch = slots.len() > 1;
             let messages = slots
                 .into_iter()
                 .filter_map(|s| match s {
@@ -361,6 +365,7 @@ impl McpGateway {
         Ok(Dispatched::Calls {
             session_id: session_id.to_owned(),
             sse,
+            batch,
             slots,
         })
     }
@@ -554,6 +559,7 @@ enum Dispatched {
     Calls {
         session_id: String,
         sse: bool,
+        batch: bool,
         slots: Vec<Slot>,
     },
 }

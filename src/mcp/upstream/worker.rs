@@ -274,11 +274,13 @@ impl Worker {
         let Some(id) = self.by_call.remove(&call_id) else {
             return;
         };
-        if self.pending.remove(&id).is_some() {
+        if self.pending.contains_key(&id) {
+            // Upstream first: once the caller's answer resolves, the cancellation is on its way.
             self.notify(
                 "notifications/cancelled",
                 Some(json!({"requestId": id, "reason": reason})),
             );
+            self.pending.remove(&id);
         }
     }
 
@@ -452,11 +454,11 @@ impl Worker {
             match pending {
                 Pending::Call { call_id, reply, .. } => {
                     self.by_call.remove(&call_id);
-                    let _ = reply.send(Err(error));
                     self.notify(
                         "notifications/cancelled",
                         Some(json!({"requestId": id, "reason": "timed out in sluice"})),
                     );
+                    let _ = reply.send(Err(error));
                 }
                 Pending::Ping { reply, .. } => {
                     let _ = reply.send(Err(error));
