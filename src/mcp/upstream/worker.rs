@@ -23,6 +23,9 @@ use crate::mcp::session::SUPPORTED_PROTOCOL_VERSIONS;
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest wait between reconnection attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Shortest wait for `initialize` and `tools/list` answers: a child process may take seconds to
+/// start, even when tool calls have a tighter `call_timeout_ms`.
+pub const MIN_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most `tools/list` pages read from one server (a server paging forever is cut off).
 pub const MAX_TOOL_PAGES: usize = 100;
 
@@ -225,7 +228,7 @@ impl Worker {
             "capabilities": {},
             "clientInfo": {"name": "sluice", "version": env!("CARGO_PKG_VERSION")},
         });
-        let deadline = Instant::now() + self.call_timeout;
+        let deadline = Instant::now() + self.call_timeout.max(MIN_HANDSHAKE_TIMEOUT);
         self.request("initialize", Some(params), Pending::Initialize { deadline });
     }
 
@@ -398,7 +401,7 @@ impl Worker {
             self.relist = false;
         }
         let params = cursor.map(|c| json!({"cursor": c}));
-        let deadline = Instant::now() + self.call_timeout;
+        let deadline = Instant::now() + self.call_timeout.max(MIN_HANDSHAKE_TIMEOUT);
         self.request("tools/list", params, Pending::List { deadline });
     }
 
@@ -464,7 +467,7 @@ impl Worker {
                     let _ = reply.send(Err(error));
                 }
                 Pending::Initialize { .. } | Pending::List { .. } => {
-                    self.go_down(&error.message);
+                    self.go_down("the handshake or tools/list timed out");
                 }
             }
         }
