@@ -55,7 +55,12 @@ fn stdio_hub(timeout_ms: u64) -> Hub {
     ))
 }
 
-fn call(hub: &HubHandle, server: &str, tool: &str, arguments: Value) -> Result<Value, (i64, String)> {
+fn call(
+    hub: &HubHandle,
+    server: &str,
+    tool: &str,
+    arguments: Value,
+) -> Result<Value, (i64, String)> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     block_on(hub.call(id, server, tool, Some(arguments)))
@@ -71,14 +76,19 @@ fn text_of(result: &Value) -> &str {
 fn exercise(hub: &Hub, server: &str) {
     let tools = hub.tools();
     let listed = &tools[server];
-    assert_eq!(listed.len(), FIXTURE_TOOLS, "every page of tools/list was read");
+    assert_eq!(
+        listed.len(),
+        FIXTURE_TOOLS,
+        "every page of tools/list was read"
+    );
     let (catalog, problems) = Catalog::build(&tools);
     assert!(problems.is_empty(), "{problems:?}");
-    let echo = catalog.get(&format!("{server}__echo")).expect("prefixed name");
+    let echo = catalog
+        .get(&format!("{server}__echo"))
+        .expect("prefixed name");
     assert_eq!(echo.definition["description"], "Echo the text back.");
     assert_eq!(
-        echo.definition["inputSchema"]["properties"]["text"]["type"],
-        "string",
+        echo.definition["inputSchema"]["properties"]["text"]["type"], "string",
         "schemas pass through"
     );
     let handle = hub.handle();
@@ -96,7 +106,13 @@ fn exercise(hub: &Hub, server: &str) {
     let result = call(&handle, server, "filler_07", json!({"value": "v"})).unwrap();
     assert_eq!(text_of(&result), "filler 7: v");
     // A result over the cap is a clear error; the connection goes on.
-    let (code, message) = call(&handle, server, "big", json!({"size": MAX_RESULT_BYTES + 1})).unwrap_err();
+    let (code, message) = call(
+        &handle,
+        server,
+        "big",
+        json!({"size": MAX_RESULT_BYTES + 1}),
+    )
+    .unwrap_err();
     assert!(message.contains("limit"), "{code}: {message}");
     let result = call(&handle, server, "big", json!({"size": 1000})).unwrap();
     assert_eq!(text_of(&result).len(), 1000);
@@ -106,16 +122,24 @@ fn exercise(hub: &Hub, server: &str) {
     assert_eq!(text_of(&result), "grown");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        assert!(Instant::now() < deadline, "no tool list with `added` arrived");
+        assert!(
+            Instant::now() < deadline,
+            "no tool list with `added` arrived"
+        );
         match events.try_recv() {
-            Ok(HubEvent::Tools { server: s, tools }) if s == server && has_tool(&tools, "added") => {
+            Ok(HubEvent::Tools { server: s, tools })
+                if s == server && has_tool(&tools, "added") =>
+            {
                 break;
             }
             Ok(_) => {}
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
-    assert_eq!(text_of(&call(&handle, server, "added", json!({})).unwrap()), "added");
+    assert_eq!(
+        text_of(&call(&handle, server, "added", json!({})).unwrap()),
+        "added"
+    );
 }
 
 fn has_tool(tools: &Arc<Vec<Value>>, name: &str) -> bool {
@@ -141,7 +165,10 @@ fn stdio_slow_tool_times_out_and_the_session_survives() {
     let (code, message) = call(&handle, "files", "slow", json!({"seconds": 20})).unwrap_err();
     assert_eq!(code, REQUEST_TIMEOUT, "{message}");
     assert!(message.contains("1500 ms"), "{message}");
-    assert_eq!(text_of(&call(&handle, "files", "echo", json!({"text": "after"})).unwrap()), "echo: after");
+    assert_eq!(
+        text_of(&call(&handle, "files", "echo", json!({"text": "after"})).unwrap()),
+        "echo: after"
+    );
     assert_eq!(pid_of(&handle, "files"), pid, "same child, same session");
 }
 
@@ -155,7 +182,10 @@ fn stdio_server_dying_mid_call_is_an_error_then_a_restart() {
     // The next call waits for the restarted child.
     let second = pid_of(&handle, "files");
     assert_ne!(first, second, "a new child process");
-    assert_eq!(text_of(&call(&handle, "files", "echo", json!({"text": "x"})).unwrap()), "echo: x");
+    assert_eq!(
+        text_of(&call(&handle, "files", "echo", json!({"text": "x"})).unwrap()),
+        "echo: x"
+    );
 }
 
 /// A fixture HTTP server on a free port; killed on drop.
@@ -186,7 +216,10 @@ impl HttpServer {
         let child = command.spawn().expect("python");
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the fixture HTTP server did not start");
+            assert!(
+                Instant::now() < deadline,
+                "the fixture HTTP server did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         HttpServer { child, port, json }
@@ -253,14 +286,19 @@ fn http_slow_tool_times_out_and_a_restarted_server_gets_a_new_session() {
         }
     };
     assert_ne!(first, second, "served by the restarted process");
-    assert_eq!(text_of(&call(&handle, "web", "echo", json!({"text": "y"})).unwrap()), "echo: y");
+    assert_eq!(
+        text_of(&call(&handle, "web", "echo", json!({"text": "y"})).unwrap()),
+        "echo: y"
+    );
     drop(server);
 }
 
 #[test]
 fn a_wrong_bearer_token_never_lists_tools() {
     let server = HttpServer::start(None, true);
-    let toml = server.config(5_000).replace("env:FIXTURE_TOKEN", "Bearer wrong");
+    let toml = server
+        .config(5_000)
+        .replace("env:FIXTURE_TOKEN", "Bearer wrong");
     let config = Config::from_toml_str(&toml).unwrap();
     let hub = Hub::start(&config.mcp_servers).unwrap();
     assert!(!hub.wait_for_tools(Duration::from_secs(3)));

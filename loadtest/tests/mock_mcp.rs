@@ -26,7 +26,9 @@ fn start(extra: &[&str]) -> Mock {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let addr = line.trim().strip_prefix("listening ").unwrap().to_owned();
     Mock(child, addr)
 }
@@ -50,7 +52,9 @@ fn post(stream: &mut TcpStream, body: &str) -> (u16, String, Vec<u8>) {
         };
         let mut decoder = BodyDecoder::new(head.framing).unwrap();
         let mut out = Vec::new();
-        decoder.decode(&bytes[head.head_len..], |d| out.extend_from_slice(d)).unwrap();
+        decoder
+            .decode(&bytes[head.head_len..], |d| out.extend_from_slice(d))
+            .unwrap();
         if decoder.is_done() {
             let text = String::from_utf8_lossy(&bytes[..head.head_len]).into_owned();
             return (head.status, text, out);
@@ -71,18 +75,41 @@ fn json_of(body: &[u8], sse: bool) -> Value {
 fn session(sse: bool) {
     let mock = start(if sse { &["--sse"] } else { &[] });
     let mut stream = TcpStream::connect(&mock.1).unwrap();
-    let (status, head, body) = post(&mut stream,
-        r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}}"#);
+    let (status, head, body) = post(
+        &mut stream,
+        r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}}"#,
+    );
     assert_eq!(status, 200);
     assert!(head.contains("Mcp-Session-Id: "), "{head}");
-    assert_eq!(json_of(&body, sse)["result"]["protocolVersion"], "2025-06-18");
-    let (status, _, _) = post(&mut stream, r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    assert_eq!(
+        json_of(&body, sse)["result"]["protocolVersion"],
+        "2025-06-18"
+    );
+    let (status, _, _) = post(
+        &mut stream,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    );
     assert_eq!(status, 202);
-    let (_, _, body) = post(&mut stream, r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
-    assert_eq!(json_of(&body, sse)["result"]["tools"].as_array().unwrap().len(), 4);
-    let (_, head, body) = post(&mut stream,
-        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#);
-    assert!(head.contains(if sse { "text/event-stream" } else { "application/json" }));
+    let (_, _, body) = post(
+        &mut stream,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+    );
+    assert_eq!(
+        json_of(&body, sse)["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let (_, head, body) = post(
+        &mut stream,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#,
+    );
+    assert!(head.contains(if sse {
+        "text/event-stream"
+    } else {
+        "application/json"
+    }));
     let value = json_of(&body, sse);
     assert_eq!(value["id"], 2);
     assert_eq!(value["result"]["content"][0]["text"], "hello");

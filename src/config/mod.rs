@@ -35,8 +35,8 @@ pub use base_url::{BaseUrl, MAX_HOST_LEN};
 pub use duration::{MAX_RATE_WINDOW, ResetPeriod, parse_window};
 pub use glob::glob_match;
 pub use mcp::{
-    DEFAULT_MCP_CALL_TIMEOUT_MS, MAX_MCP_CALL_TIMEOUT_MS, MAX_MCP_SERVER_NAME_LEN, MAX_MCP_TOOL_GLOBS,
-    McpServerConfig, McpTransportConfig, valid_mcp_server_name,
+    DEFAULT_MCP_CALL_TIMEOUT_MS, MAX_MCP_CALL_TIMEOUT_MS, MAX_MCP_SERVER_NAME_LEN,
+    MAX_MCP_TOOL_GLOBS, McpServerConfig, McpTransportConfig, valid_mcp_server_name,
 };
 pub use secret::{ENV_SECRET_PREFIX, Secret, SecretError, resolve_secret};
 pub use timestamp::parse_rfc3339_unix_secs;

@@ -90,9 +90,8 @@ fn transport_must_be_exactly_one() {
     assert_eq!(bad_url.path, "mcp_servers[0].url");
     let empty_command = error_of("[[mcp_servers]]\nname = \"a\"\ncommand = \"\"\n");
     assert_eq!(empty_command.path, "mcp_servers[0].command");
-    let headers_on_stdio = error_of(
-        "[[mcp_servers]]\nname = \"a\"\ncommand = \"c\"\nheaders = { A = \"b\" }\n",
-    );
+    let headers_on_stdio =
+        error_of("[[mcp_servers]]\nname = \"a\"\ncommand = \"c\"\nheaders = { A = \"b\" }\n");
     assert_eq!(headers_on_stdio.path, "mcp_servers[0].headers");
     let args_on_http =
         error_of("[[mcp_servers]]\nname = \"a\"\nurl = \"http://x/mcp\"\nargs = [\"x\"]\n");
@@ -106,7 +105,8 @@ fn missing_secrets_name_the_header() {
     );
     assert_eq!(error.path, "mcp_servers[0].headers.Authorization");
     assert!(error.message.contains("NOPE"));
-    let error = error_of("[[mcp_servers]]\nname = \"a\"\ncommand = \"c\"\nenv = { T = \"env:EMPTY\" }\n");
+    let error =
+        error_of("[[mcp_servers]]\nname = \"a\"\ncommand = \"c\"\nenv = { T = \"env:EMPTY\" }\n");
     assert_eq!(error.path, "mcp_servers[0].env.T");
 }
 
@@ -157,7 +157,10 @@ fn mcp_tools_on_teams_and_keys() {
         "{GOVERNED}mcp_tools = [\"github__*\"]\n[[virtual_keys]]\nid = \"k\"\nsecret = \"s\"\nteam = \"t\"\nmcp_tools = [\"github__get_*\", \"jira__*\"]\n[[virtual_keys]]\nid = \"n\"\nsecret = \"s2\"\nteam = \"t\"\n"
     ))
     .unwrap();
-    assert_eq!(config.teams[0].mcp_tools, Some(vec!["github__*".to_owned()]));
+    assert_eq!(
+        config.teams[0].mcp_tools,
+        Some(vec!["github__*".to_owned()])
+    );
     assert_eq!(
         config.virtual_keys[0].mcp_tools,
         Some(vec!["github__get_*".to_owned(), "jira__*".to_owned()])
@@ -178,4 +181,23 @@ fn mcp_tools_on_teams_and_keys() {
     );
     let typo = error_of(&format!("{GOVERNED}mcp_tool = [\"a\"]\n"));
     assert_eq!(typo.path, "teams[0].mcp_tool");
+}
+
+#[test]
+fn shipped_example_has_mcp_servers_and_tool_globs() {
+    let text = include_str!("../../examples/sluice.example.toml");
+    let config =
+        Config::from_toml_str_with_env(text, &|name| Some(format!("value-of-{name}"))).unwrap();
+    let names: Vec<&str> = config.mcp_servers.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["github", "files"]);
+    assert!(matches!(
+        config.mcp_servers[0].transport,
+        McpTransportConfig::Http { .. }
+    ));
+    assert!(matches!(
+        config.mcp_servers[1].transport,
+        McpTransportConfig::Stdio { .. }
+    ));
+    assert!(config.teams.iter().any(|t| t.mcp_tools.is_some()));
+    assert!(config.virtual_keys.iter().any(|k| k.mcp_tools.is_some()));
 }

@@ -150,7 +150,9 @@ impl Catalog {
     }
 
     /// Builds the catalog, failing on the first collision (the start-up check).
-    pub fn build_strict(servers: &BTreeMap<String, Arc<Vec<Value>>>) -> Result<Catalog, NameProblem> {
+    pub fn build_strict(
+        servers: &BTreeMap<String, Arc<Vec<Value>>>,
+    ) -> Result<Catalog, NameProblem> {
         let (catalog, problems) = Catalog::build(servers);
         match problems
             .into_iter()
@@ -241,11 +243,20 @@ mod tests {
 
     #[test]
     fn names_are_prefixed_sanitized_and_limited() {
-        assert_eq!(public_tool_name("gh", "create_issue").unwrap(), "gh__create_issue");
-        assert_eq!(public_tool_name("gh", "a/b c.d-e").unwrap(), "gh__a_b_c.d-e");
+        assert_eq!(
+            public_tool_name("gh", "create_issue").unwrap(),
+            "gh__create_issue"
+        );
+        assert_eq!(
+            public_tool_name("gh", "a/b c.d-e").unwrap(),
+            "gh__a_b_c.d-e"
+        );
         assert_eq!(public_tool_name("gh", ""), None);
         let at_limit = "t".repeat(MAX_TOOL_NAME_LEN - 4);
-        assert_eq!(public_tool_name("gh", &at_limit).unwrap().len(), MAX_TOOL_NAME_LEN);
+        assert_eq!(
+            public_tool_name("gh", &at_limit).unwrap().len(),
+            MAX_TOOL_NAME_LEN
+        );
         assert_eq!(public_tool_name("gh", &format!("{at_limit}t")), None);
     }
 
@@ -267,16 +278,25 @@ mod tests {
         let input = servers(&[("gh", vec![tool("a/b"), tool("a_b"), tool("ok")])]);
         let error = Catalog::build_strict(&input).unwrap_err();
         let text = error.to_string();
-        assert!(text.contains("`a/b`") && text.contains("`a_b`") && text.contains("gh__a_b"), "{text}");
+        assert!(
+            text.contains("`a/b`") && text.contains("`a_b`") && text.contains("gh__a_b"),
+            "{text}"
+        );
         let (catalog, problems) = Catalog::build(&input);
         assert_eq!(problems.len(), 1);
         assert_eq!(catalog.len(), 2, "the first keeps the name, the rest stay");
-        let long = servers(&[("gh", vec![tool(&"x".repeat(200)), json!({"description": "no name"})])]);
+        let long = servers(&[(
+            "gh",
+            vec![tool(&"x".repeat(200)), json!({"description": "no name"})],
+        )]);
         let (catalog, problems) = Catalog::build(&long);
         assert!(catalog.is_empty());
         assert!(matches!(problems[0], NameProblem::TooLong { .. }));
         assert!(matches!(problems[1], NameProblem::Unnamed { .. }));
-        assert!(Catalog::build_strict(&long).is_ok(), "only collisions stop start-up");
+        assert!(
+            Catalog::build_strict(&long).is_ok(),
+            "only collisions stop start-up"
+        );
     }
 
     fn list_all(catalog: &Catalog, policy: &ToolPolicy) -> (Vec<String>, usize) {
@@ -297,7 +317,9 @@ mod tests {
 
     #[test]
     fn pagination_walks_every_allowed_tool_once() {
-        let many: Vec<Value> = (0..TOOLS_PAGE_SIZE * 2 + 1).map(|i| tool(&format!("t{i:03}"))).collect();
+        let many: Vec<Value> = (0..TOOLS_PAGE_SIZE * 2 + 1)
+            .map(|i| tool(&format!("t{i:03}")))
+            .collect();
         let (catalog, _) = Catalog::build(&servers(&[("a", many), ("b", vec![tool("x")])]));
         let everything = ToolPolicy::from_levels([Some(&["*".to_owned()][..])]);
         let (names, pages) = list_all(&catalog, &everything);
@@ -308,19 +330,32 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted, names);
         // Exactly one page's worth: no next cursor.
-        let exact: Vec<Value> = (0..TOOLS_PAGE_SIZE).map(|i| tool(&format!("t{i:03}"))).collect();
+        let exact: Vec<Value> = (0..TOOLS_PAGE_SIZE)
+            .map(|i| tool(&format!("t{i:03}")))
+            .collect();
         let (catalog, _) = Catalog::build(&servers(&[("a", exact)]));
         let (names, pages) = list_all(&catalog, &everything);
         assert_eq!((names.len(), pages), (TOOLS_PAGE_SIZE, 1));
-        let one_more: Vec<Value> = (0..=TOOLS_PAGE_SIZE).map(|i| tool(&format!("t{i:03}"))).collect();
+        let one_more: Vec<Value> = (0..=TOOLS_PAGE_SIZE)
+            .map(|i| tool(&format!("t{i:03}")))
+            .collect();
         let (catalog, _) = Catalog::build(&servers(&[("a", one_more)]));
-        assert_eq!(list_all(&catalog, &everything), (
-            (0..=TOOLS_PAGE_SIZE).map(|i| format!("a__t{i:03}")).collect(), 2));
+        assert_eq!(
+            list_all(&catalog, &everything),
+            (
+                (0..=TOOLS_PAGE_SIZE)
+                    .map(|i| format!("a__t{i:03}"))
+                    .collect(),
+                2
+            )
+        );
     }
 
     #[test]
     fn pages_hold_only_allowed_tools_and_bad_cursors_are_invalid_params() {
-        let many: Vec<Value> = (0..TOOLS_PAGE_SIZE * 2).map(|i| tool(&format!("t{i:03}"))).collect();
+        let many: Vec<Value> = (0..TOOLS_PAGE_SIZE * 2)
+            .map(|i| tool(&format!("t{i:03}")))
+            .collect();
         let (catalog, _) = Catalog::build(&servers(&[("a", many), ("b", vec![tool("x")])]));
         let only_b = ToolPolicy::from_levels([Some(&["b__*".to_owned()][..])]);
         let (names, pages) = list_all(&catalog, &only_b);

@@ -61,7 +61,9 @@ impl McpError {
             McpError::Unauthorized => invalid(
                 "Unauthorized: /mcp needs a virtual key (Authorization: Bearer <key>)".into(),
             ),
-            McpError::MethodNotAllowed => invalid("Method not allowed: use GET, POST or DELETE".into()),
+            McpError::MethodNotAllowed => {
+                invalid("Method not allowed: use GET, POST or DELETE".into())
+            }
             McpError::NotAcceptable => invalid(
                 "Not Acceptable: Accept must allow application/json or text/event-stream \
                  (text/event-stream for GET)"
@@ -74,9 +76,9 @@ impl McpError {
                 "Payload Too Large: bodies are limited to {} bytes",
                 super::MAX_BODY_BYTES
             )),
-            McpError::MissingSession => {
-                invalid("Bad Request: Mcp-Session-Id header is required (send initialize first)".into())
-            }
+            McpError::MissingSession => invalid(
+                "Bad Request: Mcp-Session-Id header is required (send initialize first)".into(),
+            ),
             McpError::UnknownSession => invalid("Session not found".into()),
             McpError::UnsupportedVersion(version) => invalid(format!(
                 "Bad Request: unsupported MCP-Protocol-Version `{version}` (supported: {})",

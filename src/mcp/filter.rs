@@ -13,7 +13,11 @@ impl ToolPolicy {
     /// The policy from each level's list, `None` where a level has none.
     pub fn from_levels<'a>(levels: impl IntoIterator<Item = Option<&'a [String]>>) -> ToolPolicy {
         ToolPolicy {
-            levels: levels.into_iter().flatten().map(<[String]>::to_vec).collect(),
+            levels: levels
+                .into_iter()
+                .flatten()
+                .map(<[String]>::to_vec)
+                .collect(),
         }
     }
 
@@ -70,11 +74,17 @@ mod tests {
         let key = list(&["github__get_*", "jira__*"]);
         let policy = ToolPolicy::from_levels([Some(&team[..]), Some(&key[..])]);
         assert!(policy.allows("github__get_repo"));
-        assert!(!policy.allows("github__create_issue"), "the key narrows the team");
+        assert!(
+            !policy.allows("github__create_issue"),
+            "the key narrows the team"
+        );
         assert!(policy.allows("jira__search"));
         let narrow_team = list(&["jira__search"]);
         let policy = ToolPolicy::from_levels([Some(&narrow_team[..]), Some(&key[..])]);
-        assert!(!policy.allows("github__get_repo"), "the team narrows the key");
+        assert!(
+            !policy.allows("github__get_repo"),
+            "the team narrows the key"
+        );
         assert!(policy.allows("jira__search"));
     }
 

@@ -194,7 +194,10 @@ pub fn parse_message(value: Value) -> Result<Message, Invalid> {
         return Err(invalid("`id` must be a string or an integer"));
     }
     let params = object.remove("params");
-    if params.as_ref().is_some_and(|p| !p.is_object() && !p.is_array()) {
+    if params
+        .as_ref()
+        .is_some_and(|p| !p.is_object() && !p.is_array())
+    {
         return Err(invalid("`params` must be an object or an array"));
     }
     match object.remove("method") {
@@ -302,11 +305,10 @@ impl SseMessageReader {
             if kind != b"message" || event.data.is_empty() {
                 return;
             }
-            let message = serde_json::from_slice::<Value>(event.data)
-                .map_err(|e| Invalid {
-                    id: None,
-                    error: RpcError::parse(format!("upstream sent an SSE event that is not JSON: {e}")),
-                });
+            let message = serde_json::from_slice::<Value>(event.data).map_err(|e| Invalid {
+                id: None,
+                error: RpcError::parse(format!("upstream sent an SSE event that is not JSON: {e}")),
+            });
             on_message(message);
         });
     }

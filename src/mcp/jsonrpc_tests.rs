@@ -56,7 +56,11 @@ fn reads_each_message_kind() {
         }))
     );
     let malformed_error = parse_one(r#"{"jsonrpc":"2.0","id":1,"error":"boom"}"#).unwrap();
-    let Message::Response(Response { outcome: Err(error), .. }) = malformed_error else {
+    let Message::Response(Response {
+        outcome: Err(error),
+        ..
+    }) = malformed_error
+    else {
         panic!("an error response");
     };
     assert_eq!(error.code, INTERNAL_ERROR);
@@ -74,14 +78,26 @@ fn malformed_input_gets_the_specified_code_and_keeps_the_id() {
         (r#"3"#, None),
         (r#""text""#, None),
         (r#"{"id":1,"method":"ping"}"#, Some(RequestId::Number(1))),
-        (r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#, Some(RequestId::Number(1))),
+        (
+            r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#,
+            Some(RequestId::Number(1)),
+        ),
         (r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#, None),
         (r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#, None),
         (r#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#, None),
-        (r#"{"jsonrpc":"2.0","id":"x","method":5}"#, Some(RequestId::String("x".into()))),
-        (r#"{"jsonrpc":"2.0","id":2,"method":"ping","params":3}"#, Some(RequestId::Number(2))),
+        (
+            r#"{"jsonrpc":"2.0","id":"x","method":5}"#,
+            Some(RequestId::String("x".into())),
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":2,"method":"ping","params":3}"#,
+            Some(RequestId::Number(2)),
+        ),
         (r#"{"jsonrpc":"2.0","id":2}"#, Some(RequestId::Number(2))),
-        (r#"{"jsonrpc":"2.0","id":2,"result":1,"error":{}}"#, Some(RequestId::Number(2))),
+        (
+            r#"{"jsonrpc":"2.0","id":2,"result":1,"error":{}}"#,
+            Some(RequestId::Number(2)),
+        ),
     ];
     for (text, id) in cases {
         let invalid = parse_body(text.as_bytes()).unwrap_err();
@@ -117,7 +133,10 @@ fn encoders_write_what_the_parser_reads() {
     let error = RpcError::invalid_params("bad");
     let encoded = encode_error(None, &error);
     let value: Value = serde_json::from_slice(&encoded).unwrap();
-    assert_eq!(value, json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32602, "message": "bad"}}));
+    assert_eq!(
+        value,
+        json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32602, "message": "bad"}})
+    );
     let ok = encode_response(&RequestId::Number(3), &Ok(json!({})));
     let value: Value = serde_json::from_slice(&ok).unwrap();
     assert_eq!(value, json!({"jsonrpc": "2.0", "id": 3, "result": {}}));
@@ -150,9 +169,16 @@ fn frame_lines(pieces: &[&[u8]], limit: usize) -> Vec<String> {
 fn line_framer_splits_at_every_offset() {
     let input = b"{\"id\":1}\n\r\n{\"id\":22,\"x\":\"y\"}\r\n\n{\"id\":3}\npartial";
     let whole = frame_lines(&[input], 1024);
-    assert_eq!(whole, ["{\"id\":1}", "{\"id\":22,\"x\":\"y\"}", "{\"id\":3}"]);
+    assert_eq!(
+        whole,
+        ["{\"id\":1}", "{\"id\":22,\"x\":\"y\"}", "{\"id\":3}"]
+    );
     for at in 0..=input.len() {
-        assert_eq!(frame_lines(&[&input[..at], &input[at..]], 1024), whole, "split at {at}");
+        assert_eq!(
+            frame_lines(&[&input[..at], &input[at..]], 1024),
+            whole,
+            "split at {at}"
+        );
     }
     let bytes: Vec<&[u8]> = input.chunks(1).collect();
     assert_eq!(frame_lines(&bytes, 1024), whole);
@@ -173,7 +199,11 @@ fn line_framer_limit_at_and_one_past() {
     for at in 0..=input.len() {
         let lines = frame_lines(&[&input.as_bytes()[..at], &input.as_bytes()[at..]], limit);
         assert_eq!(lines.len(), 2, "split at {at}");
-        assert!(lines[0].starts_with(&format!("oversized {} {{\"id\":9", limit + 1)), "{}", lines[0]);
+        assert!(
+            lines[0].starts_with(&format!("oversized {} {{\"id\":9", limit + 1)),
+            "{}",
+            lines[0]
+        );
         assert!(lines[0].len() <= "oversized 301 ".len() + OVERSIZED_HEAD_BYTES);
         assert_eq!(lines[1], "{\"id\":10}");
     }
@@ -181,10 +211,17 @@ fn line_framer_limit_at_and_one_past() {
 
 #[test]
 fn numeric_ids_are_found_in_oversized_heads() {
-    assert_eq!(peek_numeric_id(br#"{"jsonrpc":"2.0","id":42,"result":{"#), Some(42));
+    assert_eq!(
+        peek_numeric_id(br#"{"jsonrpc":"2.0","id":42,"result":{"#),
+        Some(42)
+    );
     assert_eq!(peek_numeric_id(br#"{"id" : 7 ,"#), Some(7));
     assert_eq!(peek_numeric_id(br#"{"jsonrpc":"2.0","id":"s","#), None);
-    assert_eq!(peek_numeric_id(br#"{"jsonrpc":"2.0","id":12"#), None, "digits may continue");
+    assert_eq!(
+        peek_numeric_id(br#"{"jsonrpc":"2.0","id":12"#),
+        None,
+        "digits may continue"
+    );
     assert_eq!(peek_numeric_id(br#"{"result":{}}"#), None);
 }
 
@@ -210,6 +247,10 @@ fn sse_messages_split_at_every_offset() {
         ]
     );
     for at in 0..=input.len() {
-        assert_eq!(sse_messages(&[&input[..at], &input[at..]]), whole, "split at {at}");
+        assert_eq!(
+            sse_messages(&[&input[..at], &input[at..]]),
+            whole,
+            "split at {at}"
+        );
     }
 }

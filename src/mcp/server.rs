@@ -21,8 +21,9 @@ use super::jsonrpc::{
     encode_error, encode_notification, encode_response, parse_body, sse_frame,
 };
 use super::session::{
-    ForwardedRequest, MAX_IN_FLIGHT_PER_SESSION, MAX_SESSIONS_PER_SHARD, Session,
-    SUPPORTED_PROTOCOL_VERSIONS, allows_batches, negotiate_version, new_session_id, owner_shard,
+    ForwardedRequest, MAX_IN_FLIGHT_PER_SESSION, MAX_SESSIONS_PER_SHARD,
+    SUPPORTED_PROTOCOL_VERSIONS, Session, allows_batches, negotiate_version, new_session_id,
+    owner_shard,
 };
 use super::upstream::{CallOutcome, HubEvent, HubHandle};
 
@@ -252,7 +253,9 @@ impl McpGateway {
             calls: slots
                 .iter()
                 .filter_map(|s| match s {
-                    Slot::Call(call) => Some((call.rpc_id.clone(), call.server.clone(), call.call_id)),
+                    Slot::Call(call) => {
+                        Some((call.rpc_id.clone(), call.server.clone(), call.call_id))
+                    }
                     Slot::Ready(_) => None,
                 })
                 .collect(),
@@ -262,9 +265,10 @@ impl McpGateway {
             match slot {
                 Slot::Ready(bytes) => messages.push(bytes),
                 Slot::Call(call) => {
-                    let outcome = call.answer.await.unwrap_or_else(|_| {
-                        Err(RpcError::internal("the tool call was cancelled"))
-                    });
+                    let outcome = call
+                        .answer
+                        .await
+                        .unwrap_or_else(|_| Err(RpcError::internal("the tool call was cancelled")));
                     self.call_finished(&session_id, &call.rpc_id);
                     guard.calls.retain(|(id, _, _)| *id != call.rpc_id);
                     messages.push(encode_response(&call.rpc_id, &outcome));
@@ -360,7 +364,9 @@ impl McpGateway {
                     Slot::Call(_) => None,
                 })
                 .collect();
-            return Ok(Dispatched::Reply(McpReply::Full(answer(sse, batch, messages))));
+            return Ok(Dispatched::Reply(McpReply::Full(answer(
+                sse, batch, messages,
+            ))));
         }
         Ok(Dispatched::Calls {
             session_id: session_id.to_owned(),
@@ -370,7 +376,12 @@ impl McpGateway {
         })
     }
 
-    fn initialize(&self, request: &Request, caller: &Caller, sse: bool) -> Result<McpReply, McpError> {
+    fn initialize(
+        &self,
+        request: &Request,
+        caller: &Caller,
+        sse: bool,
+    ) -> Result<McpReply, McpError> {
         let requested = request
             .params
             .as_ref()
@@ -390,9 +401,10 @@ impl McpGateway {
         let version = negotiate_version(requested);
         let session_id = new_session_id(self.shard)
             .map_err(|e| McpError::Internal(format!("cannot draw a session id: {e}")))?;
-        self.sessions
-            .borrow_mut()
-            .insert(session_id.clone(), Session::new(caller.key_id.clone(), version));
+        self.sessions.borrow_mut().insert(
+            session_id.clone(),
+            Session::new(caller.key_id.clone(), version),
+        );
         let result = json!({
             "protocolVersion": version,
             "capabilities": {"tools": {"listChanged": true}},
@@ -420,10 +432,12 @@ impl McpGateway {
             Some(version) if !SUPPORTED_PROTOCOL_VERSIONS.contains(&version) => {
                 Err(McpError::UnsupportedVersion(version.to_owned()))
             }
-            Some(version) if version != session.protocol_version => Err(McpError::VersionMismatch {
-                header: version.to_owned(),
-                negotiated: session.protocol_version.to_owned(),
-            }),
+            Some(version) if version != session.protocol_version => {
+                Err(McpError::VersionMismatch {
+                    header: version.to_owned(),
+                    negotiated: session.protocol_version.to_owned(),
+                })
+            }
             Some(_) => Ok(session.protocol_version),
         }
     }
@@ -489,7 +503,8 @@ impl McpGateway {
             ));
         }
         let call_id = (u64::from(self.shard) << 48) | self.next_call.get();
-        self.next_call.set(self.next_call.get().wrapping_add(1) & ((1 << 48) - 1));
+        self.next_call
+            .set(self.next_call.get().wrapping_add(1) & ((1 << 48) - 1));
         session
             .in_flight
             .insert(request.id.clone(), (tool.server.clone(), call_id));
@@ -597,7 +612,11 @@ fn answer(sse: bool, batch: bool, messages: Vec<Vec<u8>>) -> McpResponse {
     };
     McpResponse {
         status: 200,
-        content_type: Some(if sse { CONTENT_TYPE_SSE } else { CONTENT_TYPE_JSON }),
+        content_type: Some(if sse {
+            CONTENT_TYPE_SSE
+        } else {
+            CONTENT_TYPE_JSON
+        }),
         session_id: None,
         allow: None,
         body,

@@ -126,7 +126,13 @@ mod tests {
         assert!(a.bytes().all(|c| c.is_ascii_graphic()));
         assert_eq!(owner_shard(&a), Some(3));
         assert_eq!(owner_shard(&new_session_id(0xbeef).unwrap()), Some(0xbeef));
-        for bad in ["", "0003", &a[1..], &format!("{a}0"), &a.replace(&a[5..6], "g")] {
+        for bad in [
+            "",
+            "0003",
+            &a[1..],
+            &format!("{a}0"),
+            &a.replace(&a[5..6], "g"),
+        ] {
             assert_eq!(owner_shard(bad), None, "{bad}");
         }
     }

@@ -1,6 +1,7 @@
 """The official MCP Python SDK as a client, for end-to-end tests through sluice's /mcp.
-Usage: mcp_client.py URL TOKEN [CALLS_JSON]
-Connects with `Authorization: Bearer TOKEN`, lists every tool (following nextCursor), calls each
+Usage: mcp_client.py URL TOKEN [CALLS_JSON [MODE]]
+Connects with `Authorization: Bearer TOKEN` (MODE: the SDK's connect mode, default "auto": it
+probes `server/discover`, then falls back to the initialize handshake; "legacy" skips the probe), lists every tool (following nextCursor), calls each
 `{"name": ..., "arguments": {...}}` in CALLS_JSON, and prints one JSON object:
 {"protocol_version", "server_info", "tools": [names], "pages", "calls": [{"name", "is_error",
 "content", "structured", "error"}]}.
@@ -15,13 +16,13 @@ from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 
-async def main(url: str, token: str, calls: list) -> dict:
+async def main(url: str, token: str, calls: list, mode: str) -> dict:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx2.AsyncClient(headers=headers, timeout=120) as http:
-        async with Client(streamable_http_client(url, http_client=http)) as client:
+        async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
             names, pages, cursor = [], 0, None
             while True:
-                result = await client.session.list_tools(cursor=cursor) if cursor else await client.session.list_tools()
+                result = await client.list_tools(cursor=cursor, cache_mode="bypass")
                 pages += 1
                 names.extend(tool.name for tool in result.tools)
                 cursor = result.next_cursor
@@ -54,4 +55,5 @@ async def main(url: str, token: str, calls: list) -> dict:
 if __name__ == "__main__":
     url, token = sys.argv[1], sys.argv[2]
     calls = json.loads(sys.argv[3]) if len(sys.argv) > 3 else []
-    print(json.dumps(anyio.run(main, url, token, calls)))
+    mode = sys.argv[4] if len(sys.argv) > 4 else "auto"
+    print(json.dumps(anyio.run(main, url, token, calls, mode)))

@@ -57,7 +57,9 @@ fn main() {
             }
         });
     let addr = match handle.map_err(|e| e.to_string()).and_then(|_| {
-        ready_rx.recv().map_err(|_| "server thread died".to_owned())?
+        ready_rx
+            .recv()
+            .map_err(|_| "server thread died".to_owned())?
     }) {
         Ok(addr) => addr,
         Err(message) => {

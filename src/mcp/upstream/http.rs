@@ -39,7 +39,11 @@ pub struct HttpTransport {
 
 impl HttpTransport {
     /// `request_timeout` bounds a whole POST (the call timeout is enforced above this too).
-    pub fn new(url: &str, headers: &[(String, Secret)], request_timeout: Duration) -> HttpTransport {
+    pub fn new(
+        url: &str,
+        headers: &[(String, Secret)],
+        request_timeout: Duration,
+    ) -> HttpTransport {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(HTTP_CONNECT_TIMEOUT))
@@ -123,7 +127,8 @@ impl Transport for HttpTransport {
         self.sink = None;
         if let Some(session_id) = session_id {
             // Ending the session is a courtesy: its answer changes nothing.
-            let (agent, url, headers) = (self.agent.clone(), self.url.clone(), self.headers.clone());
+            let (agent, url, headers) =
+                (self.agent.clone(), self.url.clone(), self.headers.clone());
             let _ = thread::Builder::new()
                 .name("mcp-http-delete".into())
                 .spawn(move || {
@@ -254,9 +259,9 @@ fn post(
     match result {
         Err(error) => fail(error),
         Ok(()) if !delivered && status >= 300 => fail(format!("HTTP {status} with no answer")),
-        Ok(()) if !delivered && message.id.is_some() => {
-            fail(format!("HTTP {status}: the answer held no JSON-RPC response"))
-        }
+        Ok(()) if !delivered && message.id.is_some() => fail(format!(
+            "HTTP {status}: the answer held no JSON-RPC response"
+        )),
         Ok(()) => {}
     }
 }

@@ -80,11 +80,13 @@ impl Hub {
             .iter()
             .map(|server| {
                 let transport: Box<dyn Transport> = match &server.transport {
-                    McpTransportConfig::Http { url, headers } => Box::new(http::HttpTransport::new(
-                        url,
-                        headers,
-                        server.call_timeout + http::HTTP_CONNECT_TIMEOUT,
-                    )),
+                    McpTransportConfig::Http { url, headers } => {
+                        Box::new(http::HttpTransport::new(
+                            url,
+                            headers,
+                            server.call_timeout + http::HTTP_CONNECT_TIMEOUT,
+                        ))
+                    }
                     McpTransportConfig::Stdio { command, args, env } => {
                         Box::new(stdio::StdioTransport::new(&server.name, command, args, env))
                     }

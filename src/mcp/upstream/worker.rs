@@ -150,11 +150,9 @@ impl Worker {
             if self.state == State::Down && self.retry_at.is_some_and(|at| at <= now) {
                 self.connect();
             }
-            let wait = self
-                .next_deadline()
-                .map_or(Duration::from_secs(1), |d| {
-                    d.saturating_duration_since(Instant::now())
-                });
+            let wait = self.next_deadline().map_or(Duration::from_secs(1), |d| {
+                d.saturating_duration_since(Instant::now())
+            });
             match self.inbox.recv_timeout(wait) {
                 Ok(WorkerInput::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
                 Ok(input) => self.handle(input),
@@ -304,10 +302,13 @@ impl Worker {
                 id,
                 error,
             } if generation == self.generation => {
-                self.complete(id, Err(RpcError::internal(format!(
-                    "MCP server `{}`: {error}",
-                    self.server
-                ))));
+                self.complete(
+                    id,
+                    Err(RpcError::internal(format!(
+                        "MCP server `{}`: {error}",
+                        self.server
+                    ))),
+                );
             }
             TransportEvent::Closed { generation, reason } if generation == self.generation => {
                 self.go_down(&reason);
@@ -373,7 +374,8 @@ impl Worker {
 
     fn on_initialized(&mut self, result: &Value) {
         let offered = result.get("protocolVersion").and_then(Value::as_str);
-        let Some(version) = offered.and_then(|v| SUPPORTED_PROTOCOL_VERSIONS.iter().find(|s| **s == v))
+        let Some(version) =
+            offered.and_then(|v| SUPPORTED_PROTOCOL_VERSIONS.iter().find(|s| **s == v))
         else {
             self.go_down(&format!(
                 "the server answered initialize with protocol version {offered:?}, which sluice does not speak"
@@ -473,7 +475,9 @@ impl Worker {
         }
         while let Some(position) = self.queued.iter().position(|q| q.deadline <= now) {
             if let Some(call) = self.queued.remove(position) {
-                let _ = call.reply.send(Err(self.down_error("could not be reached in time")));
+                let _ = call
+                    .reply
+                    .send(Err(self.down_error("could not be reached in time")));
             }
         }
     }
@@ -484,12 +488,17 @@ impl Worker {
 
     /// The connection is gone: fail what was in flight, retry after the backoff.
     fn go_down(&mut self, reason: &str) {
-        eprintln!("sluice: mcp server {}: {reason}; reconnecting in {:?}", self.server, self.backoff);
+        eprintln!(
+            "sluice: mcp server {}: {reason}; reconnecting in {:?}",
+            self.server, self.backoff
+        );
         self.transport.disconnect();
         self.state = State::Down;
         self.listing = None;
         self.generation += 1;
-        self.fail_all(&format!("failed mid-call ({reason}); sluice is reconnecting"));
+        self.fail_all(&format!(
+            "failed mid-call ({reason}); sluice is reconnecting"
+        ));
         self.retry_at = Some(Instant::now() + self.backoff);
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
