@@ -192,7 +192,7 @@ fn line_framer_limit_at_and_one_past() {
     let input = format!("{at_limit}\n");
     for at in 0..=input.len() {
         let lines = frame_lines(&[&input.as_bytes()[..at], &input.as_bytes()[at..]], limit);
-        assert_eq!(lines, [at_limit.clone()], "split at {at}");
+        assert_eq!(lines, std::slice::from_ref(&at_limit), "split at {at}");
     }
     let past = format!("{{\"id\":9,\"p\":\"{}\"}}", "a".repeat(limit - 14));
     let input = format!("{past}\n{{\"id\":10}}\n");

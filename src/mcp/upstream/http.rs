@@ -132,17 +132,35 @@ impl Transport for HttpTransport {
             let _ = thread::Builder::new()
                 .name("mcp-http-delete".into())
                 .spawn(move || {
-                    let mut request = agent.delete(&url).header("Mcp-Session-Id", &session_id);
-                    if let Some(version) = &version {
-                        request = request.header("MCP-Protocol-Version", version);
-                    }
-                    for (name, value) in headers.iter() {
-                        request = request.header(name, value.expose());
-                    }
+                    let request = with_headers(
+                        agent.delete(&url),
+                        Some(&session_id),
+                        version.as_deref(),
+                        &headers,
+                    );
                     let _ = request.call();
                 });
         }
     }
+}
+
+/// Adds the session id, the negotiated version and the configured headers to `request`.
+fn with_headers<B>(
+    mut request: ureq::RequestBuilder<B>,
+    session_id: Option<&str>,
+    version: Option<&str>,
+    headers: &[(String, Secret)],
+) -> ureq::RequestBuilder<B> {
+    if let Some(session_id) = session_id {
+        request = request.header("Mcp-Session-Id", session_id);
+    }
+    if let Some(version) = version {
+        request = request.header("MCP-Protocol-Version", version);
+    }
+    for (name, value) in headers {
+        request = request.header(name, value.expose());
+    }
+    request
 }
 
 /// One POST: sends `message`, reports every message in the answer.
@@ -155,19 +173,15 @@ fn post(
     sink: &EventSink,
 ) {
     let (generation, session_id, version) = HttpTransport::snapshot(shared);
-    let mut request = agent
-        .post(url)
-        .header("Content-Type", "application/json")
-        .header("Accept", "application/json, text/event-stream");
-    if let Some(session_id) = &session_id {
-        request = request.header("Mcp-Session-Id", session_id);
-    }
-    if let Some(version) = &version {
-        request = request.header("MCP-Protocol-Version", version);
-    }
-    for (name, value) in headers {
-        request = request.header(name, value.expose());
-    }
+    let request = with_headers(
+        agent
+            .post(url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json, text/event-stream"),
+        session_id.as_deref(),
+        version.as_deref(),
+        headers,
+    );
     let fail = |error: String| {
         if let Some(id) = message.id {
             sink(TransportEvent::RequestFailed {
@@ -275,16 +289,12 @@ fn listen(
     sink: &EventSink,
 ) {
     let (generation, session_id, version) = HttpTransport::snapshot(shared);
-    let mut request = agent.get(url).header("Accept", "text/event-stream");
-    if let Some(session_id) = &session_id {
-        request = request.header("Mcp-Session-Id", session_id);
-    }
-    if let Some(version) = &version {
-        request = request.header("MCP-Protocol-Version", version);
-    }
-    for (name, value) in headers {
-        request = request.header(name, value.expose());
-    }
+    let request = with_headers(
+        agent.get(url).header("Accept", "text/event-stream"),
+        session_id.as_deref(),
+        version.as_deref(),
+        headers,
+    );
     let Ok(response) = request.call() else {
         return;
     };

@@ -48,13 +48,16 @@ pub enum WorkerInput {
     Shutdown,
 }
 
+/// A shard's tool call: its id, where its answer goes, and by when.
+struct Ticket {
+    call_id: u64,
+    reply: oneshot::Sender<CallOutcome>,
+    deadline: Instant,
+}
+
 /// A request sent upstream and not yet answered.
 enum Pending {
-    Call {
-        call_id: u64,
-        reply: oneshot::Sender<CallOutcome>,
-        deadline: Instant,
-    },
+    Call(Ticket),
     Ping {
         reply: oneshot::Sender<CallOutcome>,
         deadline: Instant,
@@ -70,7 +73,7 @@ enum Pending {
 impl Pending {
     fn deadline(&self) -> Instant {
         match self {
-            Pending::Call { deadline, .. }
+            Pending::Call(Ticket { deadline, .. })
             | Pending::Ping { deadline, .. }
             | Pending::Initialize { deadline }
             | Pending::List { deadline } => *deadline,
@@ -80,11 +83,9 @@ impl Pending {
 
 /// A call waiting for the connection to be ready.
 struct Queued {
-    call_id: u64,
+    ticket: Ticket,
     tool: String,
     arguments: Option<Value>,
-    reply: oneshot::Sender<CallOutcome>,
-    deadline: Instant,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -166,7 +167,7 @@ impl Worker {
 
     fn next_deadline(&self) -> Option<Instant> {
         let pending = self.pending.values().map(Pending::deadline);
-        let queued = self.queued.iter().map(|q| q.deadline);
+        let queued = self.queued.iter().map(|q| q.ticket.deadline);
         let retry = match self.state {
             State::Down => self.retry_at,
             _ => None,
@@ -183,11 +184,13 @@ impl Worker {
                 reply,
             } => {
                 let queued = Queued {
-                    call_id,
+                    ticket: Ticket {
+                        call_id,
+                        reply,
+                        deadline: Instant::now() + self.call_timeout,
+                    },
                     tool,
                     arguments,
-                    reply,
-                    deadline: Instant::now() + self.call_timeout,
                 };
                 if self.state == State::Ready {
                     self.send_call(queued);
@@ -234,8 +237,8 @@ impl Worker {
     fn request(&mut self, method: &str, params: Option<Value>, pending: Pending) {
         self.next_id += 1;
         let id = self.next_id;
-        if let Pending::Call { call_id, .. } = &pending {
-            self.by_call.insert(*call_id, id);
+        if let Pending::Call(ticket) = &pending {
+            self.by_call.insert(ticket.call_id, id);
         }
         self.pending.insert(id, pending);
         let bytes = encode_request(&RequestId::Number(id), method, params.as_ref());
@@ -259,16 +262,11 @@ impl Worker {
         if let Some(arguments) = call.arguments {
             params["arguments"] = arguments;
         }
-        let pending = Pending::Call {
-            call_id: call.call_id,
-            reply: call.reply,
-            deadline: call.deadline,
-        };
-        self.request("tools/call", Some(params), pending);
+        self.request("tools/call", Some(params), Pending::Call(call.ticket));
     }
 
     fn cancel(&mut self, call_id: u64, reason: &str) {
-        if let Some(position) = self.queued.iter().position(|q| q.call_id == call_id) {
+        if let Some(position) = self.queued.iter().position(|q| q.ticket.call_id == call_id) {
             self.queued.remove(position);
             return;
         }
@@ -354,7 +352,7 @@ impl Worker {
             return; // timed out or cancelled already
         };
         match pending {
-            Pending::Call { call_id, reply, .. } => {
+            Pending::Call(Ticket { call_id, reply, .. }) => {
                 self.by_call.remove(&call_id);
                 let _ = reply.send(outcome);
             }
@@ -457,7 +455,7 @@ impl Worker {
                 ),
             );
             match pending {
-                Pending::Call { call_id, reply, .. } => {
+                Pending::Call(Ticket { call_id, reply, .. }) => {
                     self.by_call.remove(&call_id);
                     self.notify(
                         "notifications/cancelled",
@@ -473,9 +471,10 @@ impl Worker {
                 }
             }
         }
-        while let Some(position) = self.queued.iter().position(|q| q.deadline <= now) {
+        while let Some(position) = self.queued.iter().position(|q| q.ticket.deadline <= now) {
             if let Some(call) = self.queued.remove(position) {
                 let _ = call
+                    .ticket
                     .reply
                     .send(Err(self.down_error("could not be reached in time")));
             }
@@ -508,7 +507,7 @@ impl Worker {
         for (_, pending) in self.pending.drain() {
             let error = RpcError::internal(format!("MCP server `{}` {why}", self.server));
             match pending {
-                Pending::Call { reply, .. } | Pending::Ping { reply, .. } => {
+                Pending::Call(Ticket { reply, .. }) | Pending::Ping { reply, .. } => {
                     let _ = reply.send(Err(error));
                 }
                 Pending::Initialize { .. } | Pending::List { .. } => {}
