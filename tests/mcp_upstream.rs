@@ -22,7 +22,7 @@ use sluice::mcp::{Catalog, Hub, HubEvent, HubHandle, MAX_RESULT_BYTES};
 use support::clients;
 
 /// Tools each fixture server offers at start (tests/clients/mcp_fixture_tools.py).
-const FIXTURE_TOOLS: usize = 28;
+const FIXTURE_TOOLS: usize = 68;
 
 fn python() -> PathBuf {
     clients::setup().join("venv/bin/python")

@@ -13,7 +13,7 @@ from mcp_types import ListToolsResult
 from pydantic import BaseModel
 
 PAGE_SIZE = 7
-FILLER_TOOLS = 20
+FILLER_TOOLS = 60
 
 
 class Weather(BaseModel):
