@@ -7,6 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_channel::mpsc::{UnboundedReceiver, unbounded};
 use futures_channel::oneshot;
@@ -198,6 +199,15 @@ impl McpGateway {
     /// Sessions held by this shard.
     pub fn session_count(&self) -> usize {
         self.sessions.borrow().len()
+    }
+
+    /// Drops the sessions idle at `now` (see [`Session::is_idle`]); returns how many. Call it
+    /// now and then from a shard timer; `initialize` also calls it when the shard is full.
+    pub fn expire_idle(&self, now: Instant) -> usize {
+        let mut sessions = self.sessions.borrow_mut();
+        let before = sessions.len();
+        sessions.retain(|_, session| !session.is_idle(now));
+        before - sessions.len()
     }
 
     /// Ends every session of `key_id` (the key was revoked or deleted), cancelling its calls.
@@ -395,7 +405,8 @@ impl McpGateway {
                 vec![encode_error(Some(&request.id), &error)],
             )));
         };
-        if self.sessions.borrow().len() >= MAX_SESSIONS_PER_SHARD {
+        let now = Instant::now();
+        if self.sessions.borrow().len() >= MAX_SESSIONS_PER_SHARD && self.expire_idle(now) == 0 {
             return Err(McpError::TooManySessions);
         }
         let version = negotiate_version(requested);
@@ -403,7 +414,7 @@ impl McpGateway {
             .map_err(|e| McpError::Internal(format!("cannot draw a session id: {e}")))?;
         self.sessions.borrow_mut().insert(
             session_id.clone(),
-            Session::new(caller.key_id.clone(), version),
+            Session::new(caller.key_id.clone(), version, now),
         );
         let result = json!({
             "protocolVersion": version,
@@ -422,11 +433,12 @@ impl McpGateway {
         caller: &Caller,
         header: Option<&str>,
     ) -> Result<&'static str, McpError> {
-        let sessions = self.sessions.borrow();
+        let mut sessions = self.sessions.borrow_mut();
         let session = sessions
-            .get(session_id)
+            .get_mut(session_id)
             .filter(|s| s.key_id == caller.key_id)
             .ok_or(McpError::UnknownSession)?;
+        session.last_used = Instant::now();
         match header {
             None => Ok(session.protocol_version),
             Some(version) if !SUPPORTED_PROTOCOL_VERSIONS.contains(&version) => {

@@ -780,3 +780,48 @@ fn every_refusal_maps_to_its_status() {
         assert!(value["error"]["code"].is_i64());
     }
 }
+
+#[test]
+fn idle_sessions_expire_after_the_timeout_but_not_before() {
+    use super::session::SESSION_IDLE_TIMEOUT;
+    let f = fixture(1, Duration::from_secs(30));
+    let alice = everything();
+    let session = initialize(&f.gateway, &alice, "2025-06-18");
+    let streaming = initialize(&f.gateway, &alice, "2025-06-18");
+    let get = McpRequest {
+        method: HttpMethod::Get,
+        accept: Some("text/event-stream"),
+        ..post(Some(&streaming), "")
+    };
+    let McpReply::Stream {
+        events: _events, ..
+    } = block_on(f.gateway.handle(get, &alice))
+    else {
+        panic!("a stream");
+    };
+    let used = Instant::now();
+    assert_eq!(
+        f.gateway
+            .expire_idle(used + SESSION_IDLE_TIMEOUT - Duration::from_secs(1)),
+        0
+    );
+    let past = Instant::now() + SESSION_IDLE_TIMEOUT + Duration::from_secs(1);
+    assert_eq!(
+        f.gateway.expire_idle(past),
+        1,
+        "only the session without a stream"
+    );
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    assert_eq!(
+        send(&f.gateway, post(Some(&session), ping), &alice)
+            .0
+            .status,
+        404
+    );
+    assert_eq!(
+        send(&f.gateway, post(Some(&streaming), ping), &alice)
+            .0
+            .status,
+        200
+    );
+}

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::time::{Duration, Instant};
 
 use futures_channel::mpsc::UnboundedSender;
 use futures_channel::oneshot;
@@ -22,6 +23,8 @@ use super::server::{HttpMethod, McpReply};
 pub const SESSION_RANDOM_BYTES: usize = 16;
 /// Most sessions one shard holds; `initialize` past it is refused (503) until some end.
 pub const MAX_SESSIONS_PER_SHARD: usize = 10_000;
+/// A session unused this long, with no call in flight and no open stream, may be dropped.
+pub const SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Most tool calls in flight in one session.
 pub const MAX_IN_FLIGHT_PER_SESSION: usize = 64;
 
@@ -83,17 +86,28 @@ pub struct Session {
     pub in_flight: HashMap<RequestId, (String, u64)>,
     /// The open `GET` stream, if any: SSE frames to send the client.
     pub stream: Option<UnboundedSender<Vec<u8>>>,
+    /// When a request last used the session.
+    pub last_used: Instant,
 }
 
 impl Session {
-    pub fn new(key_id: String, protocol_version: &'static str) -> Session {
+    pub fn new(key_id: String, protocol_version: &'static str, now: Instant) -> Session {
         Session {
             key_id,
             protocol_version,
             initialized: false,
             in_flight: HashMap::new(),
             stream: None,
+            last_used: now,
         }
+    }
+
+    /// Whether the session may be dropped at `now`: idle past [`SESSION_IDLE_TIMEOUT`], nothing
+    /// in flight, no open stream.
+    pub fn is_idle(&self, now: Instant) -> bool {
+        self.in_flight.is_empty()
+            && self.stream.as_ref().is_none_or(|s| s.is_closed())
+            && now.saturating_duration_since(self.last_used) > SESSION_IDLE_TIMEOUT
     }
 }
 
