@@ -825,3 +825,34 @@ fn idle_sessions_expire_after_the_timeout_but_not_before() {
         200
     );
 }
+
+#[test]
+fn calls_in_flight_to_one_server_are_capped() {
+    use super::upstream::worker::MAX_CALLS_PER_SERVER;
+    let f = fixture(1, Duration::from_secs(60));
+    let hub = f.hub.handle();
+    let mut waiting: Vec<_> = (0..MAX_CALLS_PER_SERVER as u64)
+        .map(|id| hub.call(id, "fake", "hang", None))
+        .collect();
+    wait_until("every call sent upstream", || {
+        let seen = f.seen.lock().unwrap();
+        seen.messages
+            .iter()
+            .filter(|m| m["params"]["name"] == "hang")
+            .count()
+            == MAX_CALLS_PER_SERVER
+    });
+    let refused = block_on(hub.call(9999, "fake", "echo", None)).unwrap();
+    assert!(refused.unwrap_err().message.contains("in flight"));
+    hub.cancel("fake", 0, "test");
+    let answered = block_on(hub.call(10_000, "fake", "echo", None)).unwrap();
+    assert_eq!(
+        answered.unwrap()["content"][0]["text"],
+        "echo",
+        "room again after one ended"
+    );
+    assert!(
+        block_on(poll_once(&mut waiting[1])).is_none(),
+        "the others still wait"
+    );
+}

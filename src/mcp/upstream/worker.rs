@@ -26,6 +26,9 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Shortest wait for `initialize` and `tools/list` answers: a child process may take seconds to
 /// start, even when tool calls have a tighter `call_timeout_ms`.
 pub const MIN_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most tool calls in flight (sent or waiting to be sent) to one server; past it a call is
+/// refused at once (each HTTP call holds a helper thread in this transport).
+pub const MAX_CALLS_PER_SERVER: usize = 256;
 /// Most `tools/list` pages read from one server (a server paging forever is cut off).
 pub const MAX_TOOL_PAGES: usize = 100;
 
@@ -183,6 +186,13 @@ impl Worker {
                 arguments,
                 reply,
             } => {
+                let in_flight = self.by_call.len() + self.queued.len();
+                if in_flight >= MAX_CALLS_PER_SERVER {
+                    let _ = reply.send(Err(self.down_error(&format!(
+                        "has {in_flight} calls in flight, the most sluice sends it"
+                    ))));
+                    return;
+                }
                 let queued = Queued {
                     ticket: Ticket {
                         call_id,
