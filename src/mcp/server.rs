@@ -426,7 +426,10 @@ impl McpGateway {
         Ok(McpReply::Full(response))
     }
 
-    /// The session's negotiated version after the session and header checks.
+    /// The session's negotiated version after the session and header checks. A request without
+    /// `MCP-Protocol-Version` gets the negotiated version (the spec assumes 2025-03-26 only when
+    /// nothing else tells the version; the session does); a header naming an unsupported or a
+    /// different version is refused with 400.
     fn session_version(
         &self,
         session_id: &str,

@@ -34,9 +34,6 @@ pub const MAX_IN_FLIGHT_PER_SESSION: usize = 64;
 /// `server/discover` get "method not found" and fall back to the handshake.
 pub const SUPPORTED_PROTOCOL_VERSIONS: [&str; 4] =
     ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
-/// The version assumed when a request carries no `MCP-Protocol-Version` header and nothing
-/// else tells it (the spec's rule for backwards compatibility).
-pub const DEFAULT_PROTOCOL_VERSION: &str = "2025-03-26";
 
 /// The version to answer an `initialize` offering `requested` with: the same when supported,
 /// else the newest supported (the client then decides whether it can go on).
