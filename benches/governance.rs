@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sluice::config::Config;
+use sluice::governance::Usage;
 use sluice::governance::{
     Clock, GovMsg, Governor, Ledger, LedgerSnapshot, ManualClock, Outbound,
     SHARE_REQUEST_INTERVAL_MS, SystemClock,
 };
-use sluice::governance::Usage;
 
 const SECRET: &[u8] = b"sk-sluice-alice-0123456789abcdefghijklmnopqrstuv";
 

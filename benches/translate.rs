@@ -7,11 +7,11 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sluice::providers::anthropic::{AnthropicObserver, peek_request};
 use sluice::providers::openai::{
     Quirks, StreamTranslator, ToolNameMap, estimate_input_tokens, translate_request,
     translate_response,
 };
-use sluice::providers::anthropic::{AnthropicObserver, peek_request};
 use sluice::sse::SseParser;
 use sluice_loadtest::requests::claude_code::{CLAUDE_CODE_DEFAULT_BYTES, claude_code_body};
 

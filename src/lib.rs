@@ -10,6 +10,10 @@
 //! - [`governance`]: virtual keys, budgets and rate limits on per-shard counters, pricing, the
 //!   ledger. [`error`]: the one client-facing error type.
 //! - [`observe`]: per-shard metrics, the Prometheus text, the access log, fed plain records.
+//! - [`inbound`]: client API formats other than Anthropic's (OpenAI Chat Completions), translated
+//!   to and from the Anthropic dialect.
+//! - [`mcp`]: the MCP gateway: JSON-RPC codec, client sessions, tool filtering, upstream MCP
+//!   clients (Streamable HTTP and stdio) run from helper threads.
 //! - [`providers`]: one module per provider kind behind one seam (envelope and dialect, the
 //!   response codec), and their registry. [`routing`]: route, target and key choice.
 //!   [`upstream`]: the HTTP client to providers (pools, TLS, DNS).
@@ -27,8 +31,9 @@ pub mod date;
 pub mod error;
 pub mod governance;
 pub mod http;
-pub mod json;
 pub mod inbound;
+pub mod json;
+pub mod mcp;
 pub mod observe;
 pub mod providers;
 pub mod proxy;

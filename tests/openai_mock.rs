@@ -8,8 +8,8 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
-use sluice::providers::openai::{StreamTranslator, ToolNameMap};
 use sluice::providers::anthropic::AnthropicObserver;
+use sluice::providers::openai::{StreamTranslator, ToolNameMap};
 use sluice::sse::SseParser;
 use support::RawClient;
 use support::openai_mock::{

@@ -9,6 +9,7 @@ mod audit;
 mod base_url;
 mod duration;
 mod glob;
+mod mcp;
 mod schema;
 mod secret;
 mod telemetry;
@@ -25,6 +26,8 @@ mod tests_audit;
 #[cfg(test)]
 mod tests_governance;
 #[cfg(test)]
+mod tests_mcp;
+#[cfg(test)]
 mod tests_parsers;
 #[cfg(test)]
 mod tests_validation;
@@ -36,6 +39,10 @@ pub use audit::*;
 pub use base_url::{BaseUrl, MAX_HOST_LEN};
 pub use duration::{MAX_RATE_WINDOW, ResetPeriod, parse_window};
 pub use glob::glob_match;
+pub use mcp::{
+    DEFAULT_MCP_CALL_TIMEOUT_MS, MAX_MCP_CALL_TIMEOUT_MS, MAX_MCP_SERVER_NAME_LEN,
+    MAX_MCP_TOOL_GLOBS, McpServerConfig, McpTransportConfig, valid_mcp_server_name,
+};
 pub use secret::{ENV_SECRET_PREFIX, Secret, SecretError, resolve_secret};
 pub use telemetry::*;
 pub use timestamp::parse_rfc3339_unix_secs;
@@ -63,6 +70,8 @@ pub struct Config {
     pub telemetry: Option<TelemetryConfig>,
     /// `[audit]`: `None` (no audit log) unless the section is present.
     pub audit: Option<AuditConfig>,
+    /// `[[mcp_servers]]`: unique names, each a valid tool prefix.
+    pub mcp_servers: Vec<McpServerConfig>,
 }
 
 /// Why a config was rejected: where (`server.lisen`, `providers[1].keys[0].secret`; empty for
@@ -137,6 +146,7 @@ impl Config {
             pricing: Vec::new(),
             telemetry: None,
             audit: None,
+            mcp_servers: Vec::new(),
         }
     }
 

@@ -27,6 +27,7 @@ pub struct RawConfig {
     pub pricing: Vec<RawPrice>,
     pub telemetry: Option<super::telemetry::RawTelemetry>,
     pub audit: Option<super::audit::RawAudit>,
+    pub mcp_servers: Vec<super::mcp::RawMcpServer>,
 }
 
 /// `[server]`: listeners, limits and timeouts. Defaults live in `types::ServerConfig`.
@@ -148,6 +149,8 @@ pub struct RawTeam {
     pub rate_limits: Vec<RawRateLimit>,
     #[serde(default)]
     pub models: Vec<String>,
+    #[serde(default)]
+    pub mcp_tools: Option<Vec<String>>,
 }
 
 /// One `[[virtual_keys]]` entry.
@@ -170,6 +173,8 @@ pub struct RawVirtualKey {
     pub models: Vec<String>,
     #[serde(default)]
     pub expires_at: Option<RawTimestamp>,
+    #[serde(default)]
+    pub mcp_tools: Option<Vec<String>>,
 }
 
 /// `expires_at` written either as a quoted string or as a bare TOML datetime.

@@ -201,6 +201,7 @@ fn shipped_example_file_parses_with_every_section() {
         "VERTEX_ACCESS_TOKEN",
         "SLUICE_ADMIN_TOKEN",
         "SLUICE_KEY_ALICE",
+        "GITHUB_MCP_TOKEN",
     ];
     let env = |name: &str| names.contains(&name).then(|| format!("value-of-{name}"));
     let config = Config::from_toml_str_with_env(text, &env).unwrap();

@@ -263,6 +263,8 @@ pub struct TeamConfig {
     pub rate_limits: Vec<RateLimit>,
     /// Model globs (`provider/model`) the team may use; empty: any model.
     pub models: Vec<String>,
+    /// MCP tool globs (`server__tool`); `None`: no list at this level.
+    pub mcp_tools: Option<Vec<String>>,
 }
 
 /// How a virtual key's secret is held.
@@ -289,6 +291,8 @@ pub struct VirtualKeyConfig {
     pub models: Vec<String>,
     /// Expiry as seconds since the Unix epoch (UTC); `None`: never expires.
     pub expires_at_unix_secs: Option<u64>,
+    /// MCP tool globs (`server__tool`); `None`: no list at this level.
+    pub mcp_tools: Option<Vec<String>>,
 }
 
 /// One `[[pricing]]` entry. Units: pico-dollars per token, which is numerically the same as

@@ -45,6 +45,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Config, ConfigErro
     let telemetry = super::telemetry::validate_telemetry(raw.telemetry, env)?;
     let routes = validate_routes(raw.routes, &providers)?;
     let pricing = validate_pricing(raw.pricing)?;
+    let mcp_servers = super::mcp::validate_mcp_servers(raw.mcp_servers, env)?;
     let governed = validate_governance(
         raw.governance,
         raw.customers,
@@ -79,6 +80,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Config, ConfigErro
         virtual_keys: governed.virtual_keys,
         pricing,
         telemetry,
+        mcp_servers,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Validates `[governance]` and the customer → team → virtual-key hierarchy: unique ids,
 //! references that resolve, one secret form per key, and consistent customers.
 
+use super::mcp::validate_mcp_tools;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -115,6 +116,7 @@ fn validate_teams(
                     &team.rate_limits,
                 )?,
                 models: validate_models(&format!("{path}.models"), team.models)?,
+                mcp_tools: validate_mcp_tools(&format!("{path}.mcp_tools"), team.mcp_tools)?,
                 id: team.id,
                 customer: team.customer,
             })
@@ -203,6 +205,7 @@ fn validate_virtual_keys(
             budgets: validate_budgets(&format!("{path}.budgets"), &key.budgets)?,
             rate_limits: validate_rate_limits(&format!("{path}.rate_limits"), &key.rate_limits)?,
             models: validate_models(&format!("{path}.models"), key.models)?,
+            mcp_tools: validate_mcp_tools(&format!("{path}.mcp_tools"), key.mcp_tools)?,
             id: key.id,
             secret,
             team: key.team,

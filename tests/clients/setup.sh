@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs the real clients the end-to-end tests drive, pinned: the official Anthropic and
-# OpenAI Python SDKs (in one venv) and Claude Code from npm. Idempotent and flock-guarded, so
+# Installs the real clients the end-to-end tests drive, pinned: the official Anthropic, OpenAI
+# and MCP Python SDKs (in one venv) and Claude Code from npm. Idempotent and flock-guarded, so
 # parallel test binaries may all call it; a stamp file records what is installed.
 # Usage: setup.sh DEPS_DIR   (default: <repo>/target/client-deps)
 set -euo pipefail
 
 ANTHROPIC_SDK_VERSION="2.14.0"
 OPENAI_SDK_VERSION="3.57.0"
+MCP_SDK_VERSION="2.3.0"
 CLAUDE_CODE_VERSION="2.1.332"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,7 +19,7 @@ exec 9>"$deps/.lock"
 flock 9
 
 stamp="$deps/.installed"
-want="anthropic==$ANTHROPIC_SDK_VERSION openai==$OPENAI_SDK_VERSION claude-code@$CLAUDE_CODE_VERSION"
+want="anthropic==$ANTHROPIC_SDK_VERSION openai==$OPENAI_SDK_VERSION mcp==$MCP_SDK_VERSION claude-code@$CLAUDE_CODE_VERSION"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" \
       && -x "$deps/venv/bin/python" && -x "$deps/node/node_modules/.bin/claude" ]]; then
     exit 0
@@ -34,9 +35,10 @@ if [[ ! -x "$deps/venv/bin/python" ]]; then
     "$python" -m venv "$deps/venv"
 fi
 "$deps/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "anthropic==$ANTHROPIC_SDK_VERSION" "openai==$OPENAI_SDK_VERSION"
+    "anthropic==$ANTHROPIC_SDK_VERSION" "openai==$OPENAI_SDK_VERSION" "mcp==$MCP_SDK_VERSION"
 "$deps/venv/bin/python" -c "import anthropic; assert anthropic.__version__ == '$ANTHROPIC_SDK_VERSION', anthropic.__version__"
 "$deps/venv/bin/python" -c "import openai; assert openai.__version__ == '$OPENAI_SDK_VERSION', openai.__version__"
+"$deps/venv/bin/python" -c "import importlib.metadata as m, mcp.server.mcpserver; v = m.version('mcp'); assert v == '$MCP_SDK_VERSION', v"
 
 if ! command -v npm >/dev/null; then
     echo "setup.sh: npm not found" >&2
