@@ -10,6 +10,10 @@ use super::registry::Entity;
 /// Least time between two requests for share of one budget or one limit count.
 pub const SHARE_REQUEST_INTERVAL_MS: u64 = 10;
 
+/// A shard that asked for a share within this long is still waiting for it (a waiting
+/// admission asks again every [`SHARE_REQUEST_INTERVAL_MS`]).
+const WANTING_MS: u64 = 2 * SHARE_REQUEST_INTERVAL_MS;
+
 /// Broadcasts a request for `wanted` of `of`, at most once per [`SHARE_REQUEST_INTERVAL_MS`]
 /// (`last_ask_ms` remembers when this shard last asked for it).
 pub(super) fn ask(
@@ -39,29 +43,43 @@ pub(super) fn ask(
 
 /// What this shard gives of `entity`'s share for `request` (taken off its own share), and the
 /// grant to send; `None` when it has nothing free.
-pub(super) fn give(entity: &mut Entity, request: &ShareRequest, now_ms: u64) -> Option<ShareGrant> {
-    let (share, used) = match request.of {
+pub(super) fn give(
+    entity: &mut Entity,
+    request: &ShareRequest,
+    now_ms: u64,
+    shard: usize,
+) -> Option<ShareGrant> {
+    let (share, used, last_ask_ms) = match request.of {
         ShareOf::Budget(key) => {
             let reserved = entity.reserved_pico;
             let budget = entity.budgets.iter_mut().find(|b| b.same_slot_key(&key))?;
             budget.advance(now_ms);
             let used = budget.own.total().saturating_add(reserved);
-            (&mut budget.share_pico, used)
+            (&mut budget.share_pico, used, budget.last_share_request_ms)
         }
         ShareOf::Requests { window_ms } => {
             let limit = entity.limit_mut(window_ms)?;
             limit.advance(now_ms);
             let used = limit.own_requests.total();
-            (&mut limit.request_share, used)
+            let asked = limit.last_request_ask_ms;
+            (&mut limit.request_share, used, asked)
         }
         ShareOf::Tokens { window_ms } => {
             let reserved = entity.reserved_tokens;
             let limit = entity.limit_mut(window_ms)?;
             limit.advance(now_ms);
             let used = limit.own_tokens.total().saturating_add(reserved);
-            (&mut limit.token_share, used)
+            let asked = limit.last_token_ask_ms;
+            (&mut limit.token_share, used, asked)
         }
     };
+    // Two short shards asking each other would swap their remainders for ever: a shard that
+    // is itself waiting for this share keeps it from a higher-numbered asker, so what is left
+    // flows towards the lowest-numbered shard that wants it.
+    let waiting = last_ask_ms != 0 && now_ms < last_ask_ms.saturating_add(WANTING_MS);
+    if waiting && shard < request.from_shard as usize {
+        return None;
+    }
     let free = share.saturating_sub(used);
     let amount = free.min(request.wanted.max(free / 2));
     if amount == 0 {

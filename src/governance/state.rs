@@ -278,7 +278,9 @@ impl Governor {
                     .get(&request.entity)
                     .copied()
                     .and_then(|slot| registry.get_mut(slot));
-                if let Some(grant) = entity.and_then(|e| shares::give(e, request, now_ms)) {
+                if let Some(grant) =
+                    entity.and_then(|e| shares::give(e, request, now_ms, self.shard))
+                {
                     outbox.push(Outbound {
                         route: Route::Shard(request.from_shard),
                         ledger: false,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::context::{RequestContext, Settlement};
 use super::state::ProxyState;
 use crate::error::GatewayError;
-use crate::governance::{Rejection, Usage, request_bound};
+use crate::governance::{Rejection, SHARE_REQUEST_INTERVAL_MS, Usage, request_bound};
 use crate::http::head::RequestHead;
 use crate::runtime::io::time::deadline;
 
@@ -39,6 +39,9 @@ pub fn authenticate(
 /// How long an admission waits for budget share from the other shards (strict mode) before
 /// the client is told to retry: the share usually arrives within microseconds.
 pub const SHARE_WAIT: Duration = Duration::from_millis(200);
+/// A waiting admission looks again after this long even when no message arrived: shares are
+/// asked for at most once per interval, so an ask that was throttled must be repeated.
+const SHARE_RETRY: Duration = Duration::from_millis(SHARE_REQUEST_INTERVAL_MS);
 
 /// Admits a request for `model` on `provider` and keeps the reservation in `ctx` until the
 /// response ends. Drains the inbox first: every settlement broadcast before now is counted.
@@ -64,9 +67,10 @@ pub async fn admit(
         let now = Instant::now();
         match admitted {
             Err(Rejection::BudgetBusy { .. }) if now < give_up_at => {
-                ctx.overhead
-                    .excluding(deadline(give_up_at - now, grant))
-                    .await;
+                // Woken by the next governance message applied here; at the latest after one
+                // share-request interval, so a request whose ask was throttled asks again.
+                let wait = (give_up_at - now).min(SHARE_RETRY);
+                ctx.overhead.excluding(deadline(wait, grant)).await;
             }
             other => break other,
         }
