@@ -39,7 +39,7 @@ pub struct RawAudit {
     pub max_field_bytes: Option<u64>,
 }
 
-/// `fsync = "always"` or an interval in milliseconds (`fsync = 100`).
+/// `fsync = "always"`, an interval (`fsync = "100ms"`, `"1s"`) or milliseconds (`fsync = 100`).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum RawFsync {
@@ -104,6 +104,28 @@ impl AuditConfig {
     }
 }
 
+fn fsync_error() -> ConfigError {
+    ConfigError::new(
+        "audit.fsync",
+        format!(
+            "must be \"always\" or an interval (\"100ms\", \"1s\", or milliseconds as a \
+             number), 1 ms to {MAX_AUDIT_FSYNC_INTERVAL_MS} ms"
+        ),
+    )
+}
+
+/// An fsync interval written as `<n>ms` or `<n>s`, within 1 ms and the longest accepted.
+fn fsync_interval(word: &str) -> Option<Duration> {
+    let ms = if let Some(n) = word.strip_suffix("ms") {
+        n.parse::<u64>().ok()?
+    } else {
+        word.strip_suffix('s')?.parse::<u64>().ok()?.checked_mul(1_000)?
+    };
+    (1..=MAX_AUDIT_FSYNC_INTERVAL_MS)
+        .contains(&ms)
+        .then(|| Duration::from_millis(ms))
+}
+
 /// Validates `[audit]`; `state_dir` is the validated `governance.state_dir`.
 pub fn validate_audit(
     raw: Option<RawAudit>,
@@ -125,15 +147,10 @@ pub fn validate_audit(
         Some(RawFsync::Millis(ms)) if (1..=MAX_AUDIT_FSYNC_INTERVAL_MS).contains(&ms) => {
             FsyncPolicy::Interval(Duration::from_millis(ms))
         }
-        Some(_) => {
-            return Err(ConfigError::new(
-                "audit.fsync",
-                format!(
-                    "must be \"always\" or an interval in milliseconds, 1 to \
-                     {MAX_AUDIT_FSYNC_INTERVAL_MS}"
-                ),
-            ));
-        }
+        Some(RawFsync::Word(word)) => fsync_interval(&word)
+            .map(FsyncPolicy::Interval)
+            .ok_or_else(fsync_error)?,
+        Some(RawFsync::Millis(_)) => return Err(fsync_error()),
     };
     if let Some(bytes) = raw.rotate_bytes {
         if bytes < MIN_AUDIT_ROTATE_BYTES {

@@ -52,6 +52,13 @@ fn audit_settings_parse() {
         interval.fsync,
         FsyncPolicy::Interval(Duration::from_secs(60))
     );
+    for (text, ms) in [("100ms", 100), ("1ms", 1), ("60000ms", 60_000), ("2s", 2_000), ("60s", 60_000)] {
+        let audit = parse(&format!("[audit]\nfsync = \"{text}\"\n"))
+            .unwrap()
+            .audit
+            .unwrap();
+        assert_eq!(audit.fsync, FsyncPolicy::Interval(Duration::from_millis(ms)), "{text}");
+    }
 }
 
 #[test]
@@ -60,6 +67,11 @@ fn audit_limits_and_bad_values_name_their_key() {
         ("[audit]\nfsync = \"sometimes\"", "audit.fsync"),
         ("[audit]\nfsync = 0", "audit.fsync"),
         ("[audit]\nfsync = 60001", "audit.fsync"),
+        ("[audit]\nfsync = \"0ms\"", "audit.fsync"),
+        ("[audit]\nfsync = \"60001ms\"", "audit.fsync"),
+        ("[audit]\nfsync = \"61s\"", "audit.fsync"),
+        ("[audit]\nfsync = \"100\"", "audit.fsync"),
+        ("[audit]\nfsync = \"ms\"", "audit.fsync"),
         ("[audit]\nrotate_bytes = 65535", "audit.rotate_bytes"),
         ("[audit]\nretain_days = 36501", "audit.retain_days"),
         ("[audit]\ntool_results = \"some\"", "audit.tool_results"),

@@ -243,6 +243,24 @@ impl Governor {
         state.registry.get(slot).map(|e| Rc::clone(&e.name))
     }
 
+    /// The team and customer names of a key's entity (for logs, traces and audit).
+    pub fn key_owners(&self, key: KeyRef) -> (Option<Rc<str>>, Option<Rc<str>>) {
+        let state = self.state.borrow();
+        let registry = &state.registry;
+        let Some(entity) = registry
+            .by_id
+            .get(&key.entity)
+            .and_then(|&slot| registry.get(slot))
+        else {
+            return (None, None);
+        };
+        let name = |slot: Option<u32>| {
+            slot.and_then(|s| registry.get(s))
+                .map(|e| Rc::clone(&e.name))
+        };
+        (name(entity.team), name(entity.customer))
+    }
+
     /// Hands every message this shard wants sent to `send` (call after `admit`, after a
     /// settlement and after `apply`; a settlement's delta must go out before the response's
     /// last byte is written).

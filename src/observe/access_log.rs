@@ -81,6 +81,38 @@ impl AccessLogSender {
     }
 }
 
+impl AccessLogSender {
+    /// Writes the audit log's head anchor (`{"ts_ms":..,"audit_head":{"seq":..,"hash":..}}`),
+    /// so a copy of it exists outside the audit directory.
+    pub fn record_audit_head(&self, seq: u64, hash: &str) {
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        let _ = tx.send(format_audit_head(seq, hash));
+    }
+}
+
+/// Formats the audit head line (with the trailing newline).
+pub fn format_audit_head(seq: u64, hash: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(160);
+    let ts_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    out.extend_from_slice(b"{");
+    write_key(&mut out, "ts_ms");
+    write_u64(&mut out, ts_ms);
+    out.extend_from_slice(b",");
+    write_key(&mut out, "audit_head");
+    out.extend_from_slice(b"{");
+    write_key(&mut out, "seq");
+    write_u64(&mut out, seq);
+    out.extend_from_slice(b",");
+    write_key(&mut out, "hash");
+    write_json_string(&mut out, hash);
+    out.extend_from_slice(b"}}\n");
+    out
+}
+
 /// Formats one access-log line (with the trailing newline).
 pub fn format_line(
     head: Option<&RequestHead>,

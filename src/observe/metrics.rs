@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use super::genai_metrics::{GenAiShardMetrics, GenAiSnapshot};
 use super::record::RequestRecord;
 
 /// Significant figures kept by the latency histograms (1% resolution).
@@ -76,6 +77,8 @@ pub struct MetricsSnapshot {
     pub overhead: Latency,
     pub upstream_ttfb: Latency,
     pub duration: Latency,
+    /// The GenAI conventions' series and spend by key, team, customer and provider.
+    pub genai: GenAiSnapshot,
 }
 
 /// A shard's live metrics.
@@ -91,6 +94,8 @@ pub struct ShardMetrics {
     overhead: RefCell<Latency>,
     upstream_ttfb: RefCell<Latency>,
     duration: RefCell<Latency>,
+    /// The GenAI series, recorded once per model call by `finish`.
+    pub genai: GenAiShardMetrics,
 }
 
 /// Decrements a gauge when dropped (an open connection, a running stream).
@@ -121,6 +126,7 @@ impl ShardMetrics {
             overhead: RefCell::new(Latency::new(MAX_OVERHEAD_NS, 1)),
             upstream_ttfb: RefCell::new(Latency::new(MAX_DURATION_US, 1_000)),
             duration: RefCell::new(Latency::new(MAX_DURATION_US, 1_000)),
+            genai: GenAiShardMetrics::new(),
         }
     }
 
@@ -188,6 +194,7 @@ impl ShardMetrics {
             overhead: self.overhead.borrow().clone(),
             upstream_ttfb: self.upstream_ttfb.borrow().clone(),
             duration: self.duration.borrow().clone(),
+            genai: self.genai.snapshot(),
         }
     }
 }

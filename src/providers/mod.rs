@@ -55,6 +55,31 @@ pub struct UpstreamRequest<'a> {
     pub body_len: usize,
     pub credentials: Credentials<'a>,
     pub encoding: ResponseEncoding,
+    /// The W3C trace context of this attempt's span, when tracing is on: every envelope writes
+    /// it with [`UpstreamTrace::write`] in place of the client's own.
+    pub trace: Option<UpstreamTrace<'a>>,
+}
+
+/// The `traceparent` (and `tracestate`) an upstream attempt carries.
+#[derive(Clone, Copy, Debug)]
+pub struct UpstreamTrace<'a> {
+    pub traceparent: &'a str,
+    pub tracestate: Option<&'a str>,
+}
+
+impl UpstreamTrace<'_> {
+    /// Whether `name` is a trace-context header, replaced (not forwarded) when a trace is set.
+    pub fn replaces(name: &str) -> bool {
+        name.eq_ignore_ascii_case("traceparent") || name.eq_ignore_ascii_case("tracestate")
+    }
+
+    /// Appends the trace-context headers.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        crate::http::encode::write_header(out, "traceparent", self.traceparent.as_bytes());
+        if let Some(state) = self.tracestate {
+            crate::http::encode::write_header(out, "tracestate", state.as_bytes());
+        }
+    }
 }
 
 /// One provider kind: its envelope and its dialect.

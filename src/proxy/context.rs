@@ -11,6 +11,7 @@ use crate::governance::{KeyRef, Reservation, Usage};
 use crate::observe::record::RequestRecord;
 use crate::observe::request_id::RequestId;
 use crate::observe::summary::ResponseSummary;
+use crate::observe::trace::{SpanId, TraceStart};
 use crate::routing::Route;
 
 /// Where a request is in its life. Moves forward only; `finish` is the one exit of every phase.
@@ -91,6 +92,23 @@ impl Stopwatch {
     }
 }
 
+/// One try of the request at an upstream, as the trace, the audit log and the access log
+/// read it (a failover loop adds one per provider tried).
+#[derive(Debug)]
+pub struct Attempt {
+    /// The provider's index in the config.
+    pub provider: usize,
+    /// Its span when the request is traced (its `traceparent` went upstream).
+    pub span_id: Option<SpanId>,
+    pub started: Instant,
+    /// When it ended (None: it is the attempt the response came from and lasts to `finish`).
+    pub ended: Option<Instant>,
+    /// The upstream's response status, if one came.
+    pub status: Option<u16>,
+    /// Why it failed without a status (`error.type`).
+    pub error: Option<&'static str>,
+}
+
 /// Everything `finish` needs to settle, count and log one request once.
 pub struct RequestContext {
     pub request_id: RequestId,
@@ -125,6 +143,16 @@ pub struct RequestContext {
     pub cost_pico: Option<u64>,
     /// Why governance refused the request (the rejections metric's label).
     pub rejection: Option<&'static str>,
+    /// The request's trace, when tracing is on (continued from the client's `traceparent`).
+    pub trace: Option<TraceStart>,
+    /// The upstream attempts, in order.
+    pub attempts: Vec<Attempt>,
+    /// When the first response body bytes went to the client (time to first token).
+    pub first_body_at: Option<Instant>,
+    /// The request's `max_tokens`, as peeked.
+    pub max_tokens: Option<u64>,
+    /// The request body, moved here (not copied) for the audit log when it is on.
+    pub audit_body: Option<Vec<u8>>,
 }
 
 impl RequestContext {
@@ -152,6 +180,11 @@ impl RequestContext {
             reservation: None,
             cost_pico: None,
             rejection: None,
+            trace: None,
+            attempts: Vec::new(),
+            first_body_at: None,
+            max_tokens: None,
+            audit_body: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use super::Client;
 use super::context::{Phase, RequestContext};
 use super::govern;
+use super::outcome;
 use super::relay;
 use super::state::ProxyState;
 use crate::error::{ErrorKind, GatewayError};
@@ -16,7 +17,7 @@ use crate::http::encode::local_response;
 use crate::http::head::RequestHead;
 use crate::providers::anthropic::error_body::error_response;
 use crate::providers::anthropic::request_peek::{PeekError, peek_request, substitute_model};
-use crate::providers::{Credentials, ResponseEncoding, UpstreamRequest, provider_for};
+use crate::providers::{Credentials, ResponseEncoding, UpstreamRequest, UpstreamTrace, provider_for};
 use crate::routing::{self, Route};
 
 /// Bodies up to this size are copied behind the upstream head and sent in one write.
@@ -26,8 +27,10 @@ const SMALL_BODY_BYTES: usize = 16 * 1024;
 pub async fn serve(state: &Rc<ProxyState>, client: &mut Client, head: RequestHead) -> bool {
     let _in_flight = state.enter_request();
     let mut ctx = RequestContext::new(state.next_request_id(), head.keep_alive());
+    ctx.trace = outcome::start_trace(state, &head);
     let mut scratch = client.take_scratch();
     let outcome = handle(state, client, &head, &mut scratch, &mut ctx).await;
+    outcome::keep_body(state, &mut ctx, &mut scratch.body);
     let keep_alive = finish(state, client, Some(&head), ctx, outcome, &mut scratch.out).await;
     client.recycle_scratch(scratch);
     keep_alive
@@ -75,6 +78,7 @@ async fn handle(
         let peek = peek_request(body).map_err(|e| bad_json(&e))?;
         ctx.stream = peek.stream && route == Route::Messages;
         ctx.model = peek.model.clone();
+        ctx.max_tokens = peek.max_tokens;
         Some(peek)
     } else {
         None
@@ -120,6 +124,7 @@ async fn handle(
     // Upstream: send and wait for the response head. A small body rides in the head's buffer
     // so the whole request leaves in one write.
     let upstream = &mut scratch.upstream_head;
+    let traceparent = outcome::begin_attempt(state, ctx, target.index);
     let request = UpstreamRequest {
         provider: target.provider,
         head,
@@ -127,6 +132,10 @@ async fn handle(
         body_len: body.len(),
         credentials,
         encoding,
+        trace: traceparent.as_deref().map(|traceparent| UpstreamTrace {
+            traceparent,
+            tracestate: ctx.trace.as_ref().and_then(|t| t.tracestate.as_deref()),
+        }),
     };
     provider.write_request_head(upstream, &request);
     let separate_body: &[u8] = if body.len() <= SMALL_BODY_BYTES {
@@ -141,8 +150,10 @@ async fn handle(
         .upstreams
         .exchange(target.index, target.provider, upstream, separate_body)
         .await;
+    outcome::end_attempt(ctx, exchange.as_ref().map(|e| e.head.status()));
     let exchange = exchange?;
     ctx.overhead.resume_at(exchange.head_received_at);
+    outcome::keep_body(state, ctx, body);
     scratch.release_request();
     ctx.upstream_ttfb = Some(
         exchange
@@ -246,5 +257,7 @@ async fn finish(
         provider,
         error.as_ref().or(ctx.late_fault.as_ref()),
     );
+    let late_fault = ctx.late_fault.take();
+    outcome::observe_request(state, head, &mut ctx, error.as_ref().or(late_fault.as_ref()));
     ctx.keep_alive && !ctx.client_gone
 }

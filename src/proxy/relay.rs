@@ -115,7 +115,11 @@ async fn relay<C: ResponseCodec>(
                 return fail_mid_body(client, ctx, codec, out, body_fault(&e)).await;
             }
         };
+        let before = out.len();
         let fed_through = codec.feed(data, fed, finished, |bytes| frame(out, framing, bytes));
+        if out.len() > before && ctx.first_body_at.is_none() {
+            ctx.first_body_at = Some(Instant::now());
+        }
         if let Err(e) = fed_through {
             return fail_mid_body(client, ctx, codec, out, codec_fault(e)).await;
         }

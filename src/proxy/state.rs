@@ -9,6 +9,8 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::governance::{GovLink, Governor};
 use crate::observe::access_log::AccessLogSender;
+use crate::observe::audit::AuditSender;
+use crate::observe::trace::ShardTracer;
 use crate::observe::metrics::ShardMetrics;
 use crate::observe::request_id::RequestId;
 use crate::routing::KeyRotation;
@@ -27,6 +29,10 @@ pub struct ProxyState {
     pub gov_link: Rc<GovLink>,
     pub metrics: ShardMetrics,
     pub access_log: AccessLogSender,
+    /// The audit log's writer, when `[audit]` is configured (one record per request).
+    pub audit: Option<AuditSender>,
+    /// The trace exporter's shard end, when `[telemetry].otlp_endpoint` is set.
+    pub tracer: Option<ShardTracer>,
     pub keys: KeyRotation,
     /// Notified after each governance message applied in the background (share grants).
     pub gov_events: Notify,
@@ -45,6 +51,8 @@ pub struct ProxyParts {
     pub gov_link: Rc<GovLink>,
     pub metrics: ShardMetrics,
     pub access_log: AccessLogSender,
+    pub audit: Option<AuditSender>,
+    pub tracer: Option<ShardTracer>,
     /// The process start (Unix seconds), part of every request id.
     pub started_secs: u64,
 }
@@ -59,6 +67,8 @@ impl ProxyState {
             gov_link: parts.gov_link,
             metrics: parts.metrics,
             access_log: parts.access_log,
+            audit: parts.audit,
+            tracer: parts.tracer,
             keys: KeyRotation::new(parts.index as u64),
             gov_events: Notify::new(),
             draining: Cell::new(false),

@@ -11,7 +11,7 @@ use crate::error::{ErrorKind, GatewayError};
 use crate::http::conn::{ClientConn, ConnError, Handler, HeadLimits};
 use crate::http::encode::local_response;
 use crate::http::head::RequestHead;
-use crate::observe::prometheus;
+use crate::observe::{export_metrics, genai_metrics, prometheus};
 use crate::providers::anthropic::error_body::error_response;
 
 /// Largest admin request body (JSON documents are small).
@@ -76,6 +76,13 @@ async fn serve(shard: &Rc<Shard>, conn: &mut ClientConn<TcpStream>, head: Reques
             let snapshots = shard.mesh.scrape_all().await;
             let mut text = prometheus::render(&snapshots);
             prometheus::render_governance(&mut text, &shard.proxy.gov);
+            let genai: Vec<_> = snapshots.into_iter().map(|s| s.genai).collect();
+            genai_metrics::render(&mut text, &genai);
+            export_metrics::render(
+                &mut text,
+                shard.proxy.audit.as_ref().map(|a| a.stats()),
+                shard.proxy.tracer.as_ref().map(|t| t.stats()),
+            );
             local_response(
                 &mut out,
                 200,

@@ -83,6 +83,7 @@ pub async fn handle(shard: &Rc<Shard>, head: &RequestHead, body: &[u8]) -> Admin
         )),
     };
     let answer = answer.unwrap_or_else(|e| e);
+    super::admin_audit::record(shard, head, &segments, body, answer.status);
     shard.proxy.gov_link.flush(&shard.proxy.gov);
     if (200..300).contains(&answer.status) && head.method() != "GET" {
         // Durable before acknowledged: a key created here survives an immediate kill.

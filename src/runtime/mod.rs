@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod admin_api;
+pub mod admin_audit;
 pub mod io;
 pub mod mesh;
 pub mod serve;
@@ -24,6 +25,8 @@ use crate::governance::{
     Clock, DEFAULT_COMMIT_INTERVAL, Ledger, SystemClock, ledger_path, load_snapshot,
 };
 use crate::observe::access_log::AccessLogWriter;
+use crate::observe::audit::AuditLog;
+use crate::observe::trace::TraceExporter;
 use crate::upstream::dns;
 
 pub use shard::Shard;
@@ -114,6 +117,7 @@ pub fn serve(
             ))
         })?;
     let gov_links = crate::governance::link::wire(cpus.len(), &ledger);
+    let (audit, exporter) = start_pipelines(&config)?;
 
     let (mesh, inboxes) = mesh::Mesh::wire(cpus.len(), config_path);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<Option<SocketAddr>, String>>();
@@ -129,6 +133,8 @@ pub fn serve(
             inbox,
             resolver: dns.clone(),
             access_log: access_log.sender(),
+            audit: audit.as_ref().and_then(AuditLog::sender),
+            tracer: exporter.as_ref().and_then(TraceExporter::shard_tracer),
             gov_link,
             snapshot: Arc::clone(&snapshot),
             ready: ready_tx.clone(),
@@ -178,6 +184,37 @@ pub fn serve(
         eprintln!("sluice: the ledger did not flush cleanly: {e}");
     }
     let _ = ledger_thread.join();
+    // Every shard (and so every sender) is gone: write out what is queued.
+    if let Some(audit) = audit {
+        audit.shutdown();
+    }
+    if let Some(exporter) = exporter {
+        exporter.shutdown();
+    }
     access_log.finish();
     failed.map_or(Ok(()), Err)
+}
+
+/// Opens the audit log (when `[audit]` is configured) and starts the trace exporter (when
+/// `[telemetry].otlp_endpoint` is set): both run on threads of their own, fed by the shards.
+fn start_pipelines(
+    config: &Config,
+) -> Result<(Option<AuditLog>, Option<TraceExporter>), StartError> {
+    let audit = match &config.audit {
+        Some(audit) => Some(AuditLog::open(audit).map_err(|e| {
+            StartError(format!(
+                "cannot open the audit log {}: {e}",
+                audit.dir.display()
+            ))
+        })?),
+        None => None,
+    };
+    let exporter = match &config.telemetry {
+        Some(telemetry) => Some(
+            TraceExporter::start(telemetry)
+                .map_err(|e| StartError(format!("cannot start the trace exporter: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok((audit, exporter))
 }

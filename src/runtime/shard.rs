@@ -20,10 +20,15 @@ use super::serve::accept_and_serve;
 use crate::config::Config;
 use crate::governance::{GovLink, Governor, LedgerSnapshot, SystemClock};
 use crate::observe::access_log::AccessLogSender;
+use crate::observe::audit::AuditSender;
+use crate::observe::trace::ShardTracer;
 use crate::observe::metrics::ShardMetrics;
 use crate::proxy::{ProxyParts, ProxyState};
 use crate::upstream::Upstreams;
 use crate::upstream::dns::{DnsCache, Resolver};
+
+/// How often shard 0 copies the audit head (last fsynced seq and hash) to the access log.
+pub const AUDIT_HEAD_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How often a draining shard checks whether its in-flight requests are done.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
@@ -94,6 +99,8 @@ pub struct ShardSetup {
     pub inbox: Inbox,
     pub resolver: Resolver,
     pub access_log: AccessLogSender,
+    pub audit: Option<AuditSender>,
+    pub tracer: Option<ShardTracer>,
     pub gov_link: GovLink,
     pub snapshot: Arc<LedgerSnapshot>,
     /// Told once the shard accepts (with the admin address on shard 0), or why it could not.
@@ -110,6 +117,8 @@ pub async fn run(setup: ShardSetup) {
         mut inbox,
         resolver,
         access_log,
+        audit,
+        tracer,
         gov_link,
         snapshot,
         ready,
@@ -156,6 +165,8 @@ pub async fn run(setup: ShardSetup) {
         gov_link: Rc::clone(&gov_link),
         metrics: ShardMetrics::new(index),
         access_log,
+        audit,
+        tracer,
         started_secs,
     }));
     let events = Rc::clone(&proxy);
@@ -183,6 +194,9 @@ pub async fn run(setup: ShardSetup) {
         None
     };
     let _ = ready.send(Ok(admin_addr));
+    if index == 0 && shard.proxy.audit.is_some() {
+        spawn_local(log_audit_head(Rc::clone(&shard))).detach();
+    }
 
     let data = Rc::clone(&shard);
     let acceptor = spawn_local(async move {
@@ -233,4 +247,37 @@ fn start_admin(shard: &Rc<Shard>, addr: SocketAddr) -> std::io::Result<SocketAdd
     })
     .detach();
     Ok(bound)
+}
+
+/// Copies the audit head to the access log every [`AUDIT_HEAD_LOG_INTERVAL`] while it moves
+/// (the anchor's outside copy; `/metrics` carries it too), until the shard stops.
+async fn log_audit_head(shard: Rc<Shard>) {
+    let mut logged = None;
+    loop {
+        let stopped = futures_lite::future::or(
+            async {
+                sleep(AUDIT_HEAD_LOG_INTERVAL).await;
+                false
+            },
+            async {
+                shard.until(|s| s.stopped.get()).await;
+                true
+            },
+        )
+        .await;
+        let proxy = &shard.proxy;
+        let head = proxy
+            .audit
+            .as_ref()
+            .and_then(|a| a.stats().head.lock().ok().and_then(|h| h.clone()));
+        if let Some(head) = head
+            && logged != Some(head.seq)
+        {
+            proxy.access_log.record_audit_head(head.seq, &head.hash);
+            logged = Some(head.seq);
+        }
+        if stopped {
+            return;
+        }
+    }
 }

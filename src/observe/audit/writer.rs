@@ -179,6 +179,11 @@ impl AuditSender {
         })
     }
 
+    /// The writer's shared counters and head (read at scrape and for the head line).
+    pub fn stats(&self) -> &AuditStats {
+        &self.stats
+    }
+
     /// Queues an admin record. Returns false (and counts a drop) when the queue is full.
     pub fn record_admin(&self, record: AdminRecord) -> bool {
         self.send(Message::Admin(record))

@@ -155,6 +155,11 @@ impl ShardTracer {
         }
     }
 
+    /// The exporter's shared counters (read at scrape).
+    pub fn stats(&self) -> &TraceStats {
+        &self.stats
+    }
+
     /// A new span id for an upstream attempt (before it is sent, for its `traceparent`).
     pub fn attempt_span_id(&self) -> SpanId {
         self.ids.span_id()

@@ -35,6 +35,7 @@ impl Provider for Anthropic {
             request.body_len,
             request.credentials,
             request.encoding,
+            request.trace,
         );
     }
 

@@ -6,7 +6,7 @@ use crate::config::ProviderConfig;
 use crate::http::encode::{write_content_length, write_header};
 use crate::http::head::RequestHead;
 use crate::http::hop::{is_hop_by_hop, listed_in_connection};
-use crate::providers::{Credentials, ResponseEncoding};
+use crate::providers::{Credentials, ResponseEncoding, UpstreamTrace};
 
 /// Appends the upstream request head for `head` to `out`. `path` is the upstream path (prefix
 /// removed); the query is kept as the client sent it.
@@ -18,6 +18,7 @@ pub fn write_request_head(
     body_len: usize,
     credentials: Credentials<'_>,
     encoding: ResponseEncoding,
+    trace: Option<UpstreamTrace<'_>>,
 ) {
     out.extend_from_slice(head.method().as_bytes());
     out.push(b' ');
@@ -41,6 +42,7 @@ pub fn write_request_head(
             || listed_in_connection(connection, name)
             || (encoding == ResponseEncoding::Identity
                 && name.eq_ignore_ascii_case("accept-encoding"))
+            || (trace.is_some() && UpstreamTrace::replaces(name))
         {
             continue;
         }
@@ -59,6 +61,9 @@ pub fn write_request_head(
     };
     if let Some(key) = provider_key {
         write_header(out, "x-api-key", key.expose().as_bytes());
+    }
+    if let Some(trace) = trace {
+        trace.write(out);
     }
     if body_len > 0 || head.method() == "POST" {
         write_content_length(out, body_len as u64);
