@@ -11,6 +11,7 @@ pub mod governance;
 pub mod http_client;
 pub mod mock;
 pub mod openai_mock;
+pub mod otlp;
 pub mod sse;
 pub mod temp;
 pub mod tls;

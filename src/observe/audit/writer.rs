@@ -80,6 +80,9 @@ enum Message {
     Admin(AdminRecord),
     /// Write and fsync everything sent before, then answer.
     Sync(std::sync::mpsc::Sender<()>),
+    /// Write and fsync everything sent before, then end the thread (shutdown: a shard's
+    /// sender may outlive its shard, so the end cannot wait for every sender to drop).
+    Stop,
 }
 
 /// Counters shared with the scrape and the access log.
@@ -152,10 +155,12 @@ impl AuditLog {
         (self.tool_results, self.max_field_bytes)
     }
 
-    /// Stops accepting records once every sender is gone, writes and fsyncs what is queued,
-    /// moves the head, and joins the thread.
+    /// Writes and fsyncs what is queued, moves the head, and joins the thread. Call once the
+    /// shards have ended: records sent after this are dropped.
     pub fn shutdown(mut self) {
-        self.tx.take();
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Message::Stop);
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -230,6 +235,8 @@ struct WriterState {
     flushed_prev: String,
     /// Written but not fsynced.
     dirty: bool,
+    /// A `Stop` arrived: end after this batch.
+    stopping: bool,
     last_sync: Instant,
     noted_dropped: u64,
     stats: Arc<AuditStats>,
@@ -313,6 +320,7 @@ impl WriterState {
             pending: Vec::new(),
             pending_records: 0,
             dirty: false,
+            stopping: false,
             last_sync: Instant::now(),
             noted_dropped: 0,
             stats,
@@ -369,6 +377,9 @@ impl WriterState {
             for ack in acks.drain(..) {
                 let _ = ack.send(());
             }
+            if self.stopping {
+                break;
+            }
         }
         self.note_drops();
         if let Err(e) = self.flush() {
@@ -396,6 +407,7 @@ impl WriterState {
             }
             Message::Admin(record) => self.append(&AuditRecord::Admin(record)),
             Message::Sync(ack) => acks.push(ack),
+            Message::Stop => self.stopping = true,
         }
     }
 

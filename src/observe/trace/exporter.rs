@@ -42,7 +42,8 @@ pub struct TraceStats {
 
 /// The running exporter: owns the thread.
 pub struct TraceExporter {
-    tx: Option<Sender<RequestSpan>>,
+    /// `None` asks the worker to export what it has and end.
+    tx: Option<Sender<Option<RequestSpan>>>,
     thread: Option<JoinHandle<()>>,
     stats: Arc<TraceStats>,
     sample_ratio: f64,
@@ -100,9 +101,12 @@ impl TraceExporter {
         Arc::clone(&self.stats)
     }
 
-    /// Exports what is queued (once every shard tracer is gone) and joins the thread.
+    /// Exports what is queued and joins the thread. Call once the shards have ended (a shard's
+    /// tracer may outlive its shard, so the end does not wait for every tracer to drop).
     pub fn shutdown(mut self) {
-        self.tx.take();
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(None);
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -127,7 +131,7 @@ enum Outcome {
 }
 
 impl Worker {
-    fn run(self, rx: &Receiver<RequestSpan>) {
+    fn run(self, rx: &Receiver<Option<RequestSpan>>) {
         let mut batch: Vec<RequestSpan> = Vec::with_capacity(MAX_EXPORT_BATCH);
         let mut oldest: Option<Instant> = None;
         loop {
@@ -136,10 +140,26 @@ impl Worker {
                 Some(since) => rx.recv_timeout(BATCH_DELAY.saturating_sub(since.elapsed())),
             };
             match received {
-                Ok(request) => {
+                Ok(None) => {
+                    self.export(&mut batch);
+                    return;
+                }
+                Ok(Some(request)) => {
                     batch.push(request);
                     oldest.get_or_insert_with(Instant::now);
-                    batch.extend(rx.try_iter().take(MAX_EXPORT_BATCH - batch.len()));
+                    let mut stop = false;
+                    batch.extend(
+                        rx.try_iter()
+                            .take(MAX_EXPORT_BATCH - batch.len())
+                            .map_while(|m| {
+                                stop |= m.is_none();
+                                m
+                            }),
+                    );
+                    if stop {
+                        self.export(&mut batch);
+                        return;
+                    }
                     if batch.len() < MAX_EXPORT_BATCH
                         && oldest.is_some_and(|t| t.elapsed() < BATCH_DELAY)
                     {

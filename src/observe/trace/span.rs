@@ -113,14 +113,14 @@ pub fn unix_nanos_now() -> u64 {
 
 /// A shard's tracer: starts traces and hands finished ones to the exporter without blocking.
 pub struct ShardTracer {
-    tx: Sender<RequestSpan>,
+    tx: Sender<Option<RequestSpan>>,
     stats: Arc<TraceStats>,
     sample_ratio: f64,
     ids: IdGenerator,
 }
 
 impl ShardTracer {
-    pub(super) fn new(tx: Sender<RequestSpan>, stats: Arc<TraceStats>, sample_ratio: f64) -> Self {
+    pub(super) fn new(tx: Sender<Option<RequestSpan>>, stats: Arc<TraceStats>, sample_ratio: f64) -> Self {
         ShardTracer {
             tx,
             stats,
@@ -171,7 +171,7 @@ impl ShardTracer {
         if !span.trace.as_ref().is_some_and(|t| t.sampled) {
             return false;
         }
-        match self.tx.try_send(span) {
+        match self.tx.try_send(Some(span)) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.stats
