@@ -5,6 +5,7 @@ mod support;
 
 use serde_json::Value;
 
+use support::audit::{assert_verifies, audit_records, audit_text, audit_toml, sha256_hex};
 use support::clients;
 use support::fixtures;
 use support::temp::token;
@@ -178,4 +179,77 @@ fn claude_code_runs_a_bash_tool_directly_against_the_mock() {
 #[test]
 fn claude_code_runs_a_bash_tool_through_sluice() {
     claude_code_round_trip(true);
+}
+
+/// A Claude Code session through sluice with `[audit]` on: the model's Bash call is recorded
+/// with the command as its input, the turn that carries the tool's output records its digest,
+/// the chain verifies, and the client's API key appears nowhere.
+#[test]
+fn claude_code_session_leaves_a_verifiable_audit_trail() {
+    let token = token();
+    let home = TempDir::new("claude-home");
+    let work = TempDir::new("claude-work");
+    let state = TempDir::new("claude-audit");
+    let audit_dir = state.join("audit");
+    let marker = work.join("sluice-marker.txt");
+    let mock = MockUpstream::start(clients::claude_code_handler(token.clone(), marker.clone()));
+    let mut toml = support::gateway::config_toml(&mock.base_url(), None, &[]);
+    toml.push_str(&audit_toml(&audit_dir, "\"always\""));
+    let mut gateway = Gateway::start_config(&toml);
+    let output = clients::run_claude(
+        &format!("http://{}", gateway.addr),
+        home.path(),
+        work.path(),
+        &token,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "claude failed: {stderr}");
+    gateway.sigterm();
+    assert!(gateway.wait_exit(support::EVENTUALLY).is_some());
+    assert_verifies(&audit_dir);
+
+    let records = audit_records(&audit_dir);
+    let calls: Vec<&Value> = records
+        .iter()
+        .flat_map(|r| r["tool_calls"].as_array().into_iter().flatten())
+        .collect();
+    let bash = calls
+        .iter()
+        .find(|c| c["name"] == "Bash")
+        .unwrap_or_else(|| panic!("no Bash call recorded: {records:?}"));
+    let command = bash["input"]["value"]["command"].as_str().unwrap();
+    assert_eq!(
+        command,
+        format!(
+            "echo sluice-ok-{token} > {} && cat {}",
+            marker.display(),
+            marker.display()
+        )
+    );
+    // The tool's output as Claude Code sent it back (read from the upstream's copy).
+    let sent_back = mock
+        .requests()
+        .iter()
+        .filter_map(|r| r.json())
+        .flat_map(|body| body["messages"].as_array().cloned().unwrap_or_default())
+        .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+        .find(|b| b["type"] == "tool_result" && b["tool_use_id"] == bash["id"])
+        .expect("Claude Code sent the tool result");
+    let content = match &sent_back["content"] {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    assert!(content.contains(&format!("sluice-ok-{token}")), "{content}");
+    let result = records
+        .iter()
+        .flat_map(|r| r["tool_results"].as_array().into_iter().flatten())
+        .find(|r| r["tool_use_id"] == bash["id"])
+        .unwrap_or_else(|| panic!("no tool result recorded: {records:?}"));
+    assert_eq!(result["content"]["sha256"], sha256_hex(&content));
+    assert_eq!(result["content"]["bytes"], content.len());
+    let everything = gateway.stderr() + &audit_text(&audit_dir);
+    assert!(
+        !everything.contains("test-key"),
+        "the client's API key leaked"
+    );
 }

@@ -8,7 +8,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -16,6 +15,7 @@ use support::fixtures::{self, TOOL_1_ID};
 use support::governance::{
     ADMIN_TOKEN, GovConfig, PROVIDER_KEY, admin, customer_toml, key_toml, team_toml, vkey,
 };
+use support::audit::{assert_verifies, audit_records, audit_text, audit_toml, sha256_hex};
 use support::otlp::{Received, int_attr, receiver, string_attr};
 use support::temp::TempDir;
 use support::{EVENTUALLY, Gateway, MockUpstream, wait_for};
@@ -218,48 +218,13 @@ fn tool_result_body(output: &str) -> String {
     .to_string()
 }
 
-fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    hex(&sha2::Sha256::digest(text.as_bytes()))
-}
-
-fn audit_lines(dir: &Path) -> Vec<serde_json::Value> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-fn verify(dir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["audit", "verify"])
-        .arg(dir)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn the_audit_log_holds_tool_calls_results_and_admin_actions() {
     let upstream = MockUpstream::start(fixtures::anthropic_handler);
     let state = TempDir::new("audit-e2e");
     let audit_dir = state.join("audit");
     let secret = vkey("audit");
-    let audit = format!(
-        "\n[audit]\ndir = \"{}\"\nfsync = \"100ms\"\n",
-        audit_dir.display()
-    );
+    let audit = audit_toml(&audit_dir, "\"100ms\"");
     let mut gateway = Gateway::start_config(&governed(
         &upstream.base_url(),
         state.path(),
@@ -288,13 +253,8 @@ fn the_audit_log_holds_tool_calls_results_and_admin_actions() {
     gateway.sigterm();
     assert!(gateway.wait_exit(EVENTUALLY).is_some());
 
-    let verified = verify(&audit_dir);
-    assert!(
-        verified.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verified.stderr)
-    );
-    let records = audit_lines(&audit_dir);
+    assert_verifies(&audit_dir);
+    let records = audit_records(&audit_dir);
     let requests: Vec<_> = records.iter().filter(|r| r["kind"] == "request").collect();
     assert_eq!(requests.len(), 2, "{records:?}");
     let first = requests[0];
@@ -321,10 +281,7 @@ fn the_audit_log_holds_tool_calls_results_and_admin_actions() {
     assert_eq!(admin["caller"], "admin_token");
 
     // No secret anywhere: audit files, access log (stderr).
-    let mut all = gateway.stderr();
-    for entry in std::fs::read_dir(&audit_dir).unwrap() {
-        all.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
-    }
+    let all = gateway.stderr() + &audit_text(&audit_dir);
     for needle in [secret.as_str(), bob_secret.as_str(), PROVIDER_KEY, ADMIN_TOKEN] {
         assert!(!all.contains(needle), "a secret appears in the outputs");
     }
