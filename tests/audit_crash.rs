@@ -50,7 +50,11 @@ fn acked(addr: SocketAddr, id: &str) -> bool {
     let bytes = request_bytes(
         "POST",
         "/v1/messages",
-        &[("content-type", "application/json"), ("x-api-key", "k"), ("Connection", "close")],
+        &[
+            ("content-type", "application/json"),
+            ("x-api-key", "k"),
+            ("Connection", "close"),
+        ],
         body.as_bytes(),
     );
     if stream.write_all(&bytes).is_err() {
@@ -100,14 +104,25 @@ fn kill_9_under_load_keeps_a_verifiable_chain_that_continues() {
     });
     drop(gateway);
     let acknowledged = acknowledged.into_inner().unwrap();
-    assert!(acknowledged.len() >= 10, "too little load: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() >= 10,
+        "too little load: {}",
+        acknowledged.len()
+    );
 
     // The crashed log verifies (a torn tail is a warning, not a failure).
     let report = assert_verifies(&audit_dir);
     let before = audit_records(&audit_dir);
-    let last_seq = before.iter().filter_map(|r| r["seq"].as_u64()).max().unwrap();
+    let last_seq = before
+        .iter()
+        .filter_map(|r| r["seq"].as_u64())
+        .max()
+        .unwrap();
     let recorded = tool_result_ids(&before);
-    let lost: Vec<&String> = acknowledged.iter().filter(|id| !recorded.contains(*id)).collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !recorded.contains(*id))
+        .collect();
     eprintln!(
         "kill -9 loss window: {} of {} acknowledged requests missing from the audit log \
          (fsync 100ms); verify said: {}",

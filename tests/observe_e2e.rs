@@ -11,11 +11,11 @@ use std::path::Path;
 
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use support::audit::{assert_verifies, audit_records, audit_text, audit_toml, sha256_hex};
 use support::fixtures::{self, TOOL_1_ID};
 use support::governance::{
     ADMIN_TOKEN, GovConfig, PROVIDER_KEY, admin, customer_toml, key_toml, team_toml, vkey,
 };
-use support::audit::{assert_verifies, audit_records, audit_text, audit_toml, sha256_hex};
 use support::otlp::{Received, int_attr, receiver, string_attr};
 use support::temp::TempDir;
 use support::{EVENTUALLY, Gateway, MockUpstream, wait_for};
@@ -77,9 +77,8 @@ fn a_streamed_tool_call_becomes_a_trace_with_an_attempt_child() {
     let state = TempDir::new("otlp-e2e");
     let (endpoint, spans_rx) = receiver(0);
     let secret = vkey("trace");
-    let telemetry = format!(
-        "\n[telemetry]\notlp_endpoint = \"{endpoint}\"\ncapture_content = true\n"
-    );
+    let telemetry =
+        format!("\n[telemetry]\notlp_endpoint = \"{endpoint}\"\ncapture_content = true\n");
     let gateway = Gateway::start_config(&governed(
         &upstream.base_url(),
         state.path(),
@@ -93,8 +92,14 @@ fn a_streamed_tool_call_becomes_a_trace_with_an_attempt_child() {
     assert_eq!(received.path, "/v1/traces");
     let spans = spans(&received);
     assert_eq!(spans.len(), 2, "one request span and one attempt span");
-    let server = spans.iter().find(|s| s.kind == SpanKind::Server as i32).unwrap();
-    let client = spans.iter().find(|s| s.kind == SpanKind::Client as i32).unwrap();
+    let server = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Server as i32)
+        .unwrap();
+    let client = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Client as i32)
+        .unwrap();
 
     // The client's trace is continued; the attempt is the request's child.
     assert_eq!(hex(&server.trace_id), CLIENT_TRACE_ID);
@@ -109,7 +114,10 @@ fn a_streamed_tool_call_becomes_a_trace_with_an_attempt_child() {
         format!("00-{CLIENT_TRACE_ID}-{}-01", hex(&client.span_id))
     );
     assert_eq!(sent[0].headers_named("traceparent").len(), 1);
-    assert_eq!(sent[0].header_str("tracestate").as_deref(), Some("vendor=abc"));
+    assert_eq!(
+        sent[0].header_str("tracestate").as_deref(),
+        Some("vendor=abc")
+    );
 
     assert_eq!(server.name, format!("chat {}", fixtures::MODEL));
     for (key, want) in [
@@ -153,7 +161,10 @@ fn a_streamed_tool_call_becomes_a_trace_with_an_attempt_child() {
         })
         .collect();
     assert_eq!(tools.len(), 2, "{tools:?}");
-    assert!(tools[0].contains("Bash") && tools[0].contains(TOOL_1_ID), "{tools:?}");
+    assert!(
+        tools[0].contains("Bash") && tools[0].contains(TOOL_1_ID),
+        "{tools:?}"
+    );
     assert!(tools[0].contains("gen_ai.tool.call.arguments"), "{tools:?}");
     assert_eq!(int_attr(client, "http.response.status_code"), 200);
     assert_eq!(string_attr(client, "gen_ai.provider.name"), "anthropic");
@@ -266,12 +277,18 @@ fn the_audit_log_holds_tool_calls_results_and_admin_actions() {
     assert_eq!(first["attempts"][0]["status"], 200);
     assert_eq!(first["tool_calls"][0]["name"], "Bash");
     assert_eq!(first["tool_calls"][0]["id"], TOOL_1_ID);
-    assert_eq!(first["tool_calls"][0]["input"]["value"], fixtures::tool_1_input());
+    assert_eq!(
+        first["tool_calls"][0]["input"]["value"],
+        fixtures::tool_1_input()
+    );
     let result = &requests[1]["tool_results"][0];
     assert_eq!(result["tool_use_id"], TOOL_1_ID);
     assert_eq!(result["content"]["sha256"], sha256_hex(output));
     assert_eq!(result["content"]["bytes"], output.len());
-    assert!(result["content"].get("value").is_none(), "digest mode keeps no content");
+    assert!(
+        result["content"].get("value").is_none(),
+        "digest mode keeps no content"
+    );
     let admin = records
         .iter()
         .find(|r| r["kind"] == "admin")
@@ -282,7 +299,12 @@ fn the_audit_log_holds_tool_calls_results_and_admin_actions() {
 
     // No secret anywhere: audit files, access log (stderr).
     let all = gateway.stderr() + &audit_text(&audit_dir);
-    for needle in [secret.as_str(), bob_secret.as_str(), PROVIDER_KEY, ADMIN_TOKEN] {
+    for needle in [
+        secret.as_str(),
+        bob_secret.as_str(),
+        PROVIDER_KEY,
+        ADMIN_TOKEN,
+    ] {
         assert!(!all.contains(needle), "a secret appears in the outputs");
     }
 }

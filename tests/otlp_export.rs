@@ -15,11 +15,11 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message;
 use sluice::config::{Config, TelemetryConfig};
 use sluice::observe::audit::ToolCallRecord;
-use support::otlp::{attr, double_attr, int_attr, receiver, string_attr};
 use sluice::observe::trace::{
     AttemptSpan, RequestSpan, SpanUsage, TraceExporter, format_traceparent, parse_traceparent,
     unix_nanos_now,
 };
+use support::otlp::{attr, double_attr, int_attr, receiver, string_attr};
 
 fn telemetry(endpoint: &str, capture_content: bool) -> TelemetryConfig {
     let text = format!(
@@ -96,7 +96,6 @@ fn tool_call_request(
         ],
     }
 }
-
 
 #[test]
 fn spans_reach_the_collector_with_every_attribute_and_a_continued_parent() {

@@ -119,7 +119,10 @@ fn fsync_interval(word: &str) -> Option<Duration> {
     let ms = if let Some(n) = word.strip_suffix("ms") {
         n.parse::<u64>().ok()?
     } else {
-        word.strip_suffix('s')?.parse::<u64>().ok()?.checked_mul(1_000)?
+        word.strip_suffix('s')?
+            .parse::<u64>()
+            .ok()?
+            .checked_mul(1_000)?
     };
     (1..=MAX_AUDIT_FSYNC_INTERVAL_MS)
         .contains(&ms)

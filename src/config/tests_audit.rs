@@ -52,12 +52,22 @@ fn audit_settings_parse() {
         interval.fsync,
         FsyncPolicy::Interval(Duration::from_secs(60))
     );
-    for (text, ms) in [("100ms", 100), ("1ms", 1), ("60000ms", 60_000), ("2s", 2_000), ("60s", 60_000)] {
+    for (text, ms) in [
+        ("100ms", 100),
+        ("1ms", 1),
+        ("60000ms", 60_000),
+        ("2s", 2_000),
+        ("60s", 60_000),
+    ] {
         let audit = parse(&format!("[audit]\nfsync = \"{text}\"\n"))
             .unwrap()
             .audit
             .unwrap();
-        assert_eq!(audit.fsync, FsyncPolicy::Interval(Duration::from_millis(ms)), "{text}");
+        assert_eq!(
+            audit.fsync,
+            FsyncPolicy::Interval(Duration::from_millis(ms)),
+            "{text}"
+        );
     }
 }
 

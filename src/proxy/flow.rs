@@ -17,7 +17,9 @@ use crate::http::encode::local_response;
 use crate::http::head::RequestHead;
 use crate::providers::anthropic::error_body::error_response;
 use crate::providers::anthropic::request_peek::{PeekError, peek_request, substitute_model};
-use crate::providers::{Credentials, ResponseEncoding, UpstreamRequest, UpstreamTrace, provider_for};
+use crate::providers::{
+    Credentials, ResponseEncoding, UpstreamRequest, UpstreamTrace, provider_for,
+};
 use crate::routing::{self, Route};
 
 /// Bodies up to this size are copied behind the upstream head and sent in one write.
@@ -258,6 +260,11 @@ async fn finish(
         error.as_ref().or(ctx.late_fault.as_ref()),
     );
     let late_fault = ctx.late_fault.take();
-    outcome::observe_request(state, head, &mut ctx, error.as_ref().or(late_fault.as_ref()));
+    outcome::observe_request(
+        state,
+        head,
+        &mut ctx,
+        error.as_ref().or(late_fault.as_ref()),
+    );
     ctx.keep_alive && !ctx.client_gone
 }

@@ -204,7 +204,9 @@ fn send_trace(state: &ProxyState, ctx: &RequestContext, facts: &Facts<'_>) {
                 end_unix_nanos: clock.unix_nanos(a.ended.unwrap_or(clock.now)),
                 provider: genai_name(a.provider).unwrap_or_default().to_owned(),
                 model: ctx.model.clone().unwrap_or_default(),
-                server_address: provider.map(|p| p.base_url.host.clone()).unwrap_or_default(),
+                server_address: provider
+                    .map(|p| p.base_url.host.clone())
+                    .unwrap_or_default(),
                 server_port: provider.map(|p| p.base_url.port),
                 status: a.status,
                 error_type: a.error.map(str::to_owned),
@@ -222,7 +224,10 @@ fn send_trace(state: &ProxyState, ctx: &RequestContext, facts: &Facts<'_>) {
         max_tokens: ctx.max_tokens,
         response_model: summary.and_then(|s| s.model.clone()),
         response_id: summary.and_then(|s| s.message_id.clone()),
-        finish_reasons: summary.and_then(|s| s.stop_reason.clone()).into_iter().collect(),
+        finish_reasons: summary
+            .and_then(|s| s.stop_reason.clone())
+            .into_iter()
+            .collect(),
         usage: SpanUsage {
             input_tokens: u.input_tokens,
             output_tokens: u.output_tokens,
@@ -236,7 +241,9 @@ fn send_trace(state: &ProxyState, ctx: &RequestContext, facts: &Facts<'_>) {
         team: facts.team.as_deref().map(str::to_owned),
         customer: facts.customer.as_deref().map(str::to_owned),
         cost_pico_usd: ctx.cost_pico.unwrap_or(0),
-        ttft_nanos: facts.ttft.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        ttft_nanos: facts
+            .ttft
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
         overhead_nanos: u64::try_from(ctx.overhead.total().as_nanos()).unwrap_or(u64::MAX),
         tool_calls: tool_calls(ctx),
         attempts,

@@ -74,7 +74,10 @@ mod tests {
             action_of("DELETE", &["keys", "k1"]),
             Some((AdminAction::KeyRevoked, Some("k1")))
         );
-        assert_eq!(action_of("POST", &["keys"]).map(|a| a.0), Some(AdminAction::KeyCreated));
+        assert_eq!(
+            action_of("POST", &["keys"]).map(|a| a.0),
+            Some(AdminAction::KeyCreated)
+        );
         assert_eq!(action_of("GET", &["keys"]), None);
         assert_eq!(action_of("GET", &["usage", "key"]), None);
         assert_eq!(

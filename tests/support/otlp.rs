@@ -82,7 +82,6 @@ fn read_request(
     Some((path, headers, body))
 }
 
-
 /// A span attribute's value.
 pub fn attr<'a>(span: &'a Span, key: &str) -> Option<&'a Value> {
     span.attributes

@@ -120,7 +120,11 @@ pub struct ShardTracer {
 }
 
 impl ShardTracer {
-    pub(super) fn new(tx: Sender<Option<RequestSpan>>, stats: Arc<TraceStats>, sample_ratio: f64) -> Self {
+    pub(super) fn new(
+        tx: Sender<Option<RequestSpan>>,
+        stats: Arc<TraceStats>,
+        sample_ratio: f64,
+    ) -> Self {
         ShardTracer {
             tx,
             stats,
