@@ -298,6 +298,16 @@ fn the_audit_log_holds_tool_calls_results_and_admin_actions() {
     assert_eq!(admin["caller"], "admin_token");
 
     // No secret anywhere: audit files, access log (stderr).
+    // The head's outside copy: the access log (stderr here) carries it.
+    let head_line = gateway
+        .stderr()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v.get("audit_head").is_some())
+        .expect("an audit_head line in the access log");
+    let seq = head_line["audit_head"]["seq"].as_u64().unwrap();
+    let anchored = records.iter().find(|r| r["seq"] == seq).unwrap();
+    assert_eq!(head_line["audit_head"]["hash"], anchored["hash"]);
     let all = gateway.stderr() + &audit_text(&audit_dir);
     for needle in [
         secret.as_str(),

@@ -92,16 +92,22 @@ impl AccessLogSender {
     }
 }
 
-/// Formats the audit head line (with the trailing newline).
-pub fn format_audit_head(seq: u64, hash: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(160);
+/// A line's opening: `{"ts_ms":<now>,`.
+fn line_start(capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
     let ts_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    out.extend_from_slice(b"{");
+    out.push(b'{');
     write_key(&mut out, "ts_ms");
     write_u64(&mut out, ts_ms);
-    out.extend_from_slice(b",");
+    out.push(b',');
+    out
+}
+
+/// Formats the audit head line (with the trailing newline).
+pub fn format_audit_head(seq: u64, hash: &str) -> Vec<u8> {
+    let mut out = line_start(160);
     write_key(&mut out, "audit_head");
     out.extend_from_slice(b"{");
     write_key(&mut out, "seq");
@@ -120,14 +126,7 @@ pub fn format_line(
     provider: Option<&str>,
     error: Option<&GatewayError>,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(384);
-    let ts_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    out.push(b'{');
-    write_key(&mut out, "ts_ms");
-    write_u64(&mut out, ts_ms);
-    out.push(b',');
+    let mut out = line_start(384);
     write_key(&mut out, "request_id");
     write_json_string(&mut out, ctx.request_id);
     out.push(b',');
@@ -226,6 +225,16 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
     use crate::observe::request_id::RequestId;
+
+    #[test]
+    fn the_audit_head_line_is_one_json_object() {
+        let line = format_audit_head(41, "ab12");
+        assert!(line.ends_with(b"}\n"));
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["audit_head"]["seq"], 41);
+        assert_eq!(v["audit_head"]["hash"], "ab12");
+        assert!(v["ts_ms"].as_u64().unwrap() > 0);
+    }
 
     #[test]
     fn a_line_is_one_json_object() {
