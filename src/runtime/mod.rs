@@ -159,7 +159,7 @@ pub fn serve(
         }
     }
     drop(placeholder);
-    signals::forward_to(mesh.clone())
+    signals::forward_to(mesh.clone(), access_log.reopener())
         .map_err(|e| StartError(format!("cannot install signal handlers: {e}")))?;
     on_ready(&Listening {
         listen,
