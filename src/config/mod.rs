@@ -9,6 +9,7 @@ mod audit;
 mod base_url;
 mod duration;
 mod glob;
+mod listener_tls;
 mod mcp;
 mod schema;
 mod secret;
@@ -36,6 +37,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use audit::*;
+pub use listener_tls::{ListenerTls, ListenersTls, TlsKeySource};
 pub use base_url::{BaseUrl, MAX_HOST_LEN};
 pub use duration::{MAX_RATE_WINDOW, ResetPeriod, parse_window};
 pub use glob::glob_match;

@@ -48,6 +48,12 @@ pub struct RawServer {
     pub upstream_idle_pool_ms: Option<u64>,
     pub spin_before_park_us: Option<u64>,
     pub access_log: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub tls_client_ca: Option<String>,
+    pub admin_tls_cert: Option<String>,
+    pub admin_tls_key: Option<String>,
+    pub admin_tls_client_ca: Option<String>,
 }
 
 /// One `[[providers]]` entry.

@@ -31,7 +31,9 @@ pub const MAX_OUTPUT_TOKENS: u64 = 10_000_000;
 
 /// Validates the whole file.
 pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
-    let server = validate_server(raw.server)?;
+    let listeners_tls = super::listener_tls::validate_listeners_tls(&raw.server, env)?;
+    let mut server = validate_server(raw.server)?;
+    server.tls = listeners_tls;
     let providers = match raw.providers {
         None => vec![default_anthropic_provider()],
         Some(list) if list.is_empty() => {
@@ -195,6 +197,7 @@ fn validate_server(raw: RawServer) -> Result<ServerConfig, ConfigError> {
             }
         },
         access_log,
+        tls: defaults.tls,
     })
 }
 
