@@ -206,7 +206,8 @@ pub async fn run(setup: ShardSetup) {
             let proxy = Rc::clone(&proxy);
             let tls = data.data_tls.clone();
             async move {
-                if let Some(stream) = tls.accept(stream).await {
+                let limit = proxy.config.server.header_read_timeout;
+                if let Some(stream) = tls.accept(stream, limit).await {
                     crate::proxy::serve_connection(proxy, stream).await;
                 }
             }
@@ -246,7 +247,8 @@ fn start_admin(shard: &Rc<Shard>, addr: SocketAddr) -> std::io::Result<SocketAdd
             let admin = Admin(Rc::clone(&shard));
             let tls = shard.admin_tls.clone();
             async move {
-                if let Some(stream) = tls.accept(stream).await {
+                let limit = admin.0.proxy.config.server.header_read_timeout;
+                if let Some(stream) = tls.accept(stream, limit).await {
                     crate::http::conn::serve_connection(&admin, stream).await;
                 }
             }

@@ -18,8 +18,9 @@ use super::io::time::sleep;
 use super::io::tls::{ClientStream, ServerConfig, TlsAcceptor};
 use crate::config::{ListenerTls, ListenersTls, TlsKeySource};
 
-/// How long a client gets to complete the TLS handshake (a client that opens TLS and stalls is
-/// cut off); the head's own deadline starts after it.
+/// Longest time a client gets to complete the TLS handshake (a client that opens TLS and
+/// stalls is cut off); a shorter `server.header_read_timeout` bounds it too. The head's own
+/// deadline starts after it.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The built TLS configurations of the two listeners (`None`: plain HTTP).
@@ -58,10 +59,10 @@ impl ShardAcceptor {
     }
 
     /// Turns an accepted connection into a client stream: as it is, or after a TLS handshake
-    /// that completes within [`TLS_HANDSHAKE_TIMEOUT`]. `None` when the handshake failed (plain
+    /// that completes within [`TLS_HANDSHAKE_TIMEOUT`] and `head_timeout`. `None` when the handshake failed (plain
     /// HTTP sent to a TLS port, a refused client certificate) or stalled: the connection is
     /// then closed without an answer.
-    pub async fn accept(&self, stream: TcpStream) -> Option<ClientStream> {
+    pub async fn accept(&self, stream: TcpStream, head_timeout: Duration) -> Option<ClientStream> {
         let acceptor = self.0.borrow().clone();
         let Some(acceptor) = acceptor else {
             return Some(ClientStream::Plain(stream));
@@ -69,7 +70,7 @@ impl ShardAcceptor {
         let handshake = futures_lite::future::or(
             async { acceptor.accept(stream).await.ok() },
             async {
-                sleep(TLS_HANDSHAKE_TIMEOUT).await;
+                sleep(TLS_HANDSHAKE_TIMEOUT.min(head_timeout)).await;
                 None
             },
         );
