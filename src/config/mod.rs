@@ -8,6 +8,7 @@
 mod audit;
 mod base_url;
 mod duration;
+mod egress;
 mod glob;
 mod listener_tls;
 mod mcp;
@@ -37,6 +38,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use audit::*;
+pub use egress::{DEFAULT_PROXY_PORT, EgressProxy, NO_EGRESS_PROXY, no_proxy_matches};
 pub use listener_tls::{ListenerTls, ListenersTls, TlsKeySource};
 pub use base_url::{BaseUrl, MAX_HOST_LEN};
 pub use duration::{MAX_RATE_WINDOW, ResetPeriod, parse_window};

@@ -54,6 +54,7 @@ pub struct RawServer {
     pub admin_tls_cert: Option<String>,
     pub admin_tls_key: Option<String>,
     pub admin_tls_client_ca: Option<String>,
+    pub egress_proxy: Option<String>,
 }
 
 /// One `[[providers]]` entry.
@@ -64,6 +65,8 @@ pub struct RawProvider {
     pub kind: String,
     #[serde(default)]
     pub base_url: Option<String>,
+    #[serde(default)]
+    pub egress_proxy: Option<String>,
     #[serde(default)]
     pub keys: Vec<RawProviderKey>,
     #[serde(default)]

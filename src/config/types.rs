@@ -161,6 +161,8 @@ pub struct ProviderConfig {
     pub keys: Vec<ProviderKey>,
     /// Extra CA certificates (PEM) trusted for this provider only.
     pub ca_file: Option<PathBuf>,
+    /// The HTTP CONNECT proxy this provider's connections go through (None: direct).
+    pub egress_proxy: Option<super::EgressProxy>,
     pub budgets: Vec<Budget>,
     /// Requested model name → this provider's model id (Azure deployment, Bedrock model id).
     pub model_map: BTreeMap<String, String>,
