@@ -58,7 +58,11 @@ fn rotation_moves_later_lines_to_a_new_file(signal: libc::c_int) {
     wait_for(EVENTUALLY, || (log_lines(&log).len() == 7).then_some(()))
         .unwrap_or_else(|| panic!("7 lines in the new file: {:?}", log_lines(&log)));
     let old = log_lines(&rotated);
-    assert_eq!(old.len(), 5, "the rotated file keeps its lines and gets no more");
+    assert_eq!(
+        old.len(),
+        5,
+        "the rotated file keeps its lines and gets no more"
+    );
     let new = log_lines(&log);
     let mut ids: Vec<String> = old
         .iter()

@@ -110,7 +110,10 @@ fn tls_to_the_provider_runs_inside_the_tunnel_and_pooled_connections_reuse_it() 
     let pki = TestPki::new();
     let mock = MockUpstream::start_tls(&pki, fixtures::anthropic_handler);
     let proxy = ConnectProxy::start(None);
-    let url = format!("\"{}\"", proxy.url().replace("http://", "http://user:s%40cret@"));
+    let url = format!(
+        "\"{}\"",
+        proxy.url().replace("http://", "http://user:s%40cret@")
+    );
     let gateway = Gateway::start(
         &mock.base_url(),
         Some(&pki.ca_file),
@@ -133,8 +136,15 @@ fn tls_to_the_provider_runs_inside_the_tunnel_and_pooled_connections_reuse_it() 
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode("user:s@cret")
     };
-    assert_eq!(tunnels[0].1.as_deref(), Some(format!("Basic {basic}").as_str()));
-    assert_eq!(mock.requests().len(), 3, "every request reached the provider");
+    assert_eq!(
+        tunnels[0].1.as_deref(),
+        Some(format!("Basic {basic}").as_str())
+    );
+    assert_eq!(
+        mock.requests().len(),
+        3,
+        "every request reached the provider"
+    );
 }
 
 #[test]
@@ -170,7 +180,10 @@ fn https_proxy_is_honoured_and_no_proxy_bypasses_it() {
 
     let bypass = Gateway::start_config_env(
         &toml,
-        &[("HTTPS_PROXY", &proxy.url()), ("NO_PROXY", "example.org,localhost")],
+        &[
+            ("HTTPS_PROXY", &proxy.url()),
+            ("NO_PROXY", "example.org,localhost"),
+        ],
     );
     assert_eq!(send_message(&mut bypass.client()).status, 200);
     assert_eq!(proxy.tunnels().len(), 1, "NO_PROXY bypasses the proxy");
@@ -178,5 +191,9 @@ fn https_proxy_is_honoured_and_no_proxy_bypasses_it() {
     let direct = format!("{toml}egress_proxy = \"none\"\n");
     let none = Gateway::start_config_env(&direct, &[("HTTPS_PROXY", &proxy.url())]);
     assert_eq!(send_message(&mut none.client()).status, 200);
-    assert_eq!(proxy.tunnels().len(), 1, "a provider's \"none\" goes direct");
+    assert_eq!(
+        proxy.tunnels().len(),
+        1,
+        "a provider's \"none\" goes direct"
+    );
 }

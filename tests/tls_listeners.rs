@@ -54,7 +54,10 @@ fn the_python_sdk_over_https_sees_what_it_sees_direct() {
         &format!("https://127.0.0.1:{}", gateway.addr.port()),
         &[("SSL_CERT_FILE", &pki.ca_file)],
     );
-    assert_eq!(through, direct, "the SDK's view over https equals its view direct");
+    assert_eq!(
+        through, direct,
+        "the SDK's view over https equals its view direct"
+    );
     assert_eq!(through["stream_final"]["stop_reason"], "tool_use");
 }
 
@@ -97,25 +100,44 @@ fn claude_code_over_https_runs_a_bash_tool() {
     let turns = gateway
         .access_log()
         .iter()
-        .filter(|line| line["path"].as_str().is_some_and(|p| p.starts_with("/v1/messages")))
+        .filter(|line| {
+            line["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/v1/messages"))
+        })
         .count();
-    assert!(turns >= 2, "both model calls went through sluice: {context}");
+    assert!(
+        turns >= 2,
+        "both model calls went through sluice: {context}"
+    );
 }
 
 #[test]
 fn mutual_tls_refuses_a_client_without_a_certificate() {
     let pki = TestPki::new();
     let mock = MockUpstream::start(fixtures::anthropic_handler);
-    let gateway = tls_gateway(&mock.base_url(), &pki, &[("tls_client_ca", quoted(&pki.ca_file))]);
+    let gateway = tls_gateway(
+        &mock.base_url(),
+        &pki,
+        &[("tls_client_ca", quoted(&pki.ca_file))],
+    );
 
     let mut with_cert = RawClient::connect_tls_with(gateway.addr, pki.client_config_with_cert());
     assert_eq!(streamed_request(&mut with_cert), 200);
 
     let mut without = RawClient::connect_tls(gateway.addr, &pki);
     let refused = without
-        .send(&support::http_client::request_bytes("GET", "/health", &[], b""))
+        .send(&support::http_client::request_bytes(
+            "GET",
+            "/health",
+            &[],
+            b"",
+        ))
         .and_then(|()| without.read_response());
-    assert!(refused.is_err(), "no answer without a client certificate: {refused:?}");
+    assert!(
+        refused.is_err(),
+        "no answer without a client certificate: {refused:?}"
+    );
 }
 
 #[test]
@@ -172,7 +194,10 @@ fn a_stalled_handshake_is_cut_off_and_plain_http_is_closed() {
     );
     // Opens the connection and never sends a ClientHello.
     let mut stalled = RawClient::connect(gateway.addr);
-    assert!(stalled.closed_within(EVENTUALLY), "the stalled handshake is cut off");
+    assert!(
+        stalled.closed_within(EVENTUALLY),
+        "the stalled handshake is cut off"
+    );
 
     let mut plain = std::net::TcpStream::connect(gateway.addr).unwrap();
     plain.set_read_timeout(Some(EVENTUALLY)).unwrap();
@@ -185,9 +210,15 @@ fn a_stalled_handshake_is_cut_off_and_plain_http_is_closed() {
         read.is_ok() || matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
         "closed, not left hanging: {read:?}"
     );
-    assert!(!answer.starts_with(b"HTTP/"), "no HTTP answer on a TLS port: {answer:?}");
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "no HTTP answer on a TLS port: {answer:?}"
+    );
     // The listener still serves TLS after both.
-    assert_eq!(streamed_request(&mut RawClient::connect_tls(gateway.addr, &pki)), 200);
+    assert_eq!(
+        streamed_request(&mut RawClient::connect_tls(gateway.addr, &pki)),
+        200
+    );
 }
 
 #[test]
@@ -202,7 +233,12 @@ fn the_admin_listener_serves_tls_with_its_own_settings() {
             ("admin_tls_key", quoted(&pki.leaf_key_file).as_str()),
         ],
     );
-    assert_eq!(RawClient::connect_tls(gateway.admin, &pki).get("/health").status, 200);
+    assert_eq!(
+        RawClient::connect_tls(gateway.admin, &pki)
+            .get("/health")
+            .status,
+        200
+    );
     // The data listener stays plain.
     assert_eq!(gateway.client().get("/health").status, 200);
 }
@@ -234,5 +270,8 @@ fn a_key_that_is_not_a_key_stops_the_start_naming_it() {
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "sluice must not start: {stderr}");
-    assert!(stderr.contains("server.tls_key"), "the error names the key: {stderr}");
+    assert!(
+        stderr.contains("server.tls_key"),
+        "the error names the key: {stderr}"
+    );
 }

@@ -83,8 +83,7 @@ fn parse_proxy_url(text: &str) -> Result<EgressProxy, String> {
         };
         let user = decode(url.username())?;
         let password = decode(url.password().unwrap_or(""))?;
-        let token =
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         Some(Secret::new(format!("Basic {token}")))
     };
     Ok(EgressProxy {

@@ -6,11 +6,7 @@ fn load(toml: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    let env = move |name: &str| {
-        vars.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let env = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     Config::from_toml_str_with_env(toml, &env)
 }
 
@@ -34,9 +30,8 @@ fn no_setting_and_no_environment_is_direct() {
 
 #[test]
 fn the_server_setting_applies_to_every_provider_unless_one_says_none() {
-    let toml = format!(
-        "[server]\negress_proxy = \"http://proxy:3128\"\n{TWO}egress_proxy = \"none\"\n"
-    );
+    let toml =
+        format!("[server]\negress_proxy = \"http://proxy:3128\"\n{TWO}egress_proxy = \"none\"\n");
     let config = load(&toml, &[("HTTPS_PROXY", "http://other:1")]).unwrap();
     assert_eq!(proxies(&config), [Some("proxy:3128".into()), None]);
 }
@@ -99,8 +94,19 @@ fn credentials_become_a_basic_proxy_authorization() {
         )
     );
     assert_eq!(proxy.port, 3128);
-    let default_port = load(&format!("[server]\negress_proxy = \"http://p\"\n{TWO}"), &[]).unwrap();
-    assert_eq!(default_port.providers[0].egress_proxy.as_ref().unwrap().port, DEFAULT_PROXY_PORT);
+    let default_port = load(
+        &format!("[server]\negress_proxy = \"http://p\"\n{TWO}"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        default_port.providers[0]
+            .egress_proxy
+            .as_ref()
+            .unwrap()
+            .port,
+        DEFAULT_PROXY_PORT
+    );
 }
 
 #[test]
@@ -121,7 +127,11 @@ fn bad_proxy_settings_name_their_key() {
             vec![],
             "server.egress_proxy",
         ),
-        (TWO.to_owned(), vec![("HTTPS_PROXY", "not a url")], "HTTPS_PROXY"),
+        (
+            TWO.to_owned(),
+            vec![("HTTPS_PROXY", "not a url")],
+            "HTTPS_PROXY",
+        ),
     ] {
         let err = load(&toml, &vars).unwrap_err();
         assert!(err.to_string().contains(named), "{toml}: {err}");

@@ -167,7 +167,10 @@ mod tests {
     #[test]
     fn the_key_may_come_from_the_environment() {
         let tls = validate_listeners_tls(
-            &raw(&[("admin_tls_cert", "/c.pem"), ("admin_tls_key", "env:KEY_PEM")]),
+            &raw(&[
+                ("admin_tls_cert", "/c.pem"),
+                ("admin_tls_key", "env:KEY_PEM"),
+            ]),
             &env,
         )
         .unwrap();
@@ -188,7 +191,10 @@ mod tests {
             (&[("tls_key", "/k.pem")][..], "server.tls_cert"),
             (&[("tls_client_ca", "/ca.pem")][..], "server.tls_client_ca"),
             (&[("admin_tls_key", "/k.pem")][..], "server.admin_tls_cert"),
-            (&[("tls_cert", ""), ("tls_key", "/k")][..], "server.tls_cert"),
+            (
+                &[("tls_cert", ""), ("tls_key", "/k")][..],
+                "server.tls_cert",
+            ),
         ] {
             let err = validate_listeners_tls(&raw(pairs), &env).unwrap_err();
             assert!(err.to_string().contains(named), "{pairs:?}: {err}");

@@ -38,11 +38,11 @@ use std::fmt;
 use std::path::Path;
 
 pub use audit::*;
-pub use egress::{DEFAULT_PROXY_PORT, EgressProxy, NO_EGRESS_PROXY, no_proxy_matches};
-pub use listener_tls::{ListenerTls, ListenersTls, TlsKeySource};
 pub use base_url::{BaseUrl, MAX_HOST_LEN};
 pub use duration::{MAX_RATE_WINDOW, ResetPeriod, parse_window};
+pub use egress::{DEFAULT_PROXY_PORT, EgressProxy, NO_EGRESS_PROXY, no_proxy_matches};
 pub use glob::glob_match;
+pub use listener_tls::{ListenerTls, ListenersTls, TlsKeySource};
 pub use mcp::{
     DEFAULT_MCP_CALL_TIMEOUT_MS, MAX_MCP_CALL_TIMEOUT_MS, MAX_MCP_SERVER_NAME_LEN,
     MAX_MCP_TOOL_GLOBS, McpServerConfig, McpTransportConfig, valid_mcp_server_name,

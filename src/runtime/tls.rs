@@ -46,7 +46,9 @@ pub struct ShardAcceptor(std::rc::Rc<RefCell<Option<TlsAcceptor>>>);
 
 impl ShardAcceptor {
     pub fn new(config: Option<Arc<ServerConfig>>) -> ShardAcceptor {
-        ShardAcceptor(std::rc::Rc::new(RefCell::new(config.map(TlsAcceptor::from))))
+        ShardAcceptor(std::rc::Rc::new(RefCell::new(
+            config.map(TlsAcceptor::from),
+        )))
     }
 
     /// Swaps in a reloaded configuration. A listener started without TLS stays plain (turning
@@ -67,16 +69,12 @@ impl ShardAcceptor {
         let Some(acceptor) = acceptor else {
             return Some(ClientStream::Plain(stream));
         };
-        let handshake = futures_lite::future::or(
-            async { acceptor.accept(stream).await.ok() },
-            async {
+        let handshake =
+            futures_lite::future::or(async { acceptor.accept(stream).await.ok() }, async {
                 sleep(TLS_HANDSHAKE_TIMEOUT.min(head_timeout)).await;
                 None
-            },
-        );
-        handshake
-            .await
-            .map(|tls| ClientStream::Tls(Box::new(tls)))
+            });
+        handshake.await.map(|tls| ClientStream::Tls(Box::new(tls)))
     }
 }
 
@@ -112,8 +110,9 @@ fn server_config(tls: &ListenerTls) -> Result<Arc<ServerConfig>, String> {
                 .map_err(|e| format!("{label}_client_ca: cannot read {}: {e}", path.display()))?;
             let mut roots = RootCertStore::empty();
             for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                let cert =
-                    cert.map_err(|e| format!("{label}_client_ca: bad PEM in {}: {e}", path.display()))?;
+                let cert = cert.map_err(|e| {
+                    format!("{label}_client_ca: bad PEM in {}: {e}", path.display())
+                })?;
                 roots
                     .add(cert)
                     .map_err(|e| format!("{label}_client_ca: unusable CA certificate: {e}"))?;
@@ -130,9 +129,9 @@ fn server_config(tls: &ListenerTls) -> Result<Arc<ServerConfig>, String> {
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let mut config = builder
-        .with_single_cert(chain, key)
-        .map_err(|e| format!("{label}_cert/{label}_key: the key does not fit the certificate: {e}"))?;
+    let mut config = builder.with_single_cert(chain, key).map_err(|e| {
+        format!("{label}_cert/{label}_key: the key does not fit the certificate: {e}")
+    })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -101,7 +101,10 @@ impl RawClient {
     }
 
     /// A TLS connection made with `config` (a client certificate, another trust store).
-    pub fn connect_tls_with(addr: SocketAddr, config: std::sync::Arc<rustls::ClientConfig>) -> RawClient {
+    pub fn connect_tls_with(
+        addr: SocketAddr,
+        config: std::sync::Arc<rustls::ClientConfig>,
+    ) -> RawClient {
         let stream = TcpStream::connect(addr).unwrap();
         stream.set_nodelay(true).unwrap();
         stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
