@@ -57,8 +57,16 @@ fn parse_choice(path: &str, spec: &str, env: EnvLookup<'_>) -> Result<Choice, Co
         .map_err(|why| ConfigError::new(path, why))
 }
 
-/// Parses `http://[user:password@]host[:port][/]`.
+/// Parses `http://[user:password@]host[:port][/]`; without a scheme, `http://` is meant (as
+/// curl reads `HTTPS_PROXY=proxy:3128`).
 fn parse_proxy_url(text: &str) -> Result<EgressProxy, String> {
+    let with_scheme;
+    let text = if text.contains("://") {
+        text
+    } else {
+        with_scheme = format!("http://{text}");
+        &with_scheme
+    };
     let url = url::Url::parse(text).map_err(|e| format!("not a proxy URL: {e}"))?;
     if url.scheme() != "http" {
         return Err(format!(

@@ -107,6 +107,8 @@ fn credentials_become_a_basic_proxy_authorization() {
             .port,
         DEFAULT_PROXY_PORT
     );
+    let no_scheme = load(TWO, &[("HTTPS_PROXY", "proxy.corp:3128")]).unwrap();
+    assert_eq!(proxies(&no_scheme)[0].as_deref(), Some("proxy.corp:3128"));
 }
 
 #[test]
