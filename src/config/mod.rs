@@ -8,7 +8,9 @@
 mod audit;
 mod base_url;
 mod duration;
+mod egress;
 mod glob;
+mod listener_tls;
 mod mcp;
 mod schema;
 mod secret;
@@ -38,7 +40,9 @@ use std::path::Path;
 pub use audit::*;
 pub use base_url::{BaseUrl, MAX_HOST_LEN};
 pub use duration::{MAX_RATE_WINDOW, ResetPeriod, parse_window};
+pub use egress::{DEFAULT_PROXY_PORT, EgressProxy, NO_EGRESS_PROXY, no_proxy_matches};
 pub use glob::glob_match;
+pub use listener_tls::{ListenerTls, ListenersTls, TlsKeySource};
 pub use mcp::{
     DEFAULT_MCP_CALL_TIMEOUT_MS, MAX_MCP_CALL_TIMEOUT_MS, MAX_MCP_SERVER_NAME_LEN,
     MAX_MCP_TOOL_GLOBS, McpServerConfig, McpTransportConfig, valid_mcp_server_name,

@@ -48,6 +48,13 @@ pub struct RawServer {
     pub upstream_idle_pool_ms: Option<u64>,
     pub spin_before_park_us: Option<u64>,
     pub access_log: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub tls_client_ca: Option<String>,
+    pub admin_tls_cert: Option<String>,
+    pub admin_tls_key: Option<String>,
+    pub admin_tls_client_ca: Option<String>,
+    pub egress_proxy: Option<String>,
 }
 
 /// One `[[providers]]` entry.
@@ -58,6 +65,8 @@ pub struct RawProvider {
     pub kind: String,
     #[serde(default)]
     pub base_url: Option<String>,
+    #[serde(default)]
+    pub egress_proxy: Option<String>,
     #[serde(default)]
     pub keys: Vec<RawProviderKey>,
     #[serde(default)]

@@ -68,6 +68,8 @@ pub struct ServerConfig {
     /// once). Spinning trades CPU on a dedicated core for fewer wake-ups and lower latency.
     pub spin_before_park: Duration,
     pub access_log: AccessLogTarget,
+    /// TLS on the data and the admin listeners (plain HTTP without it).
+    pub tls: super::ListenersTls,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +89,7 @@ impl Default for ServerConfig {
             upstream_idle_pool: DEFAULT_UPSTREAM_IDLE_POOL,
             spin_before_park: Duration::ZERO,
             access_log: AccessLogTarget::Stderr,
+            tls: super::ListenersTls::default(),
         }
     }
 }
@@ -158,6 +161,8 @@ pub struct ProviderConfig {
     pub keys: Vec<ProviderKey>,
     /// Extra CA certificates (PEM) trusted for this provider only.
     pub ca_file: Option<PathBuf>,
+    /// The HTTP CONNECT proxy this provider's connections go through (None: direct).
+    pub egress_proxy: Option<super::EgressProxy>,
     pub budgets: Vec<Budget>,
     /// Requested model name → this provider's model id (Azure deployment, Bedrock model id).
     pub model_map: BTreeMap<String, String>,

@@ -31,7 +31,16 @@ pub const MAX_OUTPUT_TOKENS: u64 = 10_000_000;
 
 /// Validates the whole file.
 pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
-    let server = validate_server(raw.server)?;
+    let listeners_tls = super::listener_tls::validate_listeners_tls(&raw.server, env)?;
+    let server_egress = raw.server.egress_proxy.clone();
+    let provider_egress: Vec<Option<String>> = raw
+        .providers
+        .iter()
+        .flatten()
+        .map(|p| p.egress_proxy.clone())
+        .collect();
+    let mut server = validate_server(raw.server)?;
+    server.tls = listeners_tls;
     let providers = match raw.providers {
         None => vec![default_anthropic_provider()],
         Some(list) if list.is_empty() => {
@@ -42,6 +51,13 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Config, ConfigErro
         }
         Some(list) => validate_providers(list, env)?,
     };
+    let mut providers = providers;
+    super::egress::resolve_egress(
+        &mut providers,
+        &provider_egress,
+        server_egress.as_deref(),
+        env,
+    )?;
     let telemetry = super::telemetry::validate_telemetry(raw.telemetry, env)?;
     let routes = validate_routes(raw.routes, &providers)?;
     let pricing = validate_pricing(raw.pricing)?;
@@ -195,6 +211,7 @@ fn validate_server(raw: RawServer) -> Result<ServerConfig, ConfigError> {
             }
         },
         access_log,
+        tls: defaults.tls,
     })
 }
 

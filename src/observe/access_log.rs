@@ -1,5 +1,7 @@
 //! The access log: one JSON line per request, built on the shard and written by a background
-//! thread (stderr or a file), so a slow disk never blocks a shard.
+//! thread (stderr or a file), so a slow disk never blocks a shard. The file is reopened on
+//! request (SIGUSR1/SIGHUP, for logrotate): the writer thread reopens between two writes, so no
+//! line is lost or split across the old and the new file.
 
 use std::io::Write;
 use std::sync::mpsc;
@@ -16,6 +18,62 @@ pub struct AccessLogWriter {
     tx: Option<mpsc::Sender<Vec<u8>>>,
 }
 
+/// Asks the writer thread to reopen its file (cloned into the signal thread).
+#[derive(Clone)]
+pub struct AccessLogReopen {
+    tx: Option<mpsc::Sender<Vec<u8>>>,
+}
+
+/// The message that asks the writer to reopen: an empty line (a real line is never empty).
+/// It travels in the same channel as the lines, so every line recorded before the request is
+/// written to the old file and every line after it to the new one.
+const REOPEN: Vec<u8> = Vec::new();
+
+impl AccessLogReopen {
+    /// Asks for the file to be reopened after the lines already queued are written.
+    pub fn reopen(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(REOPEN);
+        }
+    }
+}
+
+/// Where the writer thread writes, and how it reopens it.
+enum Sink {
+    Stderr(std::io::Stderr),
+    File(std::path::PathBuf, std::fs::File),
+}
+
+impl Sink {
+    fn open_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let _ = match self {
+            Sink::Stderr(err) => err.write_all(bytes).and_then(|()| err.flush()),
+            Sink::File(_, file) => file.write_all(bytes),
+        };
+    }
+
+    /// Reopens the file by its path (a renamed file keeps its old name's lines); on failure
+    /// the old file stays in use and the error goes to stderr.
+    fn reopen(&mut self) {
+        if let Sink::File(path, file) = self {
+            match Sink::open_file(path) {
+                Ok(fresh) => *file = fresh,
+                Err(e) => eprintln!(
+                    "sluice: cannot reopen the access log {}: {e}",
+                    path.display()
+                ),
+            }
+        }
+    }
+}
+
 /// A shard's end of the access log channel (a no-op when the log is off).
 #[derive(Clone)]
 pub struct AccessLogSender {
@@ -25,32 +83,41 @@ pub struct AccessLogSender {
 impl AccessLogWriter {
     /// Starts the writer thread for `target`.
     pub fn start(target: &AccessLogTarget) -> std::io::Result<Self> {
-        let mut sink: Box<dyn Write + Send> = match target {
+        let mut sink = match target {
             AccessLogTarget::Off => return Ok(AccessLogWriter { tx: None }),
-            AccessLogTarget::Stderr => Box::new(std::io::stderr()),
-            AccessLogTarget::File(path) => Box::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?,
-            ),
+            AccessLogTarget::Stderr => Sink::Stderr(std::io::stderr()),
+            AccessLogTarget::File(path) => Sink::File(path.clone(), Sink::open_file(path)?),
         };
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
         std::thread::Builder::new()
             .name("sluice-access-log".into())
             .spawn(move || {
                 let mut batch = Vec::with_capacity(64 * 1024);
-                while let Ok(line) = rx.recv() {
-                    batch.extend_from_slice(&line);
-                    while let Ok(more) = rx.try_recv() {
-                        batch.extend_from_slice(&more);
+                while let Ok(first) = rx.recv() {
+                    let mut next = Some(first);
+                    while let Some(line) = next.take() {
+                        if line.is_empty() {
+                            // Everything queued before the reopen goes to the old file.
+                            sink.write(&batch);
+                            batch.clear();
+                            sink.reopen();
+                        } else {
+                            batch.extend_from_slice(&line);
+                        }
+                        next = rx.try_recv().ok();
                     }
-                    let _ = sink.write_all(&batch);
-                    let _ = sink.flush();
+                    sink.write(&batch);
                     batch.clear();
                 }
             })?;
         Ok(AccessLogWriter { tx: Some(tx) })
+    }
+
+    /// The handle that asks for the file to be reopened.
+    pub fn reopener(&self) -> AccessLogReopen {
+        AccessLogReopen {
+            tx: self.tx.clone(),
+        }
     }
 
     pub fn sender(&self) -> AccessLogSender {

@@ -14,15 +14,15 @@ use std::rc::Rc;
 use crate::error::GatewayError;
 use crate::http::conn::{ClientConn, ConnError, Handler, HeadLimits};
 use crate::http::head::RequestHead;
-use crate::runtime::io::net::TcpStream;
+use crate::runtime::io::tls::ClientStream;
 
 pub use state::{ProxyParts, ProxyState};
 
 /// A client connection as the proxy serves it.
-pub type Client = ClientConn<TcpStream>;
+pub type Client = ClientConn<ClientStream>;
 
 /// The proxy flow as the HTTP server loop's handler.
-impl Handler<TcpStream> for Rc<ProxyState> {
+impl Handler<ClientStream> for Rc<ProxyState> {
     fn head_limits(&self) -> HeadLimits {
         let server = &self.config.server;
         HeadLimits {
@@ -46,7 +46,7 @@ impl Handler<TcpStream> for Rc<ProxyState> {
 }
 
 /// Serves one accepted client connection until it closes, counting it and its bytes.
-pub async fn serve_connection(state: Rc<ProxyState>, stream: TcpStream) {
+pub async fn serve_connection(state: Rc<ProxyState>, stream: ClientStream) {
     let _open = state.metrics.connection_opened();
     let mut client = crate::http::conn::serve_connection(&state, stream).await;
     let (bytes_in, bytes_out) = client.take_byte_counts();

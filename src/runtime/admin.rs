@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use super::Shard;
 use super::admin_api;
-use super::io::net::TcpStream;
+use super::io::tls::ClientStream;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::conn::{ClientConn, ConnError, Handler, HeadLimits};
 use crate::http::encode::local_response;
@@ -20,7 +20,7 @@ const MAX_ADMIN_BODY_BYTES: u64 = 1024 * 1024;
 /// The admin API as the HTTP server loop's handler.
 pub struct Admin(pub Rc<Shard>);
 
-impl Handler<TcpStream> for Admin {
+impl Handler<ClientStream> for Admin {
     fn head_limits(&self) -> HeadLimits {
         let server = &self.0.proxy.config.server;
         HeadLimits {
@@ -30,11 +30,11 @@ impl Handler<TcpStream> for Admin {
         }
     }
 
-    async fn serve(&self, conn: &mut ClientConn<TcpStream>, head: RequestHead) -> bool {
+    async fn serve(&self, conn: &mut ClientConn<ClientStream>, head: RequestHead) -> bool {
         serve(&self.0, conn, head).await
     }
 
-    async fn refuse(&self, conn: &mut ClientConn<TcpStream>, err: ConnError) -> bool {
+    async fn refuse(&self, conn: &mut ClientConn<ClientStream>, err: ConnError) -> bool {
         let mut out = Vec::new();
         error_response(&mut out, &GatewayError::from(err), "admin", b"", true);
         let _ = conn.write_all(&out).await;
@@ -46,7 +46,7 @@ impl Handler<TcpStream> for Admin {
     }
 }
 
-async fn serve(shard: &Rc<Shard>, conn: &mut ClientConn<TcpStream>, head: RequestHead) -> bool {
+async fn serve(shard: &Rc<Shard>, conn: &mut ClientConn<ClientStream>, head: RequestHead) -> bool {
     let server = &shard.proxy.config.server;
     let mut out = Vec::with_capacity(16 * 1024);
     let keep_alive = head.keep_alive();

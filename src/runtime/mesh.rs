@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use futures_channel::{mpsc, oneshot};
 
+use super::tls::ListenerCerts;
 use crate::config::Config;
 use crate::governance::{EntityUsage, Level};
 use crate::observe::metrics::MetricsSnapshot;
@@ -20,6 +21,8 @@ pub enum MeshMsg {
     Reload(Arc<Config>, oneshot::Sender<Result<Vec<String>, String>>),
     /// Reply with this shard's view of one entity's usage (its reservations are its own).
     Usage(Level, String, oneshot::Sender<Option<EntityUsage>>),
+    /// Serve new connections with these reloaded listener certificates.
+    Certificates(ListenerCerts),
 }
 
 /// One shard's inbox.
@@ -84,6 +87,8 @@ impl Mesh {
             return Err("sluice runs on its embedded default: there is no file to reload".into());
         };
         let config = Config::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Certificates are read and checked here, off the shards; a bad one refuses the reload.
+        let certs = ListenerCerts::load(&config.server.tls)?;
         let config = Arc::new(config);
         let mut pending = Vec::new();
         for index in 0..self.shards.len() {
@@ -99,6 +104,9 @@ impl Mesh {
                 Ok(Err(e)) => return Err(e),
                 Err(_) => {}
             }
+        }
+        for index in 0..self.shards.len() {
+            self.send(index, MeshMsg::Certificates(certs.clone()));
         }
         warnings.sort();
         warnings.dedup();

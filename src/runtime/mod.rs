@@ -13,6 +13,7 @@ pub mod mesh;
 pub mod serve;
 pub mod shard;
 pub mod signals;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -90,6 +91,8 @@ pub fn serve(
     let (placeholder, listen) = io::net::reserve_port(config.server.listen)
         .map_err(|e| StartError(format!("cannot bind {}: {e}", config.server.listen)))?;
 
+    // A bad certificate or key stops the start, naming the key.
+    let certs = tls::ListenerCerts::load(&config.server.tls).map_err(StartError)?;
     let dns = dns::Resolver::start();
     let access_log = AccessLogWriter::start(&config.server.access_log)
         .map_err(|e| StartError(format!("cannot open the access log: {e}")))?;
@@ -137,6 +140,7 @@ pub fn serve(
             tracer: exporter.as_ref().and_then(TraceExporter::shard_tracer),
             gov_link,
             snapshot: Arc::clone(&snapshot),
+            certs: certs.clone(),
             ready: ready_tx.clone(),
         };
         let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))
@@ -165,7 +169,7 @@ pub fn serve(
         }
     }
     drop(placeholder);
-    signals::forward_to(mesh.clone())
+    signals::forward_to(mesh.clone(), access_log.reopener())
         .map_err(|e| StartError(format!("cannot install signal handlers: {e}")))?;
     on_ready(&Listening {
         listen,

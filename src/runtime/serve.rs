@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::io::net::{TcpListener, TcpStream};
 use super::io::task::spawn_local;
 use super::io::time::sleep;
+use super::io::tls::ClientStream;
 use crate::http::conn::Transport;
 
 /// How long the loop pauses after a failed accept (EMFILE and the like) before trying again.
@@ -15,6 +16,13 @@ pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The runtime's TCP stream is the HTTP server loop's transport, with the runtime's timer.
 impl Transport for TcpStream {
+    fn sleep(d: Duration) -> impl Future<Output = ()> {
+        sleep(d)
+    }
+}
+
+/// A listener's client stream (plain or TLS) is the transport the handlers serve.
+impl Transport for ClientStream {
     fn sleep(d: Duration) -> impl Future<Output = ()> {
         sleep(d)
     }

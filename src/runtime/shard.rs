@@ -17,6 +17,7 @@ use super::io::task::spawn_local;
 use super::io::time::sleep;
 use super::mesh::{Inbox, Mesh, MeshMsg};
 use super::serve::accept_and_serve;
+use super::tls::{ListenerCerts, ShardAcceptor};
 use crate::config::Config;
 use crate::governance::{GovLink, Governor, LedgerSnapshot, SystemClock};
 use crate::observe::access_log::AccessLogSender;
@@ -40,6 +41,9 @@ pub struct Shard {
     pub index: usize,
     pub proxy: Rc<ProxyState>,
     pub mesh: Mesh,
+    /// The listeners' TLS (plain when off), swapped for new connections on reload.
+    data_tls: ShardAcceptor,
+    admin_tls: ShardAcceptor,
     /// Notified when the drain begins and when it ends, so listeners stop even while they
     /// wait for a connection.
     lifecycle: Notify,
@@ -63,6 +67,10 @@ impl Shard {
             MeshMsg::Usage(level, id, reply) => {
                 proxy.gov_link.sync(&proxy.gov);
                 let _ = reply.send(proxy.gov.usage(level, &id));
+            }
+            MeshMsg::Certificates(certs) => {
+                self.data_tls.replace(certs.data);
+                self.admin_tls.replace(certs.admin);
             }
             MeshMsg::Shutdown => self.begin_drain(),
         }
@@ -103,6 +111,8 @@ pub struct ShardSetup {
     pub tracer: Option<ShardTracer>,
     pub gov_link: GovLink,
     pub snapshot: Arc<LedgerSnapshot>,
+    /// The listeners' TLS configurations, built at start.
+    pub certs: ListenerCerts,
     /// Told once the shard accepts (with the admin address on shard 0), or why it could not.
     pub ready: mpsc::Sender<Result<Option<SocketAddr>, String>>,
 }
@@ -121,6 +131,7 @@ pub async fn run(setup: ShardSetup) {
         tracer,
         gov_link,
         snapshot,
+        certs,
         ready,
     } = setup;
     let listener = match TcpListener::bind(listen) {
@@ -175,6 +186,8 @@ pub async fn run(setup: ShardSetup) {
         index,
         proxy,
         mesh,
+        data_tls: ShardAcceptor::new(certs.data),
+        admin_tls: ShardAcceptor::new(certs.admin),
         lifecycle: Notify::new(),
         stopped: Cell::new(false),
     });
@@ -204,7 +217,14 @@ pub async fn run(setup: ShardSetup) {
         let name = format!("shard {}", data.index);
         let stop = data.until(|shard| shard.proxy.draining());
         accept_and_serve(&name, listener, stop, |stream| {
-            crate::proxy::serve_connection(Rc::clone(&proxy), stream)
+            let proxy = Rc::clone(&proxy);
+            let tls = data.data_tls.clone();
+            async move {
+                let limit = proxy.config.server.header_read_timeout;
+                if let Some(stream) = tls.accept(stream, limit).await {
+                    crate::proxy::serve_connection(proxy, stream).await;
+                }
+            }
         })
         .await;
     });
@@ -239,8 +259,12 @@ fn start_admin(shard: &Rc<Shard>, addr: SocketAddr) -> std::io::Result<SocketAdd
         let stop = shard.until(|shard| shard.stopped.get());
         accept_and_serve("admin", listener, stop, |stream| {
             let admin = Admin(Rc::clone(&shard));
+            let tls = shard.admin_tls.clone();
             async move {
-                crate::http::conn::serve_connection(&admin, stream).await;
+                let limit = admin.0.proxy.config.server.header_read_timeout;
+                if let Some(stream) = tls.accept(stream, limit).await {
+                    crate::http::conn::serve_connection(&admin, stream).await;
+                }
             }
         })
         .await;

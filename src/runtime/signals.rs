@@ -1,21 +1,29 @@
 //! Signals become mesh messages: SIGTERM and SIGINT a `Shutdown` to every shard, SIGHUP a
-//! reload of the configuration file. A plain thread waits for them so no shard ever blocks.
+//! reload of the configuration file (and the listeners' certificates) plus a reopen of the
+//! access-log file, SIGUSR1 only the reopen (logrotate's `postrotate`). A plain thread waits
+//! for them so no shard ever blocks.
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 use super::mesh::Mesh;
+use crate::observe::access_log::AccessLogReopen;
 
 /// Registers the handlers now (so a signal that arrives at once is not lost) and forwards them.
 /// A second SIGTERM/SIGINT exits at once.
-pub fn forward_to(mesh: Mesh) -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+pub fn forward_to(mesh: Mesh, access_log: AccessLogReopen) -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])?;
     std::thread::Builder::new()
         .name("sluice-signals".into())
         .spawn(move || {
             let mut stops = 0;
             for signal in signals.forever() {
+                if signal == SIGUSR1 {
+                    access_log.reopen();
+                    continue;
+                }
                 if signal == SIGHUP {
+                    access_log.reopen();
                     match mesh.reload_blocking() {
                         Ok(warnings) => {
                             eprintln!("sluice: SIGHUP, configuration reloaded");

@@ -7,6 +7,7 @@ pub mod dns;
 pub mod io;
 pub mod pool;
 pub mod tls;
+pub mod tunnel;
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use self::dns::DnsCache;
 use self::io::UpstreamIo;
 use self::pool::Pool;
 use self::tls::UpstreamTls;
-use crate::config::{Config, ProviderConfig};
+use crate::config::{Config, EgressProxy, ProviderConfig};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::{HeadError, ParseStatus};
 use crate::http::limits::MAX_HEADERS;
@@ -78,6 +79,8 @@ pub struct Exchange {
 /// One shard's way to every upstream.
 pub struct Upstreams {
     tls: Vec<Option<UpstreamTls>>,
+    /// Each provider's CONNECT proxy (None: direct).
+    proxies: Vec<Option<EgressProxy>>,
     pool: Pool,
     dns: DnsCache,
     connect_timeout: Duration,
@@ -93,6 +96,11 @@ impl Upstreams {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Upstreams {
             tls,
+            proxies: config
+                .providers
+                .iter()
+                .map(|p| p.egress_proxy.clone())
+                .collect(),
             pool: Pool::new(config.providers.len(), config.server.upstream_idle_pool),
             dns,
             connect_timeout: config.server.upstream_connect_timeout,
@@ -154,21 +162,43 @@ impl Upstreams {
                 format!("cannot reach provider {}: {what}", provider.name),
             )
         };
+        let proxy = self.proxies.get(index).and_then(Option::as_ref);
+        // Through a proxy, the socket goes to the proxy and errors name it.
+        let (dial_host, dial_port, via) = match proxy {
+            Some(p) => (&p.host, p.port, format!("egress proxy {}: ", p.label())),
+            None => (&url.host, url.port, String::new()),
+        };
         let addrs = self
             .dns
-            .resolve(&url.host, url.port)
+            .resolve(dial_host, dial_port)
             .await
-            .map_err(|e| unreachable(format!("{}: {e}", url.host)))?;
-        let tcp = match deadline(
+            .map_err(|e| unreachable(format!("{via}{dial_host}: {e}")))?;
+        let mut tcp = match deadline(
             self.connect_timeout,
             connect_any(&addrs, self.connect_timeout),
         )
         .await
         {
             Some(Ok(tcp)) => tcp,
-            Some(Err(e)) => return Err(unreachable(e.to_string())),
-            None => return Err(unreachable("connect timed out".into())),
+            Some(Err(e)) => return Err(unreachable(format!("{via}{e}"))),
+            None => return Err(unreachable(format!("{via}connect timed out"))),
         };
+        if let Some(proxy) = proxy {
+            let tunnel = tunnel::open(&mut tcp, proxy, &url.host, url.port);
+            let refused = |why: String| {
+                unreachable(format!(
+                    "egress proxy {} did not open a tunnel to {}:{}: {why}",
+                    proxy.label(),
+                    url.host,
+                    url.port
+                ))
+            };
+            match deadline(self.connect_timeout, tunnel).await {
+                Some(Ok(())) => {}
+                Some(Err(why)) => return Err(refused(why)),
+                None => return Err(refused("no answer in time".into())),
+            }
+        }
         let io = match self.tls.get(index).and_then(Option::as_ref) {
             None => UpstreamIo::Plain(tcp),
             Some(tls) => {

@@ -258,6 +258,17 @@ pub fn claude_code_handler(
 
 /// Runs `claude -p` against `base_url` in `workdir` with a private HOME; returns its output.
 pub fn run_claude(base_url: &str, home: &Path, workdir: &Path, token: &str) -> Output {
+    run_claude_with_env(base_url, home, workdir, token, &[])
+}
+
+/// `run_claude` with extra environment variables (`NODE_EXTRA_CA_CERTS` for https).
+pub fn run_claude_with_env(
+    base_url: &str,
+    home: &Path,
+    workdir: &Path,
+    token: &str,
+    env: &[(&str, &Path)],
+) -> Output {
     let deps = setup();
     let claude = deps.join("node/node_modules/.bin/claude");
     let prompt = format!("run the command: echo sluice-ok-{token}");
@@ -282,32 +293,38 @@ pub fn run_claude(base_url: &str, home: &Path, workdir: &Path, token: &str) -> O
             .env("DISABLE_BUG_COMMAND", "1")
             .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
             .env("CLAUDE_CODE_DISABLE_TERMINAL_TITLE", "1")
-            .env("CLAUDE_CODE_MAX_RETRIES", "0"),
+            .env("CLAUDE_CODE_MAX_RETRIES", "0")
+            .envs(env.iter().copied()),
         Duration::from_secs(120),
     )
 }
 
 /// Runs the Python SDK script against `base_url`; returns what it printed, parsed.
 pub fn run_python_sdk(base_url: &str) -> Value {
-    run_python_script("sdk_stream.py", &[base_url])
+    run_python_script("sdk_stream.py", &[base_url], &[])
+}
+
+/// `run_python_sdk` with extra environment variables (`SSL_CERT_FILE` for https).
+pub fn run_python_sdk_with_env(base_url: &str, env: &[(&str, &Path)]) -> Value {
+    run_python_script("sdk_stream.py", &[base_url], env)
 }
 
 /// Runs tests/clients/openai_sdk.py (the pinned `openai` SDK) against `base_url` (ending in
 /// `/v1`) with `api_key`, in `mode` (chat, models, error) for `model`; returns what it printed.
 pub fn run_openai_sdk(base_url: &str, api_key: &str, mode: &str, model: &str) -> Value {
-    run_python_script("openai_sdk.py", &[base_url, api_key, mode, model])
+    run_python_script("openai_sdk.py", &[base_url, api_key, mode, model], &[])
 }
 
 /// Runs a script of tests/clients in the clients' venv, without the SDKs' environment
 /// variables; returns the JSON it printed.
-fn run_python_script(script: &str, args: &[&str]) -> Value {
+fn run_python_script(script: &str, args: &[&str], env: &[(&str, &Path)]) -> Value {
     let deps = setup();
     let python = deps.join("venv/bin/python");
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
         .join(script);
     let mut command = Command::new(python);
-    command.arg(&script).args(args);
+    command.arg(&script).args(args).envs(env.iter().copied());
     for variable in [
         "ANTHROPIC_API_KEY",
         "ANTHROPIC_BASE_URL",

@@ -70,6 +70,12 @@ impl Gateway {
 
     /// Starts sluice with this exact config file content.
     pub fn start_config(toml: &str) -> Gateway {
+        Gateway::start_config_env(toml, &[])
+    }
+
+    /// Starts sluice with this config and these environment variables; the proxy variables
+    /// of the test's own environment are never passed on.
+    pub fn start_config_env(toml: &str, env: &[(&str, &str)]) -> Gateway {
         let dir = TempDir::new("gateway");
         let config_path = dir.join("sluice.toml");
         std::fs::write(&config_path, toml).unwrap();
@@ -82,6 +88,13 @@ impl Gateway {
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
@@ -151,9 +164,14 @@ impl Gateway {
     }
 
     pub fn sigterm(&self) {
+        self.signal(libc::SIGTERM);
+    }
+
+    /// Sends `signal` (SIGHUP, SIGUSR1, ...) to the gateway.
+    pub fn signal(&self, signal: libc::c_int) {
         // SAFETY: sending a signal to our own child process by its pid.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        assert_eq!(rc, 0, "kill(SIGTERM) failed");
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        assert_eq!(rc, 0, "kill({signal}) failed");
     }
 
     /// Waits (bounded) for the process to exit.

@@ -97,11 +97,18 @@ impl RawClient {
     }
 
     pub fn connect_tls(addr: SocketAddr, pki: &TestPki) -> RawClient {
+        RawClient::connect_tls_with(addr, pki.client_config())
+    }
+
+    /// A TLS connection made with `config` (a client certificate, another trust store).
+    pub fn connect_tls_with(
+        addr: SocketAddr,
+        config: std::sync::Arc<rustls::ClientConfig>,
+    ) -> RawClient {
         let stream = TcpStream::connect(addr).unwrap();
         stream.set_nodelay(true).unwrap();
         stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-        let conn =
-            rustls::ClientConnection::new(pki.client_config(), TestPki::server_name()).unwrap();
+        let conn = rustls::ClientConnection::new(config, TestPki::server_name()).unwrap();
         RawClient {
             wire: Box::new(rustls::StreamOwned::new(conn, stream)),
             buf: Vec::new(),

@@ -7,6 +7,7 @@ pub mod net;
 pub mod sync;
 pub mod task;
 pub mod time;
+pub mod tls;
 
 /// Channels between tasks and shards (runtime-agnostic, re-exported so callers name one place).
 pub mod channel {
