@@ -240,8 +240,20 @@ impl McpGateway {
             content_type: forwarded.content_type.as_deref(),
             body: &forwarded.body,
         };
-        let reply = self.handle(request, &caller).await;
-        let _ = forwarded.reply.send(reply);
+        let mut reply = forwarded.reply;
+        // The asking shard drops the answer's receiver when its client goes away: dropping
+        // `handle` then cancels the upstream calls, as on a direct request.
+        let answered = futures_lite::future::or(
+            async { Some(self.handle(request, &caller).await) },
+            async {
+                reply.cancellation().await;
+                None
+            },
+        )
+        .await;
+        if let Some(answered) = answered {
+            let _ = reply.send(answered);
+        }
     }
 
     /// Handles one `/mcp` request to the end. Dropping the future (the client went away)

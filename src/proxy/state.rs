@@ -6,9 +6,11 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::mcp::McpShard;
 use crate::config::Config;
 use crate::governance::{GovLink, Governor};
 use crate::observe::access_log::AccessLogSender;
+use crate::observe::audit::AuditSender;
 use crate::observe::metrics::ShardMetrics;
 use crate::observe::request_id::RequestId;
 use crate::routing::KeyRotation;
@@ -28,6 +30,10 @@ pub struct ProxyState {
     pub metrics: ShardMetrics,
     pub access_log: AccessLogSender,
     pub keys: KeyRotation,
+    /// The audit log's sender (`None`: no `[audit]` section).
+    pub audit: Option<AuditSender>,
+    /// `/mcp`: this shard's MCP gateway (`None`: no `[[mcp_servers]]`).
+    pub mcp: Option<McpShard>,
     /// Notified after each governance message applied in the background (share grants).
     pub gov_events: Notify,
     draining: Cell<bool>,
@@ -45,6 +51,8 @@ pub struct ProxyParts {
     pub gov_link: Rc<GovLink>,
     pub metrics: ShardMetrics,
     pub access_log: AccessLogSender,
+    pub audit: Option<AuditSender>,
+    pub mcp: Option<McpShard>,
     /// The process start (Unix seconds), part of every request id.
     pub started_secs: u64,
 }
@@ -60,6 +68,8 @@ impl ProxyState {
             metrics: parts.metrics,
             access_log: parts.access_log,
             keys: KeyRotation::new(parts.index as u64),
+            audit: parts.audit,
+            mcp: parts.mcp,
             gov_events: Notify::new(),
             draining: Cell::new(false),
             in_flight: Cell::new(0),

@@ -8,6 +8,7 @@ use futures_channel::{mpsc, oneshot};
 
 use crate::config::Config;
 use crate::governance::{EntityUsage, Level};
+use crate::mcp::ForwardedRequest;
 use crate::observe::metrics::MetricsSnapshot;
 
 /// A message to one shard.
@@ -20,6 +21,11 @@ pub enum MeshMsg {
     Reload(Arc<Config>, oneshot::Sender<Result<Vec<String>, String>>),
     /// Reply with this shard's view of one entity's usage (its reservations are its own).
     Usage(Level, String, oneshot::Sender<Option<EntityUsage>>),
+    /// Run a `/mcp` request for a session this shard owns; the answer goes through the
+    /// request's own oneshot.
+    Mcp(Box<ForwardedRequest>),
+    /// End every MCP session of this key (it was revoked).
+    EndMcpSessions(String),
 }
 
 /// One shard's inbox.
@@ -63,6 +69,13 @@ impl Mesh {
     pub fn shutdown_all(&self) {
         for index in 0..self.shards.len() {
             self.send(index, MeshMsg::Shutdown);
+        }
+    }
+
+    /// Tells every shard to end the MCP sessions of `key_id`.
+    pub fn end_mcp_sessions_all(&self, key_id: &str) {
+        for index in 0..self.shards.len() {
+            self.send(index, MeshMsg::EndMcpSessions(key_id.to_owned()));
         }
     }
 

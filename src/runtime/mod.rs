@@ -23,10 +23,16 @@ use crate::config::Config;
 use crate::governance::{
     Clock, DEFAULT_COMMIT_INTERVAL, Ledger, SystemClock, ledger_path, load_snapshot,
 };
+use crate::mcp::{Catalog, Hub};
 use crate::observe::access_log::AccessLogWriter;
+use crate::observe::audit::AuditLog;
 use crate::upstream::dns;
 
 pub use shard::Shard;
+
+/// How long start-up waits for every `[[mcp_servers]]` entry to list its tools; a server not
+/// ready by then joins the catalog when it is (a name collision then is logged, not fatal).
+const MCP_START_WAIT: Duration = Duration::from_secs(30);
 
 /// Bytes of io_uring-registered memory per shard. sluice does no direct file IO, so it needs
 /// little; a small value keeps it inside the default 8 MiB `RLIMIT_MEMLOCK` on many shards.
@@ -114,6 +120,14 @@ pub fn serve(
             ))
         })?;
     let gov_links = crate::governance::link::wire(cpus.len(), &ledger);
+    let audit = match &config.audit {
+        Some(audit) => Some(
+            AuditLog::open(audit)
+                .map_err(|e| StartError(format!("cannot open the audit log: {e}")))?,
+        ),
+        None => None,
+    };
+    let mcp_hub = start_mcp_hub(&config)?;
 
     let (mesh, inboxes) = mesh::Mesh::wire(cpus.len(), config_path);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<Option<SocketAddr>, String>>();
@@ -129,6 +143,8 @@ pub fn serve(
             inbox,
             resolver: dns.clone(),
             access_log: access_log.sender(),
+            audit: audit.as_ref().and_then(AuditLog::sender),
+            mcp_hub: mcp_hub.as_ref().map(Hub::handle),
             gov_link,
             snapshot: Arc::clone(&snapshot),
             ready: ready_tx.clone(),
@@ -179,5 +195,31 @@ pub fn serve(
     }
     let _ = ledger_thread.join();
     access_log.finish();
+    if let Some(hub) = mcp_hub {
+        hub.shutdown();
+    }
+    if let Some(audit) = audit {
+        audit.shutdown();
+    }
     failed.map_or(Ok(()), Err)
+}
+
+/// Starts the MCP clients of every `[[mcp_servers]]` entry off the shards and waits (a bounded
+/// time) for their tool lists; two tools whose public names collide stop the start-up.
+fn start_mcp_hub(config: &Config) -> Result<Option<Hub>, StartError> {
+    if config.mcp_servers.is_empty() {
+        return Ok(None);
+    }
+    let hub = Hub::start(&config.mcp_servers).map_err(|e| StartError(format!("mcp: {e}")))?;
+    if !hub.wait_for_tools(MCP_START_WAIT) {
+        eprintln!(
+            "sluice: mcp: not every server listed its tools within {} s; the others join when ready",
+            MCP_START_WAIT.as_secs()
+        );
+    }
+    if let Err(problem) = Catalog::build_strict(&hub.tools()) {
+        hub.shutdown();
+        return Err(StartError(format!("mcp: {problem}")));
+    }
+    Ok(Some(hub))
 }

@@ -19,12 +19,17 @@ use super::mesh::{Inbox, Mesh, MeshMsg};
 use super::serve::accept_and_serve;
 use crate::config::Config;
 use crate::governance::{GovLink, Governor, LedgerSnapshot, SystemClock};
+use crate::mcp::{HubHandle, McpGateway};
 use crate::observe::access_log::AccessLogSender;
+use crate::observe::audit::AuditSender;
 use crate::observe::metrics::ShardMetrics;
+use crate::proxy::mcp::McpShard;
 use crate::proxy::{ProxyParts, ProxyState};
 use crate::upstream::Upstreams;
 use crate::upstream::dns::{DnsCache, Resolver};
 
+/// How often a shard drops its idle MCP sessions.
+const MCP_EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
 /// How often a draining shard checks whether its in-flight requests are done.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
 
@@ -58,6 +63,18 @@ impl Shard {
             MeshMsg::Usage(level, id, reply) => {
                 proxy.gov_link.sync(&proxy.gov);
                 let _ = reply.send(proxy.gov.usage(level, &id));
+            }
+            MeshMsg::Mcp(forwarded) => match &proxy.mcp {
+                Some(mcp) => {
+                    let gateway = Rc::clone(&mcp.gateway);
+                    spawn_local(async move { gateway.handle_forwarded(*forwarded).await }).detach();
+                }
+                None => drop(forwarded),
+            },
+            MeshMsg::EndMcpSessions(key_id) => {
+                if let Some(mcp) = &proxy.mcp {
+                    mcp.gateway.end_sessions_of_key(&key_id);
+                }
             }
             MeshMsg::Shutdown => self.begin_drain(),
         }
@@ -94,6 +111,9 @@ pub struct ShardSetup {
     pub inbox: Inbox,
     pub resolver: Resolver,
     pub access_log: AccessLogSender,
+    pub audit: Option<AuditSender>,
+    /// The MCP hub's handle (`None`: no `[[mcp_servers]]`).
+    pub mcp_hub: Option<HubHandle>,
     pub gov_link: GovLink,
     pub snapshot: Arc<LedgerSnapshot>,
     /// Told once the shard accepts (with the admin address on shard 0), or why it could not.
@@ -110,6 +130,8 @@ pub async fn run(setup: ShardSetup) {
         mut inbox,
         resolver,
         access_log,
+        audit,
+        mcp_hub,
         gov_link,
         snapshot,
         ready,
@@ -148,6 +170,7 @@ pub async fn run(setup: ShardSetup) {
     let started_secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let mcp = mcp_hub.map(|hub| start_mcp(index, hub, &mesh));
     let proxy = Rc::new(ProxyState::new(ProxyParts {
         index,
         config,
@@ -156,6 +179,8 @@ pub async fn run(setup: ShardSetup) {
         gov_link: Rc::clone(&gov_link),
         metrics: ShardMetrics::new(index),
         access_log,
+        audit,
+        mcp,
         started_secs,
     }));
     let events = Rc::clone(&proxy);
@@ -233,4 +258,27 @@ fn start_admin(shard: &Rc<Shard>, addr: SocketAddr) -> std::io::Result<SocketAdd
     })
     .detach();
     Ok(bound)
+}
+
+/// This shard's MCP gateway: follows the hub's tool lists, drops idle sessions now and then,
+/// and forwards requests for other shards' sessions over the mesh.
+fn start_mcp(index: usize, hub: HubHandle, mesh: &Mesh) -> McpShard {
+    let gateway = McpGateway::new(index as u16, hub.clone());
+    spawn_local(Rc::clone(&gateway).follow(hub.subscribe())).detach();
+    let weak = Rc::downgrade(&gateway);
+    spawn_local(async move {
+        loop {
+            sleep(MCP_EXPIRY_INTERVAL).await;
+            let Some(gateway) = weak.upgrade() else { return };
+            gateway.expire_idle(Instant::now());
+        }
+    })
+    .detach();
+    let mesh = mesh.clone();
+    McpShard {
+        gateway,
+        forward: Box::new(move |owner, forwarded| {
+            mesh.send(owner, MeshMsg::Mcp(Box::new(forwarded)))
+        }),
+    }
 }
