@@ -243,14 +243,12 @@ impl McpGateway {
         let mut reply = forwarded.reply;
         // The asking shard drops the answer's receiver when its client goes away: dropping
         // `handle` then cancels the upstream calls, as on a direct request.
-        let answered = futures_lite::future::or(
-            async { Some(self.handle(request, &caller).await) },
-            async {
+        let answered =
+            futures_lite::future::or(async { Some(self.handle(request, &caller).await) }, async {
                 reply.cancellation().await;
                 None
-            },
-        )
-        .await;
+            })
+            .await;
         if let Some(answered) = answered {
             let _ = reply.send(answered);
         }

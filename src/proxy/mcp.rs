@@ -156,9 +156,10 @@ async fn dispatch(
             }
             let answered = or(async { Some(answer.await) }, client_left(client)).await?;
             // The owner shard ended before answering: the session went with it.
-            Some(answered.unwrap_or_else(|_| {
-                McpReply::Full(McpError::UnknownSession.into_response())
-            }))
+            Some(
+                answered
+                    .unwrap_or_else(|_| McpReply::Full(McpError::UnknownSession.into_response())),
+            )
         }
     }
 }

@@ -269,7 +269,9 @@ fn start_mcp(index: usize, hub: HubHandle, mesh: &Mesh) -> McpShard {
     spawn_local(async move {
         loop {
             sleep(MCP_EXPIRY_INTERVAL).await;
-            let Some(gateway) = weak.upgrade() else { return };
+            let Some(gateway) = weak.upgrade() else {
+                return;
+            };
             gateway.expire_idle(Instant::now());
         }
     })

@@ -298,6 +298,12 @@ pub fn run_openai_sdk(base_url: &str, api_key: &str, mode: &str, model: &str) ->
     run_python_script("openai_sdk.py", &[base_url, api_key, mode, model])
 }
 
+/// Runs tests/clients/mcp_client.py (the pinned `mcp` SDK's client) against the `/mcp` at
+/// `url` with `Authorization: Bearer <token>`, making `calls` in `mode` (auto, legacy).
+pub fn run_mcp_client(url: &str, token: &str, calls: &Value, mode: &str) -> Value {
+    run_python_script("mcp_client.py", &[url, token, &calls.to_string(), mode])
+}
+
 /// Runs a script of tests/clients in the clients' venv, without the SDKs' environment
 /// variables; returns the JSON it printed.
 fn run_python_script(script: &str, args: &[&str]) -> Value {
