@@ -30,7 +30,7 @@ fn start(http: &HttpServer, state: &TempDir) -> Gateway {
         &[("cores", "2")],
     );
     toml.push_str(&format!(
-        "\n[governance]\nrequire_virtual_key = false\nstate_dir = \"{}\"\nadmin_token = \"{ADMIN_TOKEN}\"\n\n",
+        "\n[governance]\nrequire_virtual_key = false\nstate_dir = \"{}\"\nadmin_token = \"{ADMIN_TOKEN}\"\n\n[audit]\nfsync = \"always\"\n\n",
         state.path().display()
     ));
     toml.push_str(&team_toml("eng", None, ""));
@@ -138,6 +138,57 @@ fn the_official_sdk_lists_calls_and_survives_an_upstream_restart() {
     assert_ne!(before, after, "the restarted upstream answers");
     assert_eq!(outcomes[7]["content"][0]["text"], "echo: after");
     drop(http);
+
+    // Every call is counted on /metrics, by server, tool and outcome, with its latency.
+    let metrics = gateway.admin_client().get("/metrics").text();
+    for line in [
+        "sluice_mcp_calls_total{server=\"files\",tool=\"echo\",outcome=\"ok\"} 2",
+        "sluice_mcp_calls_total{server=\"files\",tool=\"fail\",outcome=\"tool_error\"} 1",
+        "sluice_mcp_calls_total{server=\"files\",tool=\"slow\",outcome=\"timeout\"} 1",
+        "sluice_mcp_call_duration_seconds_count{server=\"web\"}",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    // And audited: key, server, tool, arguments, a digest of the result, the error.
+    let records = support::wait_for(support::EVENTUALLY, || {
+        let records = mcp_audit_records(&state);
+        (records.len() >= 5).then_some(records)
+    })
+    .expect("the MCP calls reach the audit log");
+    let echo = records
+        .iter()
+        .find(|r| r["tool"] == "echo" && r["server"] == "files")
+        .unwrap();
+    assert_eq!(echo["key_id"], "alice");
+    assert_eq!(echo["arguments"], json!({"text": "hi"}));
+    assert_eq!(echo["result_sha256"].as_str().unwrap().len(), 64);
+    let fail = records.iter().find(|r| r["tool"] == "fail").unwrap();
+    assert_eq!(fail["is_error"], true);
+    let slow = records.iter().find(|r| r["tool"] == "slow").unwrap();
+    assert!(
+        slow["error"].as_str().unwrap().contains("3000 ms"),
+        "{slow}"
+    );
+}
+
+/// The `mcp_call` records of the audit log (under the state directory).
+fn mcp_audit_records(state: &TempDir) -> Vec<Value> {
+    let mut records = Vec::new();
+    for entry in std::fs::read_dir(state.join("audit"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for line in text.lines() {
+            if let Ok(record) = serde_json::from_str::<Value>(line)
+                && record["kind"] == "mcp_call"
+            {
+                records.push(record);
+            }
+        }
+    }
+    records
 }
 
 #[test]

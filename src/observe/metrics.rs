@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use super::mcp_metrics::{McpMetricsSnapshot, McpShardMetrics};
 use super::record::RequestRecord;
 
 /// Significant figures kept by the latency histograms (1% resolution).
@@ -76,6 +77,7 @@ pub struct MetricsSnapshot {
     pub overhead: Latency,
     pub upstream_ttfb: Latency,
     pub duration: Latency,
+    pub mcp: McpMetricsSnapshot,
 }
 
 /// A shard's live metrics.
@@ -91,6 +93,8 @@ pub struct ShardMetrics {
     overhead: RefCell<Latency>,
     upstream_ttfb: RefCell<Latency>,
     duration: RefCell<Latency>,
+    /// `/mcp` tool calls.
+    pub mcp: McpShardMetrics,
 }
 
 /// Decrements a gauge when dropped (an open connection, a running stream).
@@ -121,6 +125,7 @@ impl ShardMetrics {
             overhead: RefCell::new(Latency::new(MAX_OVERHEAD_NS, 1)),
             upstream_ttfb: RefCell::new(Latency::new(MAX_DURATION_US, 1_000)),
             duration: RefCell::new(Latency::new(MAX_DURATION_US, 1_000)),
+            mcp: McpShardMetrics::default(),
         }
     }
 
@@ -188,6 +193,7 @@ impl ShardMetrics {
             overhead: self.overhead.borrow().clone(),
             upstream_ttfb: self.upstream_ttfb.borrow().clone(),
             duration: self.duration.borrow().clone(),
+            mcp: self.mcp.snapshot(),
         }
     }
 }

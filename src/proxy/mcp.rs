@@ -20,10 +20,13 @@ use crate::error::GatewayError;
 use crate::http::chunked::encode_chunk;
 use crate::http::encode::{reason_phrase, write_content_length, write_header, write_status_line};
 use crate::http::head::RequestHead;
+use crate::mcp::CallReport;
 use crate::mcp::{
     Caller, ForwardedRequest, HttpMethod, McpError, McpGateway, McpReply, McpRequest, McpResponse,
     Placement, ToolPolicy,
 };
+use crate::observe::audit::chain::sha256_hex;
+use crate::observe::audit::{McpCallRecord, UnixMillis};
 use crate::runtime::io::time::deadline;
 
 /// A `GET` stream with no event for this long gets an SSE comment, so idle proxies and the
@@ -39,6 +42,47 @@ pub type Forward = Box<dyn Fn(usize, ForwardedRequest) -> bool>;
 pub struct McpShard {
     pub gateway: Rc<McpGateway>,
     pub forward: Forward,
+}
+
+/// Wires the shard's gateway to its metrics and audit log: every finished `tools/call` is
+/// counted (`sluice_mcp_calls_total`, latency by server) and, with `[audit]`, recorded.
+pub fn observe_calls(state: &Rc<ProxyState>) {
+    let Some(mcp) = &state.mcp else { return };
+    let weak = Rc::downgrade(state);
+    mcp.gateway.observe(Box::new(move |report| {
+        if let Some(state) = weak.upgrade() {
+            record_call(&state, report);
+        }
+    }));
+}
+
+fn record_call(state: &ProxyState, report: &CallReport<'_>) {
+    let outcome = report.outcome_label();
+    state
+        .metrics
+        .mcp
+        .record_call(report.server, report.tool, outcome, report.duration);
+    let Some(audit) = &state.audit else { return };
+    let (result_sha256, error) = match report.outcome {
+        Ok(result) => (Some(digest(result)), None),
+        Err(error) => (None, Some(error.message.clone())),
+    };
+    audit.record_mcp_call(McpCallRecord {
+        time: UnixMillis::now(),
+        key_id: report.key_id.to_owned(),
+        server: report.server.to_owned(),
+        tool: report.tool.to_owned(),
+        arguments: report.arguments.cloned(),
+        result_sha256,
+        is_error: outcome == "tool_error",
+        duration_ms: report.duration.as_millis() as u64,
+        error,
+    });
+}
+
+/// SHA-256 (hex) of a result as JSON.
+fn digest(result: &serde_json::Value) -> String {
+    sha256_hex(&serde_json::to_vec(result).unwrap_or_default())
 }
 
 /// Serves one `/mcp` request whose body is read; the answer is written here (or left in `out`

@@ -76,6 +76,7 @@ async fn serve(shard: &Rc<Shard>, conn: &mut ClientConn<TcpStream>, head: Reques
             let snapshots = shard.mesh.scrape_all().await;
             let mut text = prometheus::render(&snapshots);
             prometheus::render_governance(&mut text, &shard.proxy.gov);
+            crate::observe::mcp_metrics::render(&mut text, snapshots.iter().map(|s| &s.mcp));
             local_response(
                 &mut out,
                 200,

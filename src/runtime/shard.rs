@@ -183,6 +183,7 @@ pub async fn run(setup: ShardSetup) {
         mcp,
         started_secs,
     }));
+    crate::proxy::mcp::observe_calls(&proxy);
     let events = Rc::clone(&proxy);
     spawn_local(gov_link.serve(gov, move || events.gov_events.notify_all())).detach();
     let shard = Rc::new(Shard {
