@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use support::clients;
 use support::governance::{ADMIN_TOKEN, admin_ok, key_toml, team_toml};
 use support::mcp::{HttpServer, python, script};
-use support::{Gateway, Response, TempDir};
+use support::{Gateway, MockUpstream, Response, TempDir};
 
 /// Tools each fixture server offers (tests/clients/mcp_fixture_tools.py).
 const FIXTURE_TOOLS: usize = 68;
@@ -24,11 +24,12 @@ const NEWEST: &str = "2025-11-25";
 /// sluice on two shards in front of both fixture servers. `require_virtual_key = false`: `/mcp`
 /// must still refuse a caller without one.
 fn start(http: &HttpServer, state: &TempDir) -> Gateway {
-    let mut toml = support::gateway::config_toml(
-        &support::gateway::closed_port_url(),
-        None,
-        &[("cores", "2")],
-    );
+    start_for(&support::gateway::closed_port_url(), http, state)
+}
+
+/// [`start`] with the model provider at `upstream`.
+fn start_for(upstream: &str, http: &HttpServer, state: &TempDir) -> Gateway {
+    let mut toml = support::gateway::config_toml(upstream, None, &[("cores", "2")]);
     toml.push_str(&format!(
         "\n[governance]\nrequire_virtual_key = false\nstate_dir = \"{}\"\nadmin_token = \"{ADMIN_TOKEN}\"\n\n[audit]\nfsync = \"always\"\n\n",
         state.path().display()
@@ -501,4 +502,60 @@ fn revoking_a_key_ends_its_sessions_and_their_streams() {
         b"{}",
     );
     assert_eq!(response.status, 401);
+}
+
+#[test]
+fn claude_code_calls_an_upstream_mcp_tool_through_sluice() {
+    let state = TempDir::new("mcp-state");
+    let home = TempDir::new("claude-home");
+    let work = TempDir::new("claude-work");
+    let http = HttpServer::start(None, true);
+    let token = support::temp::token();
+    let mock = MockUpstream::start(clients::claude_code_calling(
+        token.clone(),
+        "mcp__tools__files__echo".to_owned(),
+        json!({"text": format!("from-claude-{token}")}),
+    ));
+    let gateway = start_for(&mock.base_url(), &http, &state);
+    let mcp_config = work.join("mcp.json");
+    let config = json!({"mcpServers": {"tools": {"type": "http", "url": url(&gateway),
+        "headers": {"Authorization": "Bearer bob-key"}}}});
+    std::fs::write(&mcp_config, config.to_string()).unwrap();
+    let output = clients::run_claude_with(
+        &format!("http://{}", gateway.addr),
+        home.path(),
+        work.path(),
+        &format!("use the echo tool with {token}"),
+        &[
+            "--mcp-config",
+            &mcp_config.display().to_string(),
+            "--allowedTools",
+            "mcp__tools__files__echo",
+        ],
+        // MCP tools in the request itself, not deferred behind Claude Code's tool search.
+        &[("ENABLE_TOOL_SEARCH", "false")],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let context = format!(
+        "status {}\nstdout: {stdout}\nstderr: {}\nsluice: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        gateway.stderr()
+    );
+    assert!(output.status.success(), "claude failed: {context}");
+    // The tool ran on the upstream MCP server, and its result reached the model in the next
+    // request's tool_result.
+    let expected = format!("echo: from-claude-{token}");
+    let carried = mock.requests().iter().any(|r| {
+        let body = String::from_utf8_lossy(&r.body);
+        body.contains("tool_result") && body.contains(&expected)
+    });
+    assert!(carried, "no tool_result with {expected:?}: {context}");
+    // And the model's answer to it is Claude Code's result.
+    let result = serde_json::from_str::<Value>(&stdout).map(|v| v["result"].to_string());
+    let result = result.unwrap_or_default();
+    assert!(
+        result.starts_with("\"done: ") && result.contains(&expected),
+        "{context}"
+    );
 }
