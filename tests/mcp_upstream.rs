@@ -7,9 +7,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,22 +16,10 @@ use serde_json::{Value, json};
 use sluice::config::Config;
 use sluice::mcp::jsonrpc::REQUEST_TIMEOUT;
 use sluice::mcp::{Catalog, Hub, HubEvent, HubHandle, MAX_RESULT_BYTES};
-use support::clients;
+use support::mcp::{HttpServer, python, script};
 
 /// Tools each fixture server offers at start (tests/clients/mcp_fixture_tools.py).
 const FIXTURE_TOOLS: usize = 68;
-
-fn python() -> PathBuf {
-    clients::setup().join("venv/bin/python")
-}
-
-fn script(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/clients")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 fn hub_from(toml: &str) -> Hub {
     let env = |name: &str| (name == "FIXTURE_TOKEN").then(|| "Bearer sesame".to_owned());
@@ -186,65 +171,6 @@ fn stdio_server_dying_mid_call_is_an_error_then_a_restart() {
         text_of(&call(&handle, "files", "echo", json!({"text": "x"})).unwrap()),
         "echo: x"
     );
-}
-
-/// A fixture HTTP server on a free port; killed on drop.
-struct HttpServer {
-    child: Child,
-    port: u16,
-    json: bool,
-}
-
-impl HttpServer {
-    fn start(port: Option<u16>, json: bool) -> HttpServer {
-        let port = port.unwrap_or_else(|| {
-            TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port()
-        });
-        let mut command = Command::new(python());
-        command
-            .arg(script("mcp_server_http.py"))
-            .arg(port.to_string())
-            .env("MCP_FIXTURE_TOKEN", "sesame")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
-        if json {
-            command.arg("json");
-        }
-        let child = command.spawn().expect("python");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the fixture HTTP server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        HttpServer { child, port, json }
-    }
-
-    fn restart(mut self) -> HttpServer {
-        let (port, json) = (self.port, self.json);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        HttpServer::start(Some(port), json)
-    }
-
-    fn config(&self, timeout_ms: u64) -> String {
-        format!(
-            "[[mcp_servers]]\nname = \"web\"\nurl = \"http://127.0.0.1:{}/mcp\"\nheaders = {{ Authorization = \"env:FIXTURE_TOKEN\" }}\ncall_timeout_ms = {timeout_ms}\n",
-            self.port
-        )
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

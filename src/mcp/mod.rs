@@ -27,7 +27,10 @@ mod server_tests;
 pub use catalog::{Catalog, CatalogTool, MAX_TOOL_NAME_LEN, NameProblem, TOOLS_PAGE_SIZE};
 pub use error::McpError;
 pub use filter::ToolPolicy;
-pub use server::{Caller, HttpMethod, McpGateway, McpReply, McpRequest, McpResponse, Placement};
+pub use server::{
+    CallObserver, CallReport, Caller, HttpMethod, McpGateway, McpReply, McpRequest, McpResponse,
+    Placement,
+};
 pub use session::{ForwardedRequest, SUPPORTED_PROTOCOL_VERSIONS, owner_shard};
 pub use upstream::{CallOutcome, Hub, HubEvent, HubHandle};
 

@@ -118,7 +118,39 @@ struct StartedCall {
     server: String,
     call_id: u64,
     answer: oneshot::Receiver<CallOutcome>,
+    /// The upstream tool's own name and the arguments it was called with (for the report).
+    tool: String,
+    arguments: Option<Value>,
+    started: Instant,
 }
+
+/// A finished `tools/call`, handed to the shard's observer (metrics, audit, log).
+#[derive(Debug)]
+pub struct CallReport<'a> {
+    pub key_id: &'a str,
+    pub server: &'a str,
+    /// The tool's name on its server.
+    pub tool: &'a str,
+    pub arguments: Option<&'a Value>,
+    /// The result (`isError` results included) or the JSON-RPC error answered.
+    pub outcome: &'a CallOutcome,
+    pub duration: std::time::Duration,
+}
+
+impl CallReport<'_> {
+    /// A bounded label: `ok`, `tool_error` (a result with `isError`), `timeout` or `error`.
+    pub fn outcome_label(&self) -> &'static str {
+        match self.outcome {
+            Ok(result) if result.get("isError") == Some(&Value::Bool(true)) => "tool_error",
+            Ok(_) => "ok",
+            Err(error) if error.code == super::jsonrpc::REQUEST_TIMEOUT => "timeout",
+            Err(_) => "error",
+        }
+    }
+}
+
+/// What a shard does with each finished call.
+pub type CallObserver = Box<dyn Fn(&CallReport<'_>)>;
 
 /// A POST's answers: the ones ready now and the calls still running, in request order.
 enum Slot {
@@ -134,6 +166,7 @@ pub struct McpGateway {
     upstream_tools: RefCell<BTreeMap<String, Arc<Vec<Value>>>>,
     catalog: RefCell<Rc<Catalog>>,
     next_call: Cell<u64>,
+    observer: RefCell<Option<CallObserver>>,
 }
 
 impl McpGateway {
@@ -145,7 +178,13 @@ impl McpGateway {
             upstream_tools: RefCell::new(BTreeMap::new()),
             catalog: RefCell::new(Rc::new(Catalog::default())),
             next_call: Cell::new(0),
+            observer: RefCell::new(None),
         })
+    }
+
+    /// Sets what is told about every finished `tools/call` (cancelled ones are not reported).
+    pub fn observe(&self, observer: CallObserver) {
+        *self.observer.borrow_mut() = Some(observer);
     }
 
     /// Follows the hub's tool-list changes until it stops (spawn it on the shard).
@@ -240,8 +279,18 @@ impl McpGateway {
             content_type: forwarded.content_type.as_deref(),
             body: &forwarded.body,
         };
-        let reply = self.handle(request, &caller).await;
-        let _ = forwarded.reply.send(reply);
+        let mut reply = forwarded.reply;
+        // The asking shard drops the answer's receiver when its client goes away: dropping
+        // `handle` then cancels the upstream calls, as on a direct request.
+        let answered =
+            futures_lite::future::or(async { Some(self.handle(request, &caller).await) }, async {
+                reply.cancellation().await;
+                None
+            })
+            .await;
+        if let Some(answered) = answered {
+            let _ = reply.send(answered);
+        }
     }
 
     /// Handles one `/mcp` request to the end. Dropping the future (the client went away)
@@ -281,6 +330,16 @@ impl McpGateway {
                         .unwrap_or_else(|_| Err(RpcError::internal("the tool call was cancelled")));
                     self.call_finished(&session_id, &call.rpc_id);
                     guard.calls.retain(|(id, _, _)| *id != call.rpc_id);
+                    if let Some(observe) = self.observer.borrow().as_ref() {
+                        observe(&CallReport {
+                            key_id: &caller.key_id,
+                            server: &call.server,
+                            tool: &call.tool,
+                            arguments: call.arguments.as_ref(),
+                            outcome: &outcome,
+                            duration: call.started.elapsed(),
+                        });
+                    }
                     messages.push(encode_response(&call.rpc_id, &outcome));
                 }
             }
@@ -523,14 +582,20 @@ impl McpGateway {
         session
             .in_flight
             .insert(request.id.clone(), (tool.server.clone(), call_id));
-        let answer = self
-            .hub
-            .call(call_id, &tool.server, &tool.upstream_name, arguments);
+        let answer = self.hub.call(
+            call_id,
+            &tool.server,
+            &tool.upstream_name,
+            arguments.clone(),
+        );
         Slot::Call(StartedCall {
             rpc_id: request.id.clone(),
             server: tool.server.clone(),
             call_id,
             answer,
+            tool: tool.upstream_name.clone(),
+            arguments,
+            started: Instant::now(),
         })
     }
 

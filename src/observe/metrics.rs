@@ -9,6 +9,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::genai_metrics::{GenAiShardMetrics, GenAiSnapshot};
+use super::mcp_metrics::{McpMetricsSnapshot, McpShardMetrics};
 use super::record::RequestRecord;
 
 /// Significant figures kept by the latency histograms (1% resolution).
@@ -79,6 +80,7 @@ pub struct MetricsSnapshot {
     pub duration: Latency,
     /// The GenAI conventions' series and spend by key, team, customer and provider.
     pub genai: GenAiSnapshot,
+    pub mcp: McpMetricsSnapshot,
 }
 
 /// A shard's live metrics.
@@ -96,6 +98,8 @@ pub struct ShardMetrics {
     duration: RefCell<Latency>,
     /// The GenAI series, recorded once per model call by `finish`.
     pub genai: GenAiShardMetrics,
+    /// `/mcp` tool calls.
+    pub mcp: McpShardMetrics,
 }
 
 /// Decrements a gauge when dropped (an open connection, a running stream).
@@ -127,6 +131,7 @@ impl ShardMetrics {
             upstream_ttfb: RefCell::new(Latency::new(MAX_DURATION_US, 1_000)),
             duration: RefCell::new(Latency::new(MAX_DURATION_US, 1_000)),
             genai: GenAiShardMetrics::new(),
+            mcp: McpShardMetrics::default(),
         }
     }
 
@@ -195,6 +200,7 @@ impl ShardMetrics {
             upstream_ttfb: self.upstream_ttfb.borrow().clone(),
             duration: self.duration.borrow().clone(),
             genai: self.genai.snapshot(),
+            mcp: self.mcp.snapshot(),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod alloc_count;
 pub mod audit;
 pub mod export_metrics;
 pub mod genai_metrics;
+pub mod mcp_metrics;
 pub mod metrics;
 pub mod prometheus;
 pub mod record;

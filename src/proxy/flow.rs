@@ -67,6 +67,9 @@ async fn handle(
     let route = routed?;
     ctx.route = Some(route);
 
+    if route == Route::Mcp {
+        return super::mcp::serve(state, client, head, body, &mut scratch.out, ctx).await;
+    }
     if !route.is_proxied() {
         return answer_locally(ctx, head, &mut scratch.out);
     }

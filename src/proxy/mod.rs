@@ -5,6 +5,7 @@
 pub mod context;
 pub mod flow;
 pub mod govern;
+pub mod mcp;
 pub mod outcome;
 pub mod relay;
 pub mod state;

@@ -6,6 +6,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::mcp::McpShard;
 use crate::config::Config;
 use crate::governance::{GovLink, Governor};
 use crate::observe::access_log::AccessLogSender;
@@ -34,6 +35,8 @@ pub struct ProxyState {
     /// The trace exporter's shard end, when `[telemetry].otlp_endpoint` is set.
     pub tracer: Option<ShardTracer>,
     pub keys: KeyRotation,
+    /// `/mcp`: this shard's MCP gateway (`None`: no `[[mcp_servers]]`).
+    pub mcp: Option<McpShard>,
     /// Notified after each governance message applied in the background (share grants).
     pub gov_events: Notify,
     draining: Cell<bool>,
@@ -53,6 +56,7 @@ pub struct ProxyParts {
     pub access_log: AccessLogSender,
     pub audit: Option<AuditSender>,
     pub tracer: Option<ShardTracer>,
+    pub mcp: Option<McpShard>,
     /// The process start (Unix seconds), part of every request id.
     pub started_secs: u64,
 }
@@ -70,6 +74,7 @@ impl ProxyState {
             audit: parts.audit,
             tracer: parts.tracer,
             keys: KeyRotation::new(parts.index as u64),
+            mcp: parts.mcp,
             gov_events: Notify::new(),
             draining: Cell::new(false),
             in_flight: Cell::new(0),

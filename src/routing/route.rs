@@ -19,6 +19,8 @@ pub enum Route {
     CountTokens,
     /// `GET /v1/models` and `GET /v1/models/{id}`.
     Models,
+    /// `POST`, `GET`, `DELETE /mcp`: the MCP gateway (answered by the shard's MCP gateway).
+    Mcp,
 }
 
 impl Route {
@@ -30,13 +32,14 @@ impl Route {
             Route::Messages => "/v1/messages",
             Route::CountTokens => "/v1/messages/count_tokens",
             Route::Models => "/v1/models",
+            Route::Mcp => "/mcp",
         }
     }
 
     /// Whether the upstream is asked (as opposed to sluice answering itself).
     pub fn is_proxied(self) -> bool {
         match self {
-            Route::Health | Route::Root => false,
+            Route::Health | Route::Root | Route::Mcp => false,
             Route::Messages | Route::CountTokens | Route::Models => true,
         }
     }
@@ -45,7 +48,7 @@ impl Route {
     pub fn has_json_body(self) -> bool {
         match self {
             Route::Messages | Route::CountTokens => true,
-            Route::Health | Route::Root | Route::Models => false,
+            Route::Health | Route::Root | Route::Models | Route::Mcp => false,
         }
     }
 }
@@ -66,6 +69,7 @@ pub fn classify(method: &str, path: &str) -> Result<Route, GatewayError> {
         "/v1/messages" => (Route::Messages, &["POST"]),
         "/v1/messages/count_tokens" => (Route::CountTokens, &["POST"]),
         "/v1/models" => (Route::Models, &["GET"]),
+        "/mcp" if path == "/mcp" => (Route::Mcp, &["GET", "POST", "DELETE"]),
         p if p.starts_with("/v1/models/") && p.len() > "/v1/models/".len() => {
             (Route::Models, &["GET"])
         }
@@ -107,6 +111,17 @@ mod tests {
             assert_eq!(classify("GET", &p("/health")), Ok(Route::Health));
         }
         assert_eq!(classify("HEAD", "/"), Ok(Route::Root));
+        for method in ["GET", "POST", "DELETE"] {
+            assert_eq!(classify(method, "/mcp"), Ok(Route::Mcp));
+        }
+        assert_eq!(
+            classify("PUT", "/mcp").unwrap_err().kind,
+            ErrorKind::MethodNotAllowed
+        );
+        assert_eq!(
+            classify("POST", "/anthropic/mcp").unwrap_err().kind,
+            ErrorKind::NotFound
+        );
     }
 
     #[test]

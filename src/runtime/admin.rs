@@ -76,13 +76,14 @@ async fn serve(shard: &Rc<Shard>, conn: &mut ClientConn<ClientStream>, head: Req
             let snapshots = shard.mesh.scrape_all().await;
             let mut text = prometheus::render(&snapshots);
             prometheus::render_governance(&mut text, &shard.proxy.gov);
-            let genai: Vec<_> = snapshots.into_iter().map(|s| s.genai).collect();
+            let genai: Vec<_> = snapshots.iter().map(|s| s.genai.clone()).collect();
             genai_metrics::render(&mut text, &genai);
             export_metrics::render(
                 &mut text,
                 shard.proxy.audit.as_ref().map(|a| a.stats()),
                 shard.proxy.tracer.as_ref().map(|t| t.stats()),
             );
+            crate::observe::mcp_metrics::render(&mut text, snapshots.iter().map(|s| &s.mcp));
             local_response(
                 &mut out,
                 200,

@@ -56,7 +56,11 @@ pub async fn handle(shard: &Rc<Shard>, head: &RequestHead, body: &[u8]) -> Admin
             .proxy
             .gov
             .revoke_key(id)
-            .map(|key| reply(200, json!({"key": key_json(&key)})))
+            .map(|key| {
+                // Its MCP sessions end on every shard: they were opened with this key.
+                shard.mesh.end_mcp_sessions_all(id);
+                reply(200, json!({"key": key_json(&key)}))
+            })
             .map_err(admin_error),
         ("GET", ["usage", level]) => level_of(level).map(|level| {
             let usage: Vec<Value> = shard

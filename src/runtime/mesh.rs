@@ -9,6 +9,7 @@ use futures_channel::{mpsc, oneshot};
 use super::tls::ListenerCerts;
 use crate::config::Config;
 use crate::governance::{EntityUsage, Level};
+use crate::mcp::ForwardedRequest;
 use crate::observe::metrics::MetricsSnapshot;
 
 /// A message to one shard.
@@ -23,6 +24,11 @@ pub enum MeshMsg {
     Usage(Level, String, oneshot::Sender<Option<EntityUsage>>),
     /// Serve new connections with these reloaded listener certificates.
     Certificates(ListenerCerts),
+    /// Run a `/mcp` request for a session this shard owns; the answer goes through the
+    /// request's own oneshot.
+    Mcp(Box<ForwardedRequest>),
+    /// End every MCP session of this key (it was revoked).
+    EndMcpSessions(String),
 }
 
 /// One shard's inbox.
@@ -66,6 +72,13 @@ impl Mesh {
     pub fn shutdown_all(&self) {
         for index in 0..self.shards.len() {
             self.send(index, MeshMsg::Shutdown);
+        }
+    }
+
+    /// Tells every shard to end the MCP sessions of `key_id`.
+    pub fn end_mcp_sessions_all(&self, key_id: &str) {
+        for index in 0..self.shards.len() {
+            self.send(index, MeshMsg::EndMcpSessions(key_id.to_owned()));
         }
     }
 

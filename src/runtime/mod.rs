@@ -25,12 +25,17 @@ use crate::config::Config;
 use crate::governance::{
     Clock, DEFAULT_COMMIT_INTERVAL, Ledger, SystemClock, ledger_path, load_snapshot,
 };
+use crate::mcp::{Catalog, Hub};
 use crate::observe::access_log::AccessLogWriter;
 use crate::observe::audit::AuditLog;
 use crate::observe::trace::TraceExporter;
 use crate::upstream::dns;
 
 pub use shard::Shard;
+
+/// How long start-up waits for every `[[mcp_servers]]` entry to list its tools; a server not
+/// ready by then joins the catalog when it is (a name collision then is logged, not fatal).
+const MCP_START_WAIT: Duration = Duration::from_secs(30);
 
 /// Bytes of io_uring-registered memory per shard. sluice does no direct file IO, so it needs
 /// little; a small value keeps it inside the default 8 MiB `RLIMIT_MEMLOCK` on many shards.
@@ -121,6 +126,7 @@ pub fn serve(
         })?;
     let gov_links = crate::governance::link::wire(cpus.len(), &ledger);
     let (audit, exporter) = start_pipelines(&config)?;
+    let mcp_hub = start_mcp_hub(&config)?;
 
     let (mesh, inboxes) = mesh::Mesh::wire(cpus.len(), config_path);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<Option<SocketAddr>, String>>();
@@ -138,6 +144,7 @@ pub fn serve(
             access_log: access_log.sender(),
             audit: audit.as_ref().and_then(AuditLog::sender),
             tracer: exporter.as_ref().and_then(TraceExporter::shard_tracer),
+            mcp_hub: mcp_hub.as_ref().map(Hub::handle),
             gov_link,
             snapshot: Arc::clone(&snapshot),
             certs: certs.clone(),
@@ -196,6 +203,9 @@ pub fn serve(
         exporter.shutdown();
     }
     access_log.finish();
+    if let Some(hub) = mcp_hub {
+        hub.shutdown();
+    }
     failed.map_or(Ok(()), Err)
 }
 
@@ -221,4 +231,24 @@ fn start_pipelines(
         None => None,
     };
     Ok((audit, exporter))
+}
+
+/// Starts the MCP clients of every `[[mcp_servers]]` entry off the shards and waits (a bounded
+/// time) for their tool lists; two tools whose public names collide stop the start-up.
+fn start_mcp_hub(config: &Config) -> Result<Option<Hub>, StartError> {
+    if config.mcp_servers.is_empty() {
+        return Ok(None);
+    }
+    let hub = Hub::start(&config.mcp_servers).map_err(|e| StartError(format!("mcp: {e}")))?;
+    if !hub.wait_for_tools(MCP_START_WAIT) {
+        eprintln!(
+            "sluice: mcp: not every server listed its tools within {} s; the others join when ready",
+            MCP_START_WAIT.as_secs()
+        );
+    }
+    if let Err(problem) = Catalog::build_strict(&hub.tools()) {
+        hub.shutdown();
+        return Err(StartError(format!("mcp: {problem}")));
+    }
+    Ok(Some(hub))
 }

@@ -20,10 +20,12 @@ use super::serve::accept_and_serve;
 use super::tls::{ListenerCerts, ShardAcceptor};
 use crate::config::Config;
 use crate::governance::{GovLink, Governor, LedgerSnapshot, SystemClock};
+use crate::mcp::{HubHandle, McpGateway};
 use crate::observe::access_log::AccessLogSender;
 use crate::observe::audit::AuditSender;
 use crate::observe::metrics::ShardMetrics;
 use crate::observe::trace::ShardTracer;
+use crate::proxy::mcp::McpShard;
 use crate::proxy::{ProxyParts, ProxyState};
 use crate::upstream::Upstreams;
 use crate::upstream::dns::{DnsCache, Resolver};
@@ -31,6 +33,8 @@ use crate::upstream::dns::{DnsCache, Resolver};
 /// How often shard 0 copies the audit head (last fsynced seq and hash) to the access log.
 pub const AUDIT_HEAD_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
+/// How often a shard drops its idle MCP sessions.
+const MCP_EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
 /// How often a draining shard checks whether its in-flight requests are done.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
 
@@ -72,6 +76,18 @@ impl Shard {
                 self.data_tls.replace(certs.data);
                 self.admin_tls.replace(certs.admin);
             }
+            MeshMsg::Mcp(forwarded) => match &proxy.mcp {
+                Some(mcp) => {
+                    let gateway = Rc::clone(&mcp.gateway);
+                    spawn_local(async move { gateway.handle_forwarded(*forwarded).await }).detach();
+                }
+                None => drop(forwarded),
+            },
+            MeshMsg::EndMcpSessions(key_id) => {
+                if let Some(mcp) = &proxy.mcp {
+                    mcp.gateway.end_sessions_of_key(&key_id);
+                }
+            }
             MeshMsg::Shutdown => self.begin_drain(),
         }
     }
@@ -109,6 +125,8 @@ pub struct ShardSetup {
     pub access_log: AccessLogSender,
     pub audit: Option<AuditSender>,
     pub tracer: Option<ShardTracer>,
+    /// The MCP hub's handle (`None`: no `[[mcp_servers]]`).
+    pub mcp_hub: Option<HubHandle>,
     pub gov_link: GovLink,
     pub snapshot: Arc<LedgerSnapshot>,
     /// The listeners' TLS configurations, built at start.
@@ -129,6 +147,7 @@ pub async fn run(setup: ShardSetup) {
         access_log,
         audit,
         tracer,
+        mcp_hub,
         gov_link,
         snapshot,
         certs,
@@ -168,6 +187,7 @@ pub async fn run(setup: ShardSetup) {
     let started_secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let mcp = mcp_hub.map(|hub| start_mcp(index, hub, &mesh));
     let proxy = Rc::new(ProxyState::new(ProxyParts {
         index,
         config,
@@ -178,8 +198,10 @@ pub async fn run(setup: ShardSetup) {
         access_log,
         audit,
         tracer,
+        mcp,
         started_secs,
     }));
+    crate::proxy::mcp::observe_calls(&proxy);
     let events = Rc::clone(&proxy);
     spawn_local(gov_link.serve(gov, move || events.gov_events.notify_all())).detach();
     let shard = Rc::new(Shard {
@@ -303,5 +325,30 @@ async fn log_audit_head(shard: Rc<Shard>) {
         if stopped {
             return;
         }
+    }
+}
+
+/// This shard's MCP gateway: follows the hub's tool lists, drops idle sessions now and then,
+/// and forwards requests for other shards' sessions over the mesh.
+fn start_mcp(index: usize, hub: HubHandle, mesh: &Mesh) -> McpShard {
+    let gateway = McpGateway::new(index as u16, hub.clone());
+    spawn_local(Rc::clone(&gateway).follow(hub.subscribe())).detach();
+    let weak = Rc::downgrade(&gateway);
+    spawn_local(async move {
+        loop {
+            sleep(MCP_EXPIRY_INTERVAL).await;
+            let Some(gateway) = weak.upgrade() else {
+                return;
+            };
+            gateway.expire_idle(Instant::now());
+        }
+    })
+    .detach();
+    let mesh = mesh.clone();
+    McpShard {
+        gateway,
+        forward: Box::new(move |owner, forwarded| {
+            mesh.send(owner, MeshMsg::Mcp(Box::new(forwarded)))
+        }),
     }
 }

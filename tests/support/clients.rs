@@ -192,6 +192,22 @@ pub fn claude_code_handler(
     token: String,
     marker: PathBuf,
 ) -> impl Fn(&Recorded) -> Reply + Send + Sync {
+    let command = format!(
+        "echo sluice-ok-{token} > {} && cat {}",
+        marker.display(),
+        marker.display()
+    );
+    let input = json!({"command": command, "description": "Write the sluice marker file"});
+    claude_code_calling(token, "Bash".to_owned(), input)
+}
+
+/// Like [`claude_code_handler`], with the main turn calling `tool` (as Claude Code names it,
+/// e.g. `mcp__tools__files__echo`) with `input`; the next turn answers "done: <its result>".
+pub fn claude_code_calling(
+    token: String,
+    tool: String,
+    input: Value,
+) -> impl Fn(&Recorded) -> Reply + Send + Sync {
     move |request: &Recorded| {
         let path = request.path();
         let path = path.strip_prefix("/anthropic").unwrap_or(path);
@@ -217,9 +233,9 @@ pub fn claude_code_handler(
                 let tool_result = last["content"]
                     .as_array()
                     .and_then(|blocks| blocks.iter().find(|b| b["type"] == "tool_result").cloned());
-                let has_bash = body["tools"]
+                let has_tool = body["tools"]
                     .as_array()
-                    .is_some_and(|tools| tools.iter().any(|t| t["name"] == "Bash"));
+                    .is_some_and(|tools| tools.iter().any(|t| t["name"] == tool.as_str()));
                 if let Some(result) = tool_result {
                     let output = tool_result_text(&result);
                     assistant_reply(
@@ -228,14 +244,9 @@ pub fn claude_code_handler(
                         vec![json!({"type": "text", "text": format!("done: {}", output.trim())})],
                         "end_turn",
                     )
-                } else if has_bash && message_text(&last).contains(&token) {
-                    let command = format!(
-                        "echo sluice-ok-{token} > {} && cat {}",
-                        marker.display(),
-                        marker.display()
-                    );
-                    let tool = json!({"type": "tool_use", "id": "toolu_01SluiceBashCall0000000001", "name": "Bash",
-                        "input": {"command": command, "description": "Write the sluice marker file"}});
+                } else if has_tool && message_text(&last).contains(&token) {
+                    let tool = json!({"type": "tool_use", "id": "toolu_01SluiceBashCall0000000001", "name": tool,
+                        "input": input});
                     assistant_reply(
                         &body,
                         "msg_tool",
@@ -269,17 +280,39 @@ pub fn run_claude_with_env(
     token: &str,
     env: &[(&str, &Path)],
 ) -> Output {
+    let prompt = format!("run the command: echo sluice-ok-{token}");
+    let envs: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(k, v)| (*k, v.to_str().unwrap_or_default()))
+        .collect();
+    run_claude_with(
+        base_url,
+        home,
+        workdir,
+        &prompt,
+        &["--allowedTools", "Bash"],
+        &envs,
+    )
+}
+
+/// Runs `claude -p prompt` with extra arguments (e.g. `--mcp-config FILE`) and environment.
+pub fn run_claude_with(
+    base_url: &str,
+    home: &Path,
+    workdir: &Path,
+    prompt: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> Output {
     let deps = setup();
     let claude = deps.join("node/node_modules/.bin/claude");
-    let prompt = format!("run the command: echo sluice-ok-{token}");
     run_bounded(
         Command::new(claude)
             .arg("-p")
-            .arg(&prompt)
+            .arg(prompt)
             .arg("--output-format")
             .arg("json")
-            .arg("--allowedTools")
-            .arg("Bash")
+            .args(args)
             .current_dir(workdir)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -294,7 +327,7 @@ pub fn run_claude_with_env(
             .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
             .env("CLAUDE_CODE_DISABLE_TERMINAL_TITLE", "1")
             .env("CLAUDE_CODE_MAX_RETRIES", "0")
-            .envs(env.iter().copied()),
+            .envs(envs.iter().copied()),
         Duration::from_secs(120),
     )
 }
@@ -313,6 +346,16 @@ pub fn run_python_sdk_with_env(base_url: &str, env: &[(&str, &Path)]) -> Value {
 /// `/v1`) with `api_key`, in `mode` (chat, models, error) for `model`; returns what it printed.
 pub fn run_openai_sdk(base_url: &str, api_key: &str, mode: &str, model: &str) -> Value {
     run_python_script("openai_sdk.py", &[base_url, api_key, mode, model], &[])
+}
+
+/// Runs tests/clients/mcp_client.py (the pinned `mcp` SDK's client) against the `/mcp` at
+/// `url` with `Authorization: Bearer <token>`, making `calls` in `mode` (auto, legacy).
+pub fn run_mcp_client(url: &str, token: &str, calls: &Value, mode: &str) -> Value {
+    run_python_script(
+        "mcp_client.py",
+        &[url, token, &calls.to_string(), mode],
+        &[],
+    )
 }
 
 /// Runs a script of tests/clients in the clients' venv, without the SDKs' environment

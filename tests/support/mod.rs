@@ -10,6 +10,7 @@ pub mod fixtures;
 pub mod gateway;
 pub mod governance;
 pub mod http_client;
+pub mod mcp;
 pub mod mock;
 pub mod openai_mock;
 pub mod otlp;

@@ -18,8 +18,9 @@ mod tests;
 mod tests_verify;
 
 pub use record::{
-    AdminAction, AdminRecord, AttemptRecord, AuditRecord, Captured, NoteKind, NoteRecord,
-    RequestRecord, TokenRecord, ToolCallEntry, ToolCallRecord, ToolResultEntry, UnixMillis,
+    AdminAction, AdminRecord, AttemptRecord, AuditRecord, Captured, McpCallRecord, NoteKind,
+    NoteRecord, RequestRecord, TokenRecord, ToolCallEntry, ToolCallRecord, ToolResultEntry,
+    UnixMillis,
 };
 pub use verify::{VerifyFailure, VerifyReport, verify_dir};
 pub use writer::{AUDIT_QUEUE_CAPACITY, AuditError, AuditLog, AuditSender, AuditStats};

@@ -17,6 +17,7 @@ pub enum AuditRecord {
     Request(Box<RequestRecord>),
     Admin(AdminRecord),
     Note(NoteRecord),
+    McpCall(Box<McpCallRecord>),
 }
 
 /// Milliseconds since the Unix epoch, written as RFC 3339 UTC (`2026-12-01T03:50:07.123Z`).
@@ -232,6 +233,25 @@ pub fn result_capture(mode: ToolResultsMode, max_field_bytes: usize) -> Option<C
         ToolResultsMode::Digest => Some(Capture::Digest),
         ToolResultsMode::Off => None,
     }
+}
+
+/// One MCP `tools/call` through `/mcp`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct McpCallRecord {
+    pub time: UnixMillis,
+    pub key_id: String,
+    pub server: String,
+    /// The tool's name on its server.
+    pub tool: String,
+    /// The arguments as sent upstream.
+    pub arguments: Option<serde_json::Value>,
+    /// SHA-256 (hex) of the result as JSON, when there was one.
+    pub result_sha256: Option<String>,
+    /// `true` when the result had `isError`.
+    pub is_error: bool,
+    pub duration_ms: u64,
+    /// The JSON-RPC error answered instead of a result.
+    pub error: Option<String>,
 }
 
 /// An admin action (key created, changed or revoked, budget reset, config reloaded).

@@ -20,7 +20,8 @@ use super::files::{
     write_head,
 };
 use super::record::{
-    AdminRecord, AuditRecord, NoteKind, NoteRecord, RequestRecord, ToolCallEntry, ToolCallRecord,
+    AdminRecord, AuditRecord, McpCallRecord, NoteKind, NoteRecord, RequestRecord, ToolCallEntry,
+    ToolCallRecord,
 };
 use crate::config::{AuditConfig, FsyncPolicy, ToolResultsMode};
 
@@ -78,6 +79,7 @@ enum Message {
         body: Option<Vec<u8>>,
     },
     Admin(AdminRecord),
+    McpCall(Box<McpCallRecord>),
     /// Write and fsync everything sent before, then answer.
     Sync(std::sync::mpsc::Sender<()>),
     /// Write and fsync everything sent before, then end the thread (shutdown: a shard's
@@ -192,6 +194,11 @@ impl AuditSender {
     /// Queues an admin record. Returns false (and counts a drop) when the queue is full.
     pub fn record_admin(&self, record: AdminRecord) -> bool {
         self.send(Message::Admin(record))
+    }
+
+    /// Queues an MCP tool-call record. Returns false (and counts a drop) when the queue is full.
+    pub fn record_mcp_call(&self, record: McpCallRecord) -> bool {
+        self.send(Message::McpCall(Box::new(record)))
     }
 
     /// Blocks until everything queued before is written and fsynced. Tests and shutdown
@@ -406,6 +413,7 @@ impl WriterState {
                 self.append(&AuditRecord::Request(record));
             }
             Message::Admin(record) => self.append(&AuditRecord::Admin(record)),
+            Message::McpCall(record) => self.append(&AuditRecord::McpCall(record)),
             Message::Sync(ack) => acks.push(ack),
             Message::Stop => self.stopping = true,
         }
