@@ -23,6 +23,9 @@ pub enum MeshMsg {
     Usage(Level, String, oneshot::Sender<Option<EntityUsage>>),
     /// Serve new connections with these reloaded listener certificates.
     Certificates(ListenerCerts),
+    /// To shard 0: another shard's drain is over (shard 0 keeps the admin listener answering
+    /// until every shard's drain is).
+    Drained,
 }
 
 /// One shard's inbox.
