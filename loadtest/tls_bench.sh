@@ -78,8 +78,8 @@ handshakes() { # port -> handshakes/s (real time)
     | awk '/connections in/ && /real/ {print $1/$4; exit}'
 }
 latency() { # url -> "median_us p99_us"
-  local urls=(); for _ in $(seq "$N"); do urls+=("$1"); done
-  taskset -c 1 curl -s --cacert "$DIR/cert.pem" -o /dev/null -w '%{time_total}\n' "${urls[@]}" \
+  local urls=(); for _ in $(seq "$N"); do urls+=(-o /dev/null "$1"); done
+  taskset -c 1 curl -s --cacert "$DIR/cert.pem" -w '%{time_total}\n' "${urls[@]}" \
     | tail -n +11 | sort -n | awk '{a[NR]=$1} END {printf "%d %d\n", a[int(NR*0.5)]*1e6, a[int(NR*0.99)]*1e6}'
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -14,11 +14,14 @@ use support::gateway::config_toml;
 use support::tls::TestPki;
 use support::{Gateway, MockUpstream, RawClient};
 
+/// The CONNECT targets a proxy saw, each with its Proxy-Authorization.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// A CONNECT proxy on loopback: records each CONNECT target (with its Proxy-Authorization),
 /// then either pipes the tunnel or refuses with `refuse_status`.
 struct ConnectProxy {
     addr: SocketAddr,
-    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    seen: Seen,
 }
 
 impl ConnectProxy {

@@ -29,6 +29,9 @@ pub enum MeshMsg {
     Mcp(Box<ForwardedRequest>),
     /// End every MCP session of this key (it was revoked).
     EndMcpSessions(String),
+    /// To shard 0: another shard's drain is over (shard 0 keeps the admin listener answering
+    /// until every shard's drain is).
+    Drained,
 }
 
 /// One shard's inbox.

@@ -53,6 +53,8 @@ pub struct Shard {
     lifecycle: Notify,
     /// The drain is over: the shard is about to end.
     stopped: Cell<bool>,
+    /// On shard 0: how many other shards reported their drain over.
+    drained_peers: Cell<usize>,
 }
 
 impl Shard {
@@ -88,6 +90,7 @@ impl Shard {
                     mcp.gateway.end_sessions_of_key(&key_id);
                 }
             }
+            MeshMsg::Drained => self.drained_peers.set(self.drained_peers.get() + 1),
             MeshMsg::Shutdown => self.begin_drain(),
         }
     }
@@ -212,6 +215,7 @@ pub async fn run(setup: ShardSetup) {
         admin_tls: ShardAcceptor::new(certs.admin),
         lifecycle: Notify::new(),
         stopped: Cell::new(false),
+        drained_peers: Cell::new(0),
     });
 
     let admin_addr = if index == 0 {
@@ -265,6 +269,17 @@ pub async fn run(setup: ShardSetup) {
             shard.answer(msg);
         }
         sleep(DRAIN_POLL).await;
+    }
+    if index == 0 {
+        // The admin listener lives here: it answers (`/ready` 503) until every shard drained.
+        while shard.drained_peers.get() + 1 < shards && Instant::now() < drain_until + DRAIN_POLL {
+            while let Ok(msg) = inbox.try_recv() {
+                shard.answer(msg);
+            }
+            sleep(DRAIN_POLL).await;
+        }
+    } else {
+        shard.mesh.send(0, MeshMsg::Drained);
     }
     // The last settlements go to the ledger before the shard ends.
     shard.proxy.gov_link.sync(&shard.proxy.gov);
