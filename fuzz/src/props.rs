@@ -22,16 +22,24 @@ pub fn request_head(data: &[u8]) {
     let Ok(ParseStatus::Complete(head)) = parse_request_head(data, MAX_HEADERS) else {
         return;
     };
-    let used = data.get(..head.head_len()).expect("head_len within the buffer");
+    let used = data
+        .get(..head.head_len())
+        .expect("head_len within the buffer");
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut reference = httparse::Request::new(&mut fields);
-    let status = reference.parse(used).expect("httparse accepts what sluice accepted");
+    let status = reference
+        .parse(used)
+        .expect("httparse accepts what sluice accepted");
     assert!(status.is_complete(), "httparse sees a complete head");
     assert_eq!(reference.method, Some(head.method()));
     assert_eq!(reference.path, Some(head.target()));
     assert_eq!(reference.version, Some(head.minor_version()));
     let ours: Vec<(&str, &[u8])> = head.headers().collect();
-    let theirs: Vec<(&str, &[u8])> = reference.headers.iter().map(|h| (h.name, h.value)).collect();
+    let theirs: Vec<(&str, &[u8])> = reference
+        .headers
+        .iter()
+        .map(|h| (h.name, h.value))
+        .collect();
     assert_eq!(ours, theirs);
     let _ = (head.path(), head.query(), head.framing(), head.keep_alive());
 }
@@ -41,7 +49,11 @@ pub fn response_head(data: &[u8]) {
     if let Ok(ParseStatus::Complete(head)) = parse_response_head(data, MAX_HEADERS) {
         assert!(head.head_len() <= data.len());
         let _ = (head.status(), head.reason(), head.keep_alive());
-        let _ = (head.framing(false), head.framing(true), head.headers().count());
+        let _ = (
+            head.framing(false),
+            head.framing(true),
+            head.headers().count(),
+        );
     }
 }
 
@@ -96,7 +108,11 @@ pub fn chunked(data: &[u8]) {
     let split = decode_in_two(input, cut);
     assert_eq!(whole, split, "the split does not change the outcome");
     if let Some((body, used)) = reference_chunked(input) {
-        assert_eq!(whole, Ok((body, used, true)), "same body as the reference decoder");
+        assert_eq!(
+            whole,
+            Ok((body, used, true)),
+            "same body as the reference decoder"
+        );
     }
     if let Ok((body, _, _)) = &whole {
         assert!(body.len() <= input.len());
@@ -154,7 +170,10 @@ pub fn request_peek(data: &[u8]) {
         let replaced = substitute_model(data, span, "fuzz-model");
         let again = peek_request(&replaced).expect("substituting the model keeps the body valid");
         assert_eq!(again.model.as_deref(), Some("fuzz-model"));
-        assert_eq!((again.stream, again.max_tokens), (peek.stream, peek.max_tokens));
+        assert_eq!(
+            (again.stream, again.max_tokens),
+            (peek.stream, peek.max_tokens)
+        );
     }
 }
 
@@ -199,7 +218,7 @@ pub fn bedrock_eventstream(data: &[u8]) {
         decoder.push(piece);
         loop {
             match decoder.next_message() {
-                Ok(Some(message)) => drop(message),
+                Ok(Some(_)) => {}
                 Ok(None) | Err(_) => break,
             }
         }
@@ -213,7 +232,7 @@ pub fn mcp_jsonrpc(data: &[u8]) {
     let _ = parse_body(data);
     let _ = peek_numeric_id(data);
     let mut reader = SseMessageReader::new();
-    reader.feed(data, |message| drop(message));
+    reader.feed(data, |_| {});
     let mut lines = 0usize;
     let mut framer = LineFramer::new(64);
     framer.feed(data, |_| lines += 1);
