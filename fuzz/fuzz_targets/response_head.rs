@@ -1,0 +1,4 @@
+//! Fuzz target `response_head`: the property lives in `sluice_fuzz::props`, shared with `cargo test`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sluice_fuzz::props::response_head(data));
