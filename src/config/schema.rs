@@ -20,6 +20,7 @@ pub struct RawConfig {
     pub server: RawServer,
     pub providers: Option<Vec<RawProvider>>,
     pub routes: Vec<RawRoute>,
+    pub routing: super::routing::RawRouting,
     pub governance: RawGovernance,
     pub customers: Vec<RawCustomer>,
     pub teams: Vec<RawTeam>,
@@ -80,6 +81,8 @@ pub struct RawProvider {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawProviderKey {
+    #[serde(default)]
+    pub id: Option<String>,
     pub secret: String,
     #[serde(default)]
     pub weight: Option<u64>,

@@ -174,6 +174,9 @@ pub struct ProviderConfig {
 /// One upstream credential and its share of traffic.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProviderKey {
+    /// Names the key in logs, metrics and the admin API (never the secret); default
+    /// `<provider>#<n>` (n from 1), unique within the provider.
+    pub id: String,
     pub secret: Secret,
     /// Relative weight in key selection, >= 1 (default 1).
     pub weight: u32,
@@ -202,7 +205,8 @@ pub struct RateLimit {
 pub struct RouteConfig {
     /// Glob (`*`, `?`) over bare model names (`match` in the file).
     pub pattern: String,
-    /// Provider names, failover order; each exists, no repeats.
+    /// Targets in failover order: `provider` (the requested model) or `provider/model`; each
+    /// provider exists, no repeats.
     pub targets: Vec<String>,
 }
 

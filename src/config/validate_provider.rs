@@ -149,7 +149,23 @@ fn validate_provider(
                 ));
             }
         };
-        keys.push(ProviderKey { secret, weight });
+        let id = match key.id {
+            None => format!("{}#{}", raw.name, index + 1),
+            Some(id) if valid_key_id(&id) => id,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    format!("{key_path}.id"),
+                    format!("must be 1 to {MAX_KEY_ID_LEN} characters of a-z A-Z 0-9 _ - . #"),
+                ));
+            }
+        };
+        if keys.iter().any(|k: &ProviderKey| k.id == id) {
+            return Err(ConfigError::new(
+                format!("{key_path}.id"),
+                format!("key id `{id}` is used twice in this provider"),
+            ));
+        }
+        keys.push(ProviderKey { id, secret, weight });
     }
     let ca_file = match raw.ca_file {
         None => None,
@@ -216,4 +232,15 @@ fn kind_field(
         ));
     }
     Ok(Some(value))
+}
+
+/// Longest provider key id.
+pub const MAX_KEY_ID_LEN: usize = 64;
+
+fn valid_key_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_KEY_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'#'))
 }

@@ -40,6 +40,29 @@ pub enum Settlement {
     Partial(Option<Usage>),
 }
 
+/// How one attempt at an upstream ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// A response head with this status arrived.
+    Status(u16),
+    /// No response head: `connect`, `timeout` or `protocol`.
+    Error(&'static str),
+    /// The target was not tried: `breaker_open`, `no_healthy_key`, `kind_not_served`.
+    Skipped(&'static str),
+}
+
+/// One attempt of a request at one provider (and key), for logs, metrics and audit. Indexes
+/// are into the configuration the request started with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub provider: usize,
+    /// The provider key used (None: the client's own credentials, or a skipped target).
+    pub key: Option<usize>,
+    pub outcome: AttemptOutcome,
+    /// From sending the request to the response head (or the failure).
+    pub elapsed: Duration,
+}
+
 /// Accumulates the time sluice itself spends on a request, excluding waits on the upstream
 /// and the client: `resume` when work starts, `pause` when a wait begins.
 #[derive(Debug)]
@@ -100,6 +123,10 @@ pub struct RequestContext {
     pub stream: bool,
     /// The index of the chosen provider in the config.
     pub provider: Option<usize>,
+    /// The index of the provider key that served (None: the client's own credentials).
+    pub provider_key: Option<usize>,
+    /// Every upstream attempt, in order (the last one served or failed for good).
+    pub attempts: Vec<AttemptRecord>,
     /// The status sent to the client (0 until a response head is written).
     pub status: u16,
     pub upstream_status: Option<u16>,
@@ -137,6 +164,8 @@ impl RequestContext {
             model: None,
             stream: false,
             provider: None,
+            provider_key: None,
+            attempts: Vec::new(),
             status: 0,
             upstream_status: None,
             phase: Phase::Reading,

@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use super::Client;
 use super::context::{Phase, RequestContext};
+use super::attempts;
 use super::govern;
 use super::relay;
 use super::state::ProxyState;
@@ -15,12 +16,8 @@ use crate::http::conn::Scratch;
 use crate::http::encode::local_response;
 use crate::http::head::RequestHead;
 use crate::providers::anthropic::error_body::error_response;
-use crate::providers::anthropic::request_peek::{PeekError, peek_request, substitute_model};
-use crate::providers::{Credentials, ResponseEncoding, UpstreamRequest, provider_for};
+use crate::providers::anthropic::request_peek::{PeekError, peek_request};
 use crate::routing::{self, Route};
-
-/// Bodies up to this size are copied behind the upstream head and sent in one write.
-const SMALL_BODY_BYTES: usize = 16 * 1024;
 
 /// Serves one request; returns whether the connection may carry another.
 pub async fn serve(state: &Rc<ProxyState>, client: &mut Client, head: RequestHead) -> bool {
@@ -80,69 +77,35 @@ async fn handle(
         None
     };
 
-    // Choose the target. When the client named the provider (`provider/model`), the model
-    // goes upstream without the prefix, substituted in place.
+    // Choose the targets, in failover order (`[[routes]]` over the model as written).
     let requested = peek.as_ref().and_then(|p| p.model.as_deref());
-    let target = routing::choose(&state.config, requested)?;
-    ctx.provider = Some(target.index);
-    let skip = target.strip_model_prefix.unwrap_or(0);
-    let upstream_model = requested.and_then(|m| m.get(skip..)).unwrap_or("");
-    if target.strip_model_prefix.is_some()
-        && let Some(span) = peek.as_ref().and_then(|p| p.model_span.clone())
-    {
-        *body = substitute_model(body, span, upstream_model);
-    }
-    let provider = provider_for(target.provider.kind).ok_or_else(|| {
-        GatewayError::new(ErrorKind::NoProvider, "this provider kind is not served")
-    })?;
+    let targets = routing::plan(&state.config, requested)?;
+    let first = targets[0];
+    ctx.provider = Some(first.index);
 
     // Admitted: allow-lists, rate limits and a budget reservation on every level.
     if route == Route::Messages {
         let max_tokens = peek.as_ref().and_then(|p| p.max_tokens);
-        let name = &target.provider.name;
-        govern::admit(state, ctx, name, upstream_model, body, max_tokens).await?;
+        let name = &first.provider.name;
+        let model = first.upstream_model(requested).unwrap_or("");
+        govern::admit(state, ctx, name, model, body, max_tokens).await?;
     }
     ctx.enter(Phase::Admitted);
-    let metered = ctx.key.is_some() || !target.provider.budgets.is_empty();
-    let encoding = if metered {
-        ResponseEncoding::Identity
-    } else {
-        ResponseEncoding::AsClientAsked
-    };
-    let credentials = if ctx.key.is_some() {
-        Credentials::Provider(state.keys.pick(target.provider))
-    } else {
-        Credentials::ClientOwn {
-            fallback: state.keys.pick(target.provider),
-        }
-    };
 
-    // Upstream: send and wait for the response head. A small body rides in the head's buffer
-    // so the whole request leaves in one write.
-    let upstream = &mut scratch.upstream_head;
-    let request = UpstreamRequest {
-        provider: target.provider,
-        head,
-        path: routing::upstream_path(head.path()),
-        body_len: body.len(),
-        credentials,
-        encoding,
-    };
-    provider.write_request_head(upstream, &request);
-    let separate_body: &[u8] = if body.len() <= SMALL_BODY_BYTES {
-        upstream.extend_from_slice(body);
-        &[]
-    } else {
-        body
-    };
+    // Upstream: the attempt phase sends the request to the targets in order until one
+    // answers with a head worth relaying (failover happens only here, before any byte went
+    // to the client).
     ctx.enter(Phase::Upstream);
-    ctx.overhead.pause();
-    let exchange = state
-        .upstreams
-        .exchange(target.index, target.provider, upstream, separate_body)
-        .await;
-    let exchange = exchange?;
-    ctx.overhead.resume_at(exchange.head_received_at);
+    let request = attempts::Request {
+        head,
+        body,
+        requested,
+        model_span: peek.as_ref().and_then(|p| p.model_span.clone()),
+        metered: ctx.key.is_some() || targets.iter().any(|t| !t.provider.budgets.is_empty()),
+    };
+    let served = attempts::attempt(state, ctx, &request, &targets, &mut scratch.upstream_head);
+    let served = served.await?;
+    let exchange = served.exchange;
     scratch.release_request();
     ctx.upstream_ttfb = Some(
         exchange
@@ -153,7 +116,9 @@ async fn handle(
 
     // Streaming: relay the response as it arrives through the codec the provider chooses for
     // it, which reads usage and tool calls on the side.
-    let codec = provider.response_codec(route == Route::Messages, &exchange.head);
+    let codec = served
+        .provider
+        .response_codec(route == Route::Messages, &exchange.head);
     let job = relay::Relay {
         state,
         client,

@@ -11,7 +11,7 @@ use crate::governance::{GovLink, Governor};
 use crate::observe::access_log::AccessLogSender;
 use crate::observe::metrics::ShardMetrics;
 use crate::observe::request_id::RequestId;
-use crate::routing::KeyRotation;
+use crate::routing::{Health, HealthBroadcast, KeyRotation};
 use crate::runtime::io::sync::Notify;
 use crate::upstream::Upstreams;
 
@@ -28,6 +28,10 @@ pub struct ProxyState {
     pub metrics: ShardMetrics,
     pub access_log: AccessLogSender,
     pub keys: KeyRotation,
+    /// This shard's view of key cool-downs and circuit breakers.
+    pub health: Health,
+    /// Carries health changes to the other shards.
+    pub health_bus: Rc<dyn HealthBroadcast>,
     /// Notified after each governance message applied in the background (share grants).
     pub gov_events: Notify,
     draining: Cell<bool>,
@@ -45,12 +49,14 @@ pub struct ProxyParts {
     pub gov_link: Rc<GovLink>,
     pub metrics: ShardMetrics,
     pub access_log: AccessLogSender,
+    pub health_bus: Rc<dyn HealthBroadcast>,
     /// The process start (Unix seconds), part of every request id.
     pub started_secs: u64,
 }
 
 impl ProxyState {
     pub fn new(parts: ProxyParts) -> Self {
+        let health = Health::new(&parts.config);
         ProxyState {
             index: parts.index,
             config: parts.config,
@@ -60,6 +66,8 @@ impl ProxyState {
             metrics: parts.metrics,
             access_log: parts.access_log,
             keys: KeyRotation::new(parts.index as u64),
+            health,
+            health_bus: parts.health_bus,
             gov_events: Notify::new(),
             draining: Cell::new(false),
             in_flight: Cell::new(0),

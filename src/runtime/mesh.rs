@@ -9,6 +9,7 @@ use futures_channel::{mpsc, oneshot};
 use crate::config::Config;
 use crate::governance::{EntityUsage, Level};
 use crate::observe::metrics::MetricsSnapshot;
+use crate::routing::{HealthBroadcast, HealthEvent};
 
 /// A message to one shard.
 pub enum MeshMsg {
@@ -20,6 +21,8 @@ pub enum MeshMsg {
     Reload(Arc<Config>, oneshot::Sender<Result<Vec<String>, String>>),
     /// Reply with this shard's view of one entity's usage (its reservations are its own).
     Usage(Level, String, oneshot::Sender<Option<EntityUsage>>),
+    /// A key cool-down or circuit-breaker change made on another shard: apply it.
+    Health(HealthEvent),
 }
 
 /// One shard's inbox.
@@ -120,5 +123,19 @@ impl Mesh {
             }
         }
         answers
+    }
+}
+
+/// One shard's sender of health changes: every other shard gets them through the mesh.
+pub struct MeshHealth {
+    pub mesh: Mesh,
+    pub me: usize,
+}
+
+impl HealthBroadcast for MeshHealth {
+    fn broadcast(&self, event: HealthEvent) {
+        for index in (0..self.mesh.len()).filter(|&i| i != self.me) {
+            self.mesh.send(index, MeshMsg::Health(event));
+        }
     }
 }

@@ -15,7 +15,7 @@ use super::io::net::TcpListener;
 use super::io::sync::Notify;
 use super::io::task::spawn_local;
 use super::io::time::sleep;
-use super::mesh::{Inbox, Mesh, MeshMsg};
+use super::mesh::{Inbox, Mesh, MeshHealth, MeshMsg};
 use super::serve::accept_and_serve;
 use crate::config::Config;
 use crate::governance::{GovLink, Governor, LedgerSnapshot, SystemClock};
@@ -59,6 +59,7 @@ impl Shard {
                 proxy.gov_link.sync(&proxy.gov);
                 let _ = reply.send(proxy.gov.usage(level, &id));
             }
+            MeshMsg::Health(event) => proxy.health.apply(event),
             MeshMsg::Shutdown => self.begin_drain(),
         }
     }
@@ -156,6 +157,10 @@ pub async fn run(setup: ShardSetup) {
         gov_link: Rc::clone(&gov_link),
         metrics: ShardMetrics::new(index),
         access_log,
+        health_bus: Rc::new(MeshHealth {
+            mesh: mesh.clone(),
+            me: index,
+        }),
         started_secs,
     }));
     let events = Rc::clone(&proxy);

@@ -114,15 +114,29 @@ impl Upstreams {
         head: &[u8],
         body: &[u8],
     ) -> Result<Exchange, GatewayError> {
+        self.exchange_within(index, provider, head, body, self.read_timeout)
+            .await
+    }
+
+    /// [`Upstreams::exchange`], waiting at most `head_timeout` for the response head (a
+    /// streaming request's first-byte timeout).
+    pub async fn exchange_within(
+        &self,
+        index: usize,
+        provider: &ProviderConfig,
+        head: &[u8],
+        body: &[u8],
+        head_timeout: Duration,
+    ) -> Result<Exchange, GatewayError> {
         if let Some(conn) = self.pool.checkout(index) {
-            match self.send_on(conn, head, body).await {
+            match self.send_on(conn, head, body, head_timeout).await {
                 Ok(result) => return Ok(result),
                 Err(SendError::Stale) => {}
                 Err(SendError::Failed(e)) => return Err(e),
             }
         }
         let conn = self.connect(index, provider).await?;
-        match self.send_on(conn, head, body).await {
+        match self.send_on(conn, head, body, head_timeout).await {
             Ok(result) => Ok(result),
             Err(SendError::Stale) => Err(GatewayError::new(
                 ErrorKind::UpstreamProtocol,
@@ -188,6 +202,7 @@ impl Upstreams {
         mut conn: UpstreamConn,
         head: &[u8],
         body: &[u8],
+        head_timeout: Duration,
     ) -> Result<Exchange, SendError> {
         let reused = conn.reused;
         let write = async {
@@ -208,7 +223,7 @@ impl Upstreams {
             });
         }
         let request_sent_at = Instant::now();
-        let head = read_response_head(&mut conn, self.read_timeout, reused).await?;
+        let head = read_response_head(&mut conn, head_timeout, reused).await?;
         Ok(Exchange {
             conn,
             head,
