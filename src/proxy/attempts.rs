@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use super::context::{AttemptOutcome, AttemptRecord, RequestContext};
 use super::state::ProxyState;
-use crate::config::{NEVER_RETRY, Secret};
+use crate::config::{Config, NEVER_RETRY, Secret};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::RequestHead;
+use crate::observe::record::AttemptLine;
 use crate::providers::anthropic::request_peek::substitute_model;
 use crate::providers::{Credentials, Provider, ResponseEncoding, UpstreamRequest, provider_for};
 use crate::routing::{self, BreakerState, HealthEvent, Target};
@@ -96,7 +97,8 @@ pub async fn attempt<'c>(
             continue;
         };
         loop {
-            if made >= rules.max_attempts || (made > 0 && started.elapsed() >= rules.failover_budget)
+            if made >= rules.max_attempts
+                || (made > 0 && started.elapsed() >= rules.failover_budget)
             {
                 break 'targets;
             }
@@ -136,13 +138,21 @@ pub async fn attempt<'c>(
                     let status = exchange.head.status();
                     let outcome = AttemptOutcome::Status(status);
                     let Some(next) = judge(state, target.index, key_index, &exchange, now) else {
-                        broadcast(state, HealthEvent::Succeeded {
-                            provider: target.index,
-                            key: key_index,
-                        });
-                        ctx.attempts.push(record(target, key_index, outcome, elapsed));
+                        broadcast(
+                            state,
+                            HealthEvent::Succeeded {
+                                provider: target.index,
+                                key: key_index,
+                            },
+                        );
+                        ctx.attempts
+                            .push(record(target, key_index, outcome, elapsed));
                         let target = *target;
-                        return Ok(Served { exchange, target, provider });
+                        return Ok(Served {
+                            exchange,
+                            target,
+                            provider,
+                        });
                     };
                     let served = Served {
                         exchange,
@@ -154,7 +164,8 @@ pub async fn attempt<'c>(
                 Err(e) if e.kind == ErrorKind::UpstreamTimeout && !ctx.stream => {
                     // The upstream may still be generating (and billing): no second one.
                     let outcome = AttemptOutcome::Error("timeout");
-                    ctx.attempts.push(record(target, key_index, outcome, elapsed));
+                    ctx.attempts
+                        .push(record(target, key_index, outcome, elapsed));
                     return Err(e);
                 }
                 Err(e) => {
@@ -163,7 +174,8 @@ pub async fn attempt<'c>(
                     (outcome, Next::NextTarget, Failure::Error(e))
                 }
             };
-            ctx.attempts.push(record(target, key_index, outcome, elapsed));
+            ctx.attempts
+                .push(record(target, key_index, outcome, elapsed));
             last = Some(failure);
             match next {
                 Next::SameProvider => {}
@@ -182,6 +194,31 @@ pub async fn attempt<'c>(
             "no provider for this model is available now (breakers open or keys cooling down)",
         )),
     }
+}
+
+/// The attempts as the access log lists them: only when there was more than one (a single
+/// attempt is the line's `provider` and `upstream_status`), so the usual request allocates
+/// nothing here.
+pub fn log_lines<'c>(config: &'c Config, attempts: &[AttemptRecord]) -> Vec<AttemptLine<'c>> {
+    if attempts.len() < 2 {
+        return Vec::new();
+    }
+    let line = |a: &AttemptRecord| {
+        let provider = config.providers.get(a.provider);
+        let key = a.key.and_then(|k| provider?.keys.get(k));
+        let (status, error) = match a.outcome {
+            AttemptOutcome::Status(s) => (Some(s), None),
+            AttemptOutcome::Error(e) | AttemptOutcome::Skipped(e) => (None, Some(e)),
+        };
+        AttemptLine {
+            provider: provider.map_or("", |p| p.name.as_str()),
+            key: key.map(|k| k.id.as_str()),
+            status,
+            error,
+            ms: a.elapsed.as_millis() as u64,
+        }
+    };
+    attempts.iter().map(line).collect()
 }
 
 /// The key for the next attempt on `target`: None when the provider has no keys (the
@@ -251,7 +288,13 @@ async fn send(
     ctx.overhead.pause();
     let exchange = state
         .upstreams
-        .exchange_within(target.index, target.provider, upstream, separate_body, head_timeout)
+        .exchange_within(
+            target.index,
+            target.provider,
+            upstream,
+            separate_body,
+            head_timeout,
+        )
         .await;
     match &exchange {
         Ok(exchange) => ctx.overhead.resume_at(exchange.head_received_at),

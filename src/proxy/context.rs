@@ -213,6 +213,7 @@ impl RequestContext {
             overhead: self.overhead.total(),
             upstream_ttfb: self.upstream_ttfb,
             client_gone: self.client_gone,
+            attempts: &[],
         }
     }
 }

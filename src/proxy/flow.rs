@@ -6,8 +6,8 @@
 use std::rc::Rc;
 
 use super::Client;
-use super::context::{Phase, RequestContext};
 use super::attempts;
+use super::context::{Phase, RequestContext};
 use super::govern;
 use super::relay;
 use super::state::ProxyState;
@@ -199,7 +199,9 @@ async fn finish(
     ctx.overhead.pause();
     let (bytes_in, bytes_out) = client.take_byte_counts();
     state.metrics.add_bytes(bytes_in, bytes_out);
-    let record = ctx.record();
+    let attempt_lines = attempts::log_lines(&state.config, &ctx.attempts);
+    let mut record = ctx.record();
+    record.attempts = &attempt_lines;
     state.metrics.record_request(&record);
     let provider = ctx
         .provider

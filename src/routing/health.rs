@@ -192,7 +192,11 @@ impl Health {
 
     /// Whether any key of `provider` other than `except` is usable now.
     pub fn other_key_usable(&self, provider: usize, except: usize, now: Instant) -> bool {
-        let count = self.providers.borrow().get(provider).map_or(0, |p| p.keys.len());
+        let count = self
+            .providers
+            .borrow()
+            .get(provider)
+            .map_or(0, |p| p.keys.len());
         (0..count).any(|k| k != except && self.key_usable(provider, k, now))
     }
 
@@ -244,11 +248,18 @@ mod tests {
         };
         h.apply(fail(t0));
         h.apply(fail(t0));
-        assert_eq!(h.provider_state(0, t0), BreakerState::Closed, "N - 1 failures");
+        assert_eq!(
+            h.provider_state(0, t0),
+            BreakerState::Closed,
+            "N - 1 failures"
+        );
         h.apply(fail(t0));
         assert_eq!(h.provider_state(0, t0), BreakerState::Open, "N failures");
         assert!(!h.key_usable(0, 0, t0));
-        assert!(h.key_usable(0, 1, t0), "the other key's own breaker is closed");
+        assert!(
+            h.key_usable(0, 1, t0),
+            "the other key's own breaker is closed"
+        );
         let later = t0 + Duration::from_secs(31);
         assert_eq!(h.provider_state(0, later), BreakerState::HalfOpen);
         h.apply(HealthEvent::Probing {

@@ -67,9 +67,13 @@ mod tests {
         assert_eq!(p.keys[0].id, "a#1");
         assert_eq!(p.keys[2].id, "third");
         let r = KeyRotation::new(0);
-        let picks: Vec<usize> = (0..8).map(|_| r.pick_usable(p, |_| true).unwrap().0).collect();
+        let picks: Vec<usize> = (0..8)
+            .map(|_| r.pick_usable(p, |_| true).unwrap().0)
+            .collect();
         assert_eq!(picks.iter().filter(|&&i| i == 0).count(), 4, "{picks:?}");
-        let picks: Vec<usize> = (0..6).map(|_| r.pick_usable(p, |i| i != 0).unwrap().0).collect();
+        let picks: Vec<usize> = (0..6)
+            .map(|_| r.pick_usable(p, |i| i != 0).unwrap().0)
+            .collect();
         assert!(picks.iter().all(|&i| i != 0), "{picks:?}");
         assert_eq!(picks.iter().filter(|&&i| i == 1).count(), 3);
         assert!(r.pick_usable(p, |_| false).is_none());

@@ -163,7 +163,10 @@ mod tests {
              [[routes]]\nmatch = \"backup/*\"\ntargets = [\"backup\", \"primary\"]\n",
         );
         let t = plan(&c, Some("claude-a")).unwrap();
-        assert_eq!(names(&t, "claude-a"), ["primary:claude-a", "backup:claude-x"]);
+        assert_eq!(
+            names(&t, "claude-a"),
+            ["primary:claude-a", "backup:claude-x"]
+        );
         // The prefixed name is matched as written; `provider` entries get the bare model.
         let t = plan(&c, Some("backup/m")).unwrap();
         assert_eq!(names(&t, "backup/m"), ["backup:m", "primary:m"]);
