@@ -9,6 +9,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::record::RequestRecord;
+use super::routing_metrics::{RoutingMetrics, RoutingSnapshot};
 
 /// Significant figures kept by the latency histograms (1% resolution).
 const HISTOGRAM_SIGFIGS: u8 = 2;
@@ -28,7 +29,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn new(max: u64, unit_ns: u64) -> Self {
+    pub(crate) fn new(max: u64, unit_ns: u64) -> Self {
         // The bounds are constants known to be valid.
         let histogram = Histogram::new_with_bounds(1, max, HISTOGRAM_SIGFIGS)
             .expect("constant histogram bounds are valid");
@@ -39,7 +40,7 @@ impl Latency {
         }
     }
 
-    fn record(&mut self, d: Duration) {
+    pub(crate) fn record(&mut self, d: Duration) {
         let units = (d.as_nanos() / u128::from(self.unit_ns)) as u64;
         let clamped = units.clamp(1, self.histogram.high());
         // Within bounds after clamping, so recording cannot fail.
@@ -76,6 +77,8 @@ pub struct MetricsSnapshot {
     pub overhead: Latency,
     pub upstream_ttfb: Latency,
     pub duration: Latency,
+    /// Failover counters (providers and keys by config index).
+    pub routing: RoutingSnapshot,
 }
 
 /// A shard's live metrics.
@@ -91,6 +94,8 @@ pub struct ShardMetrics {
     overhead: RefCell<Latency>,
     upstream_ttfb: RefCell<Latency>,
     duration: RefCell<Latency>,
+    /// Upstream attempts and failovers.
+    pub routing: RoutingMetrics,
 }
 
 /// Decrements a gauge when dropped (an open connection, a running stream).
@@ -121,6 +126,7 @@ impl ShardMetrics {
             overhead: RefCell::new(Latency::new(MAX_OVERHEAD_NS, 1)),
             upstream_ttfb: RefCell::new(Latency::new(MAX_DURATION_US, 1_000)),
             duration: RefCell::new(Latency::new(MAX_DURATION_US, 1_000)),
+            routing: RoutingMetrics::default(),
         }
     }
 
@@ -188,6 +194,7 @@ impl ShardMetrics {
             overhead: self.overhead.borrow().clone(),
             upstream_ttfb: self.upstream_ttfb.borrow().clone(),
             duration: self.duration.borrow().clone(),
+            routing: self.routing.snapshot(),
         }
     }
 }

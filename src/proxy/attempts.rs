@@ -18,6 +18,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::attempt_metrics::outcome_label;
 use super::context::{AttemptOutcome, AttemptRecord, RequestContext};
 use super::state::ProxyState;
 use crate::config::{Config, NEVER_RETRY, Secret};
@@ -79,11 +80,14 @@ pub async fn attempt<'c>(
     let mut last: Option<Failure<'c>> = None;
     let mut made = 0u32;
     let mut previous: Option<usize> = None;
+    // The first failure (for the failover time) and the last one (for the failover's reason).
+    let mut first_failure: Option<Instant> = None;
+    let mut failed_on: Option<(usize, &'static str)> = None;
     'targets: for target in targets {
         let now = Instant::now();
         match state.health.provider_state(target.index, now) {
             BreakerState::Open => {
-                ctx.attempts.push(skipped(target, "breaker_open"));
+                note(state, ctx, skipped(target, "breaker_open"));
                 continue;
             }
             BreakerState::HalfOpen => {
@@ -93,7 +97,7 @@ pub async fn attempt<'c>(
             BreakerState::Closed => {}
         }
         let Some(provider) = provider_for(target.provider.kind) else {
-            ctx.attempts.push(skipped(target, "kind_not_served"));
+            note(state, ctx, skipped(target, "kind_not_served"));
             continue;
         };
         loop {
@@ -106,7 +110,7 @@ pub async fn attempt<'c>(
             let key = match pick_key(state, target, now) {
                 Ok(key) => key,
                 Err(why) => {
-                    ctx.attempts.push(skipped(target, why));
+                    note(state, ctx, skipped(target, why));
                     continue 'targets;
                 }
             };
@@ -122,6 +126,11 @@ pub async fn attempt<'c>(
             }
             previous = Some(target.index);
             made += 1;
+            if let Some((from, reason)) = failed_on.take()
+                && from != target.index
+            {
+                state.metrics.routing.failover(from, target.index, reason);
+            }
             let secret = key.map(|(_, s)| s);
             let credentials = if ctx.key.is_some() {
                 Credentials::Provider(secret)
@@ -145,8 +154,10 @@ pub async fn attempt<'c>(
                                 key: key_index,
                             },
                         );
-                        ctx.attempts
-                            .push(record(target, key_index, outcome, elapsed));
+                        note(state, ctx, record(target, key_index, outcome, elapsed));
+                        if let Some(at) = first_failure {
+                            state.metrics.routing.failover_time(at.elapsed());
+                        }
                         let target = *target;
                         return Ok(Served {
                             exchange,
@@ -164,8 +175,7 @@ pub async fn attempt<'c>(
                 Err(e) if e.kind == ErrorKind::UpstreamTimeout && !ctx.stream => {
                     // The upstream may still be generating (and billing): no second one.
                     let outcome = AttemptOutcome::Error("timeout");
-                    ctx.attempts
-                        .push(record(target, key_index, outcome, elapsed));
+                    note(state, ctx, record(target, key_index, outcome, elapsed));
                     return Err(e);
                 }
                 Err(e) => {
@@ -174,8 +184,9 @@ pub async fn attempt<'c>(
                     (outcome, Next::NextTarget, Failure::Error(e))
                 }
             };
-            ctx.attempts
-                .push(record(target, key_index, outcome, elapsed));
+            note(state, ctx, record(target, key_index, outcome, elapsed));
+            first_failure.get_or_insert_with(Instant::now);
+            failed_on = Some((target.index, outcome_label(outcome)));
             last = Some(failure);
             match next {
                 Next::SameProvider => {}
@@ -395,6 +406,13 @@ fn error_label(kind: ErrorKind) -> &'static str {
         ErrorKind::UpstreamProtocol => "protocol",
         _ => "error",
     }
+}
+
+/// Keeps one attempt in the request's list and counts it.
+fn note(state: &ProxyState, ctx: &mut RequestContext, attempt: AttemptRecord) {
+    let outcome = outcome_label(attempt.outcome);
+    (state.metrics.routing).attempt(attempt.provider, attempt.key, outcome);
+    ctx.attempts.push(attempt);
 }
 
 fn record(
