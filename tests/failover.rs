@@ -406,3 +406,65 @@ fn the_breaker_opens_for_every_shard_and_the_probe_closes_it() {
         "closed: the primary serves again"
     );
 }
+
+#[test]
+fn a_rotated_key_applies_on_sighup_while_a_stream_in_flight_completes() {
+    let gate = Gate::new();
+    let held = gate.clone();
+    let primary = MockUpstream::start(move |request: &Recorded| {
+        let streaming = request.json().is_some_and(|b| b["stream"] == true);
+        if request.header_str("x-api-key").as_deref() == Some(PRIMARY_KEY) && streaming {
+            let mut reply = Reply::new().gate(&held);
+            reply.steps.extend(priced_reply(request).steps);
+            reply
+        } else {
+            priced_reply(request)
+        }
+    });
+    let backup = backup_mock();
+    let keys = one_key();
+    let run = start(default_setup(primary.base_url(), &backup, &keys));
+    // A stream starts on the old key and is held upstream.
+    let mut streaming = run.gateway.client();
+    let body = body_for(TEST_MODEL, MAX_TOKENS, true);
+    let auth = [
+        ("content-type", "application/json"),
+        ("anthropic-version", "2023-06-01"),
+        ("x-api-key", run.key.as_str()),
+    ];
+    let request =
+        support::http_client::request_bytes("POST", "/v1/messages", &auth, body.as_bytes());
+    streaming.send(&request).unwrap();
+    assert_eq!(primary.wait_requests(1, EVENTUALLY).len(), 1);
+    // The key is rotated in the file; SIGHUP reloads it.
+    let text = std::fs::read_to_string(&run.gateway.config_path).unwrap();
+    std::fs::write(
+        &run.gateway.config_path,
+        text.replace(PRIMARY_KEY, "sk-rotated"),
+    )
+    .unwrap();
+    gov::signal(&run.gateway, libc::SIGHUP);
+    let rotated = wait_for(EVENTUALLY, || {
+        assert_eq!(call(&run, false).status, 200);
+        primary
+            .requests()
+            .iter()
+            .any(|r| r.header_str("x-api-key").as_deref() == Some("sk-rotated"))
+            .then_some(())
+    });
+    assert!(rotated.is_some(), "the next requests use the rotated key");
+    let after = primary.requests();
+    let last = after.last().unwrap();
+    assert_eq!(last.header_str("x-api-key").as_deref(), Some("sk-rotated"));
+    // The stream in flight (old configuration, old connection) completes.
+    gate.open();
+    let response = streaming.read_response().unwrap();
+    assert_eq!(response.status, 200);
+    assert!(response.complete);
+    assert!(
+        response.text().contains("message_stop"),
+        "{}",
+        response.text()
+    );
+    assert!(backup.requests().is_empty());
+}

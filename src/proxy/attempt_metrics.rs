@@ -32,7 +32,7 @@ pub fn status_label(status: u16) -> &'static str {
 /// Appends the failover section of `/metrics` (every shard's counters, this shard's view of
 /// health, which every shard shares).
 pub fn render(state: &ProxyState, snapshots: &[MetricsSnapshot], out: &mut String) {
-    let config = &state.config;
+    let config = state.current_config();
     let name = |p: usize, k: Option<usize>| {
         let provider = config.providers.get(p);
         let key = k.and_then(|k| provider?.keys.get(k));

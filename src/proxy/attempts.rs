@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use super::attempt_metrics::outcome_label;
 use super::context::{AttemptOutcome, AttemptRecord, RequestContext};
 use super::state::ProxyState;
-use crate::config::{Config, NEVER_RETRY, Secret};
+use crate::config::{Config, NEVER_RETRY, RoutingConfig, Secret};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::RequestHead;
 use crate::observe::record::AttemptLine;
@@ -36,6 +36,8 @@ const SMALL_BODY_BYTES: usize = 16 * 1024;
 
 /// What the attempts are made with: the client's request as read and peeked.
 pub struct Request<'a> {
+    /// The configuration the request started with.
+    pub config: &'a Config,
     pub head: &'a RequestHead,
     pub body: &'a [u8],
     /// The model as the client wrote it, and where it sits in the body.
@@ -75,7 +77,7 @@ pub async fn attempt<'c>(
     targets: &[Target<'c>],
     upstream: &mut Vec<u8>,
 ) -> Result<Served<'c>, GatewayError> {
-    let rules = &state.config.routing;
+    let rules = &request.config.routing;
     let started = Instant::now();
     let mut last: Option<Failure<'c>> = None;
     let mut made = 0u32;
@@ -146,7 +148,8 @@ pub async fn attempt<'c>(
                 Ok(exchange) => {
                     let status = exchange.head.status();
                     let outcome = AttemptOutcome::Status(status);
-                    let Some(next) = judge(state, target.index, key_index, &exchange, now) else {
+                    let Some(next) = judge(state, rules, target.index, key_index, &exchange, now)
+                    else {
                         broadcast(
                             state,
                             HealthEvent::Succeeded {
@@ -292,7 +295,7 @@ async fn send(
     };
     let read_timeout = state.upstreams.read_timeout();
     let head_timeout = if ctx.stream {
-        state.config.routing.first_byte_timeout.min(read_timeout)
+        request.config.routing.first_byte_timeout.min(read_timeout)
     } else {
         read_timeout
     };
@@ -318,12 +321,12 @@ async fn send(
 /// breaker's count; None: relay it.
 fn judge(
     state: &ProxyState,
+    rules: &RoutingConfig,
     provider: usize,
     key: Option<usize>,
     exchange: &Exchange,
     now: Instant,
 ) -> Option<Next> {
-    let rules = &state.config.routing;
     let status = exchange.head.status();
     if NEVER_RETRY.contains(&status) || !rules.retry_on.contains(&status) {
         return None;

@@ -4,8 +4,10 @@
 
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::Config;
 use crate::error::GatewayError;
 use crate::governance::{KeyRef, Reservation, Usage};
 use crate::observe::record::RequestRecord;
@@ -125,6 +127,8 @@ pub struct RequestContext {
     pub provider: Option<usize>,
     /// The index of the provider key that served (None: the client's own credentials).
     pub provider_key: Option<usize>,
+    /// The configuration the request was routed with (its attempts' indexes are into it).
+    pub config: Option<Arc<Config>>,
     /// Every upstream attempt, in order (the last one served or failed for good).
     pub attempts: Vec<AttemptRecord>,
     /// The status sent to the client (0 until a response head is written).
@@ -165,6 +169,7 @@ impl RequestContext {
             stream: false,
             provider: None,
             provider_key: None,
+            config: None,
             attempts: Vec::new(),
             status: 0,
             upstream_status: None,

@@ -4,6 +4,7 @@
 //! through the phases of [`Phase`] on its [`RequestContext`].
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::Client;
 use super::attempts;
@@ -78,8 +79,11 @@ async fn handle(
     };
 
     // Choose the targets, in failover order (`[[routes]]` over the model as written).
+    // A request keeps the configuration it started with, even across a reload.
+    let config = state.current_config();
+    ctx.config = Some(Arc::clone(&config));
     let requested = peek.as_ref().and_then(|p| p.model.as_deref());
-    let targets = routing::plan(&state.config, requested)?;
+    let targets = routing::plan(&config, requested)?;
     let first = targets[0];
     ctx.provider = Some(first.index);
 
@@ -97,6 +101,7 @@ async fn handle(
     // to the client).
     ctx.enter(Phase::Upstream);
     let request = attempts::Request {
+        config: &config,
         head,
         body,
         requested,
@@ -199,13 +204,17 @@ async fn finish(
     ctx.overhead.pause();
     let (bytes_in, bytes_out) = client.take_byte_counts();
     state.metrics.add_bytes(bytes_in, bytes_out);
-    let attempt_lines = attempts::log_lines(&state.config, &ctx.attempts);
+    let config = ctx
+        .config
+        .clone()
+        .unwrap_or_else(|| Arc::clone(&state.config));
+    let attempt_lines = attempts::log_lines(&config, &ctx.attempts);
     let mut record = ctx.record();
     record.attempts = &attempt_lines;
     state.metrics.record_request(&record);
     let provider = ctx
         .provider
-        .and_then(|i| state.config.providers.get(i))
+        .and_then(|i| config.providers.get(i))
         .map(|p| p.name.as_str());
     state.access_log.record(
         head,

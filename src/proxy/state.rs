@@ -2,7 +2,7 @@
 //! upstream client, the governance handle, the metrics and access-log sinks, key rotation,
 //! request ids and the drain. The runtime builds one per shard and keeps it beside the mesh.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -19,7 +19,11 @@ use crate::upstream::Upstreams;
 /// threads.
 pub struct ProxyState {
     pub index: usize,
+    /// The configuration the shard started with (server settings are not reloadable).
     pub config: Arc<Config>,
+    /// The latest configuration: providers, keys, routes, model maps and `[routing]` are read
+    /// from it, once per request (a request in flight keeps the one it started with).
+    current: RefCell<Arc<Config>>,
     pub upstreams: Upstreams,
     /// This shard's governance: keys, counters, reservations.
     pub gov: Rc<Governor>,
@@ -59,6 +63,7 @@ impl ProxyState {
         let health = Health::new(&parts.config);
         ProxyState {
             index: parts.index,
+            current: RefCell::new(Arc::clone(&parts.config)),
             config: parts.config,
             upstreams: parts.upstreams,
             gov: parts.gov,
@@ -74,6 +79,21 @@ impl ProxyState {
             next_request: Cell::new(0),
             started_secs: parts.started_secs,
         }
+    }
+
+    /// The configuration a new request is routed with.
+    pub fn current_config(&self) -> Arc<Config> {
+        Arc::clone(&self.current.borrow())
+    }
+
+    /// Applies a reloaded configuration's providers, keys, routes and `[routing]` to the
+    /// requests that start from now on; cool-downs and breakers start over. Nothing changes
+    /// when the new providers cannot be set up (an unreadable CA file).
+    pub fn reload_routing(&self, config: &Arc<Config>) -> Result<(), String> {
+        self.upstreams.reload(config)?;
+        self.health.reset(config);
+        *self.current.borrow_mut() = Arc::clone(config);
+        Ok(())
     }
 
     /// Whether SIGTERM arrived: connections close after their current request.

@@ -92,7 +92,7 @@ struct ProviderHealth {
 
 /// One shard's view of every provider's and key's health.
 pub struct Health {
-    rules: RoutingConfig,
+    rules: RefCell<RoutingConfig>,
     providers: RefCell<Vec<ProviderHealth>>,
 }
 
@@ -108,15 +108,22 @@ impl Health {
             })
             .collect();
         Health {
-            rules: config.routing.clone(),
+            rules: RefCell::new(config.routing.clone()),
             providers: RefCell::new(providers),
         }
+    }
+
+    /// Starts over for a reloaded configuration (indexes may mean other providers now).
+    pub fn reset(&self, config: &Config) {
+        let fresh = Health::new(config);
+        *self.rules.borrow_mut() = fresh.rules.into_inner();
+        *self.providers.borrow_mut() = fresh.providers.into_inner();
     }
 
     /// Applies one event (from this shard or another).
     pub fn apply(&self, event: HealthEvent) {
         let mut providers = self.providers.borrow_mut();
-        let rules = &self.rules;
+        let rules = &*self.rules.borrow();
         let (p, key) = match event {
             HealthEvent::CoolDown { provider, key, .. }
             | HealthEvent::Probing {
@@ -202,7 +209,7 @@ impl Health {
 
     /// How long a probe holds a half-open breaker for the other shards.
     pub fn probe_hold(&self) -> Duration {
-        self.rules.breaker_cooldown
+        self.rules.borrow().breaker_cooldown
     }
 
     /// Whether `provider`'s breaker (or `key`'s) is open right now, for the gauges.

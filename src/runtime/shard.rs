@@ -51,7 +51,9 @@ impl Shard {
                 let _ = reply.send(proxy.metrics.snapshot());
             }
             MeshMsg::Reload(config, reply) => {
-                let result = proxy.gov.reload(&config).map_err(|e| e.to_string());
+                let result = proxy
+                    .reload_routing(&config)
+                    .and_then(|()| proxy.gov.reload(&config).map_err(|e| e.to_string()));
                 proxy.gov_link.sync(&proxy.gov);
                 let _ = reply.send(result);
             }

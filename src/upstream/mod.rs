@@ -8,6 +8,7 @@ pub mod io;
 pub mod pool;
 pub mod tls;
 
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use futures_lite::AsyncWriteExt;
@@ -31,15 +32,18 @@ pub struct UpstreamConn {
     input: ReadBuffer,
     /// Whether this connection served an earlier request (it came from the pool).
     pub reused: bool,
+    /// The provider configuration it was opened for (see [`Upstreams::reload`]).
+    generation: u64,
     pub(crate) idle_since: Instant,
 }
 
 impl UpstreamConn {
-    fn new(io: UpstreamIo) -> Self {
+    fn new(io: UpstreamIo, generation: u64) -> Self {
         UpstreamConn {
             io,
             input: ReadBuffer::new(),
             reused: false,
+            generation,
             idle_since: Instant::now(),
         }
     }
@@ -77,7 +81,9 @@ pub struct Exchange {
 
 /// One shard's way to every upstream.
 pub struct Upstreams {
-    tls: Vec<Option<UpstreamTls>>,
+    tls: RefCell<Vec<Option<UpstreamTls>>>,
+    /// Bumped by each reload: connections opened for an older provider list are not pooled.
+    generation: Cell<u64>,
     pool: Pool,
     dns: DnsCache,
     connect_timeout: Duration,
@@ -92,12 +98,28 @@ impl Upstreams {
             .map(tls::for_provider)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Upstreams {
-            tls,
+            tls: RefCell::new(tls),
+            generation: Cell::new(0),
             pool: Pool::new(config.providers.len(), config.server.upstream_idle_pool),
             dns,
             connect_timeout: config.server.upstream_connect_timeout,
             read_timeout: config.server.upstream_read_timeout,
         })
+    }
+
+    /// Takes a reloaded provider list: new TLS set-ups, and the idle connections of the old
+    /// one closed (a connection in use finishes its response, then is not pooled). Errors
+    /// (an unreadable CA file) leave everything as it was.
+    pub fn reload(&self, config: &Config) -> Result<(), String> {
+        let tls = config
+            .providers
+            .iter()
+            .map(tls::for_provider)
+            .collect::<Result<Vec<_>, _>>()?;
+        *self.tls.borrow_mut() = tls;
+        self.generation.set(self.generation.get() + 1);
+        self.pool.reset(config.providers.len());
+        Ok(())
     }
 
     pub fn read_timeout(&self) -> Duration {
@@ -148,8 +170,8 @@ impl Upstreams {
 
     /// Hands a connection whose response was fully read back to the pool.
     pub fn checkin(&self, index: usize, mut conn: UpstreamConn) {
-        if !conn.buffered().is_empty() {
-            return; // stray bytes after a complete response: not reusable
+        if !conn.buffered().is_empty() || conn.generation != self.generation.get() {
+            return; // stray bytes after a complete response, or opened before a reload
         }
         conn.reused = true;
         conn.idle_since = Instant::now();
@@ -183,7 +205,8 @@ impl Upstreams {
             Some(Err(e)) => return Err(unreachable(e.to_string())),
             None => return Err(unreachable("connect timed out".into())),
         };
-        let io = match self.tls.get(index).and_then(Option::as_ref) {
+        let tls = self.tls.borrow().get(index).cloned().flatten();
+        let io = match tls {
             None => UpstreamIo::Plain(tcp),
             Some(tls) => {
                 let handshake = tls.connector.connect(tls.server_name.clone(), tcp);
@@ -194,7 +217,7 @@ impl Upstreams {
                 }
             }
         };
-        Ok(UpstreamConn::new(io))
+        Ok(UpstreamConn::new(io, self.generation.get()))
     }
 
     async fn send_on(
