@@ -15,9 +15,11 @@ const REQUESTS: usize = 2_000;
 /// Requests sent first and not measured.
 const WARMUP: usize = 200;
 
-const BODY: &str = r#"{"model":"claude-bench","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#;
+const BODY: &str =
+    r#"{"model":"claude-bench","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#;
 const OK: &str = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-bench","content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":1}}"#;
-const OVERLOADED: &str = r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+const OVERLOADED: &str =
+    r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
 
 /// A keep-alive mock answering every request with `status` and `body`.
 fn mock(status: u16, body: &'static str) -> SocketAddr {
@@ -83,7 +85,10 @@ impl Drop for Sluice {
 }
 
 fn start(name: &str, targets: &str, providers: &[(&str, SocketAddr)]) -> Sluice {
-    let dir = std::env::temp_dir().join(format!("sluice-bench-failover-{name}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "sluice-bench-failover-{name}-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let mut toml = String::from(
         "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ncores = 1\naccess_log = \"off\"\n",
@@ -191,8 +196,16 @@ fn main() {
     let count = scrape(failover.admin, "sluice_failover_seconds_count").unwrap_or(f64::NAN);
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!("requests per case: {REQUESTS} (after {WARMUP} warm-up), sequential, one connection");
-    println!("baseline (route: backup only)      p50 {:8.1} us  p99 {:8.1} us", us(base_p50), us(base_p99));
-    println!("failover (primary 529 -> backup)   p50 {:8.1} us  p99 {:8.1} us", us(fail_p50), us(fail_p99));
+    println!(
+        "baseline (route: backup only)      p50 {:8.1} us  p99 {:8.1} us",
+        us(base_p50),
+        us(base_p99)
+    );
+    println!(
+        "failover (primary 529 -> backup)   p50 {:8.1} us  p99 {:8.1} us",
+        us(fail_p50),
+        us(fail_p99)
+    );
     println!(
         "added by failover                  p50 {:8.1} us  p99 {:8.1} us",
         us(fail_p50) - us(base_p50),

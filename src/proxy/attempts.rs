@@ -85,10 +85,13 @@ pub async fn attempt<'c>(
     // The first failure (for the failover time) and the last one (for the failover's reason).
     let mut first_failure: Option<Instant> = None;
     let mut failed_on: Option<(usize, &'static str)> = None;
-    'targets: for target in targets {
+    'targets: for (i, target) in targets.iter().enumerate() {
         let now = Instant::now();
+        // Health decides among alternatives; with none left and nothing tried yet, the last
+        // target is tried anyway (refusing would only turn a maybe into a certain failure).
+        let last_resort = made == 0 && i + 1 == targets.len();
         match state.health.provider_state(target.index, now) {
-            BreakerState::Open => {
+            BreakerState::Open if !last_resort => {
                 note(state, ctx, skipped(target, "breaker_open"));
                 continue;
             }
@@ -96,7 +99,7 @@ pub async fn attempt<'c>(
                 let until = now + state.health.probe_hold();
                 broadcast(state, probing(target.index, None, until));
             }
-            BreakerState::Closed => {}
+            BreakerState::Open | BreakerState::Closed => {}
         }
         let Some(provider) = provider_for(target.provider.kind) else {
             note(state, ctx, skipped(target, "kind_not_served"));
@@ -109,7 +112,7 @@ pub async fn attempt<'c>(
                 break 'targets;
             }
             let now = Instant::now();
-            let key = match pick_key(state, target, now) {
+            let key = match pick_key(state, target, now, last_resort && made == 0) {
                 Ok(key) => key,
                 Err(why) => {
                     note(state, ctx, skipped(target, why));
@@ -236,11 +239,13 @@ pub fn log_lines<'c>(config: &'c Config, attempts: &[AttemptRecord]) -> Vec<Atte
 }
 
 /// The key for the next attempt on `target`: None when the provider has no keys (the
-/// client's own credentials go), Err when it has keys but none is usable now.
+/// client's own credentials go), Err when it has keys but none is usable now (unless this is
+/// the `last_resort`: then any key, by weight).
 fn pick_key<'c>(
     state: &ProxyState,
     target: &Target<'c>,
     now: Instant,
+    last_resort: bool,
 ) -> Result<Option<(usize, &'c Secret)>, &'static str> {
     if target.provider.keys.is_empty() {
         return Ok(None);
@@ -248,6 +253,7 @@ fn pick_key<'c>(
     let usable = |k| state.health.key_usable(target.index, k, now);
     match state.keys.pick_usable(target.provider, usable) {
         Some(pick) => Ok(Some(pick)),
+        None if last_resort => Ok(state.keys.pick_usable(target.provider, |_| true)),
         None => Err("no_healthy_key"),
     }
 }
