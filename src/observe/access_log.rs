@@ -193,32 +193,6 @@ fn write_opt_string(out: &mut Vec<u8>, value: Option<&str>) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::ErrorKind;
-    use crate::observe::request_id::RequestId;
-
-    #[test]
-    fn a_line_is_one_json_object() {
-        let id = RequestId::new(1, 0, 7);
-        let mut ctx = RequestRecord::new(id.as_str());
-        ctx.status = 502;
-        ctx.model = Some("claude-\"x\"");
-        let err = GatewayError::new(ErrorKind::UpstreamUnreachable, "refused");
-        let line = format_line(None, &ctx, Some("anthropic"), Some(&err));
-        assert_eq!(line.last(), Some(&b'\n'));
-        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
-        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
-        assert_eq!(v["request_id"], "req_sl1_0_7");
-        assert_eq!(v["provider"], "anthropic");
-        assert_eq!(v["status"], 502);
-        assert_eq!(v["model"], "claude-\"x\"");
-        assert_eq!(v["error"], "refused");
-        assert_eq!(v["upstream_status"], serde_json::Value::Null);
-    }
-}
-
 /// `"attempts":[{"provider":..,"key":..,"status":..|"error":..,"ms":..},...]`.
 fn write_attempts(out: &mut Vec<u8>, attempts: &[crate::observe::record::AttemptLine<'_>]) {
     write_key(out, "attempts");
@@ -250,4 +224,30 @@ fn write_attempts(out: &mut Vec<u8>, attempts: &[crate::observe::record::Attempt
         out.push(b'}');
     }
     out.push(b']');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::observe::request_id::RequestId;
+
+    #[test]
+    fn a_line_is_one_json_object() {
+        let id = RequestId::new(1, 0, 7);
+        let mut ctx = RequestRecord::new(id.as_str());
+        ctx.status = 502;
+        ctx.model = Some("claude-\"x\"");
+        let err = GatewayError::new(ErrorKind::UpstreamUnreachable, "refused");
+        let line = format_line(None, &ctx, Some("anthropic"), Some(&err));
+        assert_eq!(line.last(), Some(&b'\n'));
+        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["request_id"], "req_sl1_0_7");
+        assert_eq!(v["provider"], "anthropic");
+        assert_eq!(v["status"], 502);
+        assert_eq!(v["model"], "claude-\"x\"");
+        assert_eq!(v["error"], "refused");
+        assert_eq!(v["upstream_status"], serde_json::Value::Null);
+    }
 }

@@ -64,7 +64,7 @@ enum Next {
 
 /// The last failure, returned when no attempt served.
 enum Failure<'c> {
-    Response(Served<'c>),
+    Response(Box<Served<'c>>),
     Error(GatewayError),
 }
 
@@ -176,7 +176,7 @@ pub async fn attempt<'c>(
                         target: *target,
                         provider,
                     };
-                    (outcome, next, Failure::Response(served))
+                    (outcome, next, Failure::Response(Box::new(served)))
                 }
                 Err(e) if e.kind == ErrorKind::UpstreamTimeout && !ctx.stream => {
                     // The upstream may still be generating (and billing): no second one.
@@ -203,7 +203,7 @@ pub async fn attempt<'c>(
     match last {
         Some(Failure::Response(served)) => {
             ctx.provider = Some(served.target.index);
-            Ok(served)
+            Ok(*served)
         }
         Some(Failure::Error(e)) => Err(e),
         None => Err(GatewayError::new(
