@@ -10,6 +10,7 @@ mod base_url;
 mod duration;
 mod glob;
 mod mcp;
+mod model_map;
 mod schema;
 mod secret;
 mod telemetry;
@@ -43,6 +44,7 @@ pub use mcp::{
     DEFAULT_MCP_CALL_TIMEOUT_MS, MAX_MCP_CALL_TIMEOUT_MS, MAX_MCP_SERVER_NAME_LEN,
     MAX_MCP_TOOL_GLOBS, McpServerConfig, McpTransportConfig, valid_mcp_server_name,
 };
+pub use model_map::ModelMap;
 pub use secret::{ENV_SECRET_PREFIX, Secret, SecretError, resolve_secret};
 pub use telemetry::*;
 pub use timestamp::parse_rfc3339_unix_secs;

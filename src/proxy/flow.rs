@@ -10,6 +10,7 @@ use super::context::{Phase, RequestContext};
 use super::govern;
 use super::relay;
 use super::state::ProxyState;
+use super::translate::{self, Prepared};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::conn::Scratch;
 use crate::http::encode::local_response;
@@ -86,8 +87,9 @@ async fn handle(
     let target = routing::choose(&state.config, requested)?;
     ctx.provider = Some(target.index);
     let skip = target.strip_model_prefix.unwrap_or(0);
-    let upstream_model = requested.and_then(|m| m.get(skip..)).unwrap_or("");
-    if target.strip_model_prefix.is_some()
+    let unprefixed = requested.and_then(|m| m.get(skip..)).unwrap_or("");
+    let upstream_model = target.provider.model_map.resolve(unprefixed);
+    if (target.strip_model_prefix.is_some() || upstream_model != unprefixed)
         && let Some(span) = peek.as_ref().and_then(|p| p.model_span.clone())
     {
         *body = substitute_model(body, span, upstream_model);
@@ -95,6 +97,11 @@ async fn handle(
     let provider = provider_for(target.provider.kind).ok_or_else(|| {
         GatewayError::new(ErrorKind::NoProvider, "this provider kind is not served")
     })?;
+    if provider.translates() && route == Route::CountTokens {
+        let out = &mut scratch.out;
+        translate::prepare(provider, target.provider, route, upstream_model, body, ctx, out)?;
+        return Ok(());
+    }
 
     // Admitted: allow-lists, rate limits and a budget reservation on every level.
     if route == Route::Messages {
@@ -103,6 +110,11 @@ async fn handle(
         govern::admit(state, ctx, name, upstream_model, body, max_tokens).await?;
     }
     ctx.enter(Phase::Admitted);
+    let out = &mut scratch.out;
+    let prepared = translate::prepare(provider, target.provider, route, upstream_model, body, ctx, out)?;
+    let Prepared::Send(translation) = prepared else {
+        return Ok(());
+    };
     let metered = ctx.key.is_some() || !target.provider.budgets.is_empty();
     let encoding = if metered {
         ResponseEncoding::Identity
@@ -124,6 +136,7 @@ async fn handle(
         provider: target.provider,
         head,
         path: routing::upstream_path(head.path()),
+        model: upstream_model,
         body_len: body.len(),
         credentials,
         encoding,
@@ -153,7 +166,8 @@ async fn handle(
 
     // Streaming: relay the response as it arrives through the codec the provider chooses for
     // it, which reads usage and tool calls on the side.
-    let codec = provider.response_codec(route == Route::Messages, &exchange.head);
+    let messages = route == Route::Messages;
+    let codec = provider.response_codec(messages, &exchange.head, translation);
     let job = relay::Relay {
         state,
         client,

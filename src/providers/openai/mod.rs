@@ -4,8 +4,11 @@
 //! data ([`Quirks`]).
 
 mod chunk;
+pub mod codec;
 pub mod count_tokens;
+pub mod envelope;
 pub mod error;
+pub mod provider;
 mod frames;
 pub mod quirks;
 pub mod request;
