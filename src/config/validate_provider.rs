@@ -108,9 +108,6 @@ fn validate_provider(
     if kind == ProviderKind::Bedrock {
         required("region", &region)?;
     }
-    if kind == ProviderKind::AzureOpenAi {
-        required("api_version", &api_version)?;
-    }
     if kind == ProviderKind::Vertex {
         required("project", &project)?;
         required("location", &location)?;
@@ -136,6 +133,9 @@ fn validate_provider(
             ));
         }
     };
+    if kind == ProviderKind::AzureOpenAi {
+        required("api_version", &api_version)?;
+    }
     let base_url = BaseUrl::parse(&base_url_text)
         .map_err(|m| ConfigError::new(format!("{path}.base_url"), m))?;
     let mut keys = Vec::with_capacity(raw.keys.len());
