@@ -228,7 +228,8 @@ async fn relay<C: ResponseCodec>(
             Wake::Tick => {
                 let now = Instant::now();
                 let quiet = now.saturating_duration_since(last_upstream_bytes.max(last_ping));
-                if is_sse && quiet >= ping_every {
+                // No ping after the stream's in-band end: the client may stop reading there.
+                if is_sse && quiet >= ping_every && !codec.terminated() {
                     frame(out, framing, SSE_PING_FRAME);
                     last_ping = now;
                 }
