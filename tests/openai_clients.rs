@@ -77,7 +77,11 @@ fn claude_code_runs_a_bash_tool_on_an_openai_model_through_sluice() {
     );
     assert!(output.status.success(), "claude failed: {context}");
     let written = std::fs::read_to_string(&marker).unwrap_or_default();
-    assert_eq!(written.trim(), format!("sluice-ok-{token}"), "the Bash tool ran: {context}");
+    assert_eq!(
+        written.trim(),
+        format!("sluice-ok-{token}"),
+        "the Bash tool ran: {context}"
+    );
     let result: Value = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("claude printed no JSON ({e}): {context}"));
     assert_eq!(result["is_error"], false, "{context}");
@@ -87,14 +91,22 @@ fn claude_code_runs_a_bash_tool_on_an_openai_model_through_sluice() {
         "the answer after the tool result comes back: {context}"
     );
     let turns = openai.requests();
-    assert!(turns.len() >= 2, "a tool-call turn and a tool-result turn: {context}");
     assert!(
-        turns.iter().any(|t| String::from_utf8_lossy(&t.body).contains("\"role\":\"tool\"")),
+        turns.len() >= 2,
+        "a tool-call turn and a tool-result turn: {context}"
+    );
+    assert!(
+        turns
+            .iter()
+            .any(|t| String::from_utf8_lossy(&t.body).contains("\"role\":\"tool\"")),
         "the tool result went back as a tool message: {context}"
     );
     for turn in &turns {
         let head = String::from_utf8_lossy(&turn.head);
-        assert!(!head.contains("test-key"), "the client's key reached the OpenAI mock");
+        assert!(
+            !head.contains("test-key"),
+            "the client's key reached the OpenAI mock"
+        );
         assert!(turn.header_str("x-api-key").is_none());
     }
 }
@@ -123,11 +135,20 @@ fn anthropic_sdk_streams_openai_tool_calls_through_sluice() {
     );
     let final_message = &result["final"];
     let content = final_message["content"].as_array().expect("content");
-    let kinds: Vec<&str> = content.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = content
+        .iter()
+        .map(|b| b["type"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["text", "tool_use", "tool_use"], "{result}");
     assert_eq!(content[0]["text"], "Writing it. ");
-    assert_eq!((content[1]["id"].as_str(), content[1]["name"].as_str()), (Some("call_w"), Some("Write")));
-    assert_eq!(content[1]["input"], serde_json::from_str::<Value>(first).unwrap());
+    assert_eq!(
+        (content[1]["id"].as_str(), content[1]["name"].as_str()),
+        (Some("call_w"), Some("Write"))
+    );
+    assert_eq!(
+        content[1]["input"],
+        serde_json::from_str::<Value>(first).unwrap()
+    );
     assert_eq!(content[2]["name"], "Bash");
     assert_eq!(content[2]["input"], json!({"command": "ls -la"}));
     assert_eq!(final_message["stop_reason"], "tool_use");
@@ -137,7 +158,10 @@ fn anthropic_sdk_streams_openai_tool_calls_through_sluice() {
     let requests = mock.wait_requests(1, support::EVENTUALLY);
     assert_eq!(requests.len(), 1);
     let head = String::from_utf8_lossy(&requests[0].head);
-    assert!(!head.contains(client_key), "the client's key reached the OpenAI mock:\n{head}");
+    assert!(
+        !head.contains(client_key),
+        "the client's key reached the OpenAI mock:\n{head}"
+    );
     let sent: Value = serde_json::from_slice(&requests[0].body).unwrap();
     assert_eq!(sent["model"], "gpt-5");
     assert_eq!(sent["stream_options"]["include_usage"], true);

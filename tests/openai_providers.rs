@@ -149,14 +149,19 @@ impl Setup {
         let requests = self.mock.wait_requests(1, support::EVENTUALLY);
         for request in &requests {
             let flavor = self.kind.flavor();
-            let deployment = flavor.accepts(request).expect("addressed as the kind expects");
+            let deployment = flavor
+                .accepts(request)
+                .expect("addressed as the kind expects");
             if self.kind == Kind::Azure {
                 assert_eq!(deployment, DEPLOYMENT, "model_map chose the deployment");
             }
             assert_eq!(flavor.presented_key(request).as_deref(), Some(UPSTREAM_KEY));
             let head = String::from_utf8_lossy(&request.head).to_string();
             for secret in [CLIENT_KEY, VIRTUAL_KEY] {
-                assert!(!head.contains(secret), "{secret} reached the upstream:\n{head}");
+                assert!(
+                    !head.contains(secret),
+                    "{secret} reached the upstream:\n{head}"
+                );
             }
             assert!(request.header_str("x-api-key").is_none());
         }
@@ -256,7 +261,11 @@ fn non_streaming(kind: Kind) {
     assert_eq!(message["usage"]["output_tokens"], 7);
     let sent = s.upstream_body();
     assert_eq!(sent["messages"][0]["role"], "user");
-    let expected_model = if kind == Kind::Azure { DEPLOYMENT } else { "gpt-5-mini" };
+    let expected_model = if kind == Kind::Azure {
+        DEPLOYMENT
+    } else {
+        "gpt-5-mini"
+    };
     assert_eq!(sent["model"], expected_model);
     assert!(sent.get("stream_options").is_none());
 }
@@ -334,7 +343,11 @@ fn one_tool_call(kind: Kind) {
     let blocks = blocks(&events);
     assert_eq!(blocks.len(), 1);
     assert_eq!(
-        (blocks[0].0.as_str(), blocks[0].1.as_str(), blocks[0].2.as_str()),
+        (
+            blocks[0].0.as_str(),
+            blocks[0].1.as_str(),
+            blocks[0].2.as_str()
+        ),
         ("tool_use", "call_1", "Bash")
     );
     let input: Value = serde_json::from_str(&blocks[0].3).unwrap();
@@ -396,7 +409,10 @@ fn tool_result_round_trip(kind: Kind) {
     assert_eq!(response.json()["content"][0]["text"], "It printed 3 files.");
     let sent = s.upstream_body();
     let messages = sent["messages"].as_array().unwrap();
-    let roles: Vec<&str> = messages.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
     assert_eq!(roles, ["system", "user", "assistant", "tool", "user"]);
     let call = &messages[2]["tool_calls"][0];
     assert_eq!(call["id"], "toolu_01");
@@ -483,14 +499,21 @@ fn usage_metered(kind: Kind) {
     let micro = |line: &Value| (line["cost_usd"].as_f64().unwrap() * 1e6).round() as u64;
     assert_eq!(log[0]["key_id"], "k");
     assert_eq!(
-        (log[0]["input_tokens"].as_u64(), log[0]["output_tokens"].as_u64()),
+        (
+            log[0]["input_tokens"].as_u64(),
+            log[0]["output_tokens"].as_u64()
+        ),
         (Some(15), Some(7))
     );
     // 15 input + 5 cache read at $100/M, 7 output at $10,000/M.
     assert_eq!(micro(&log[0]), 15 * 100 + 5 * 100 + 7 * 10_000);
     // The worst case of the body as admitted (the model already renamed for the provider).
     let mut admitted = body.clone();
-    admitted["model"] = json!(if kind == Kind::Azure { DEPLOYMENT } else { "gpt-5-mini" });
+    admitted["model"] = json!(if kind == Kind::Azure {
+        DEPLOYMENT
+    } else {
+        "gpt-5-mini"
+    });
     assert_eq!(micro(&log[1]), worst_case_micro(&admitted.to_string(), 20));
 }
 

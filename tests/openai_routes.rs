@@ -96,7 +96,10 @@ fn a_route_the_provider_cannot_serve_and_an_untranslatable_body_are_refused() {
     );
     assert_eq!(ok.status, 200, "{}", ok.text());
     let sent: Value = serde_json::from_slice(&mock.requests()[0].body).unwrap();
-    assert_eq!(sent["model"], "llama-3.3-70b-versatile", "model_map glob applied");
+    assert_eq!(
+        sent["model"], "llama-3.3-70b-versatile",
+        "model_map glob applied"
+    );
     assert_eq!(sent["max_tokens"], 5, "Groq takes max_tokens");
 }
 

@@ -197,7 +197,10 @@ fn provider_urls_and_kind_specific_fields_are_checked() {
     );
     assert_rejected(&kind("openai", ""), "providers[0].keys", "needs `keys`");
     assert_rejected(
-        &kind("openai_compatible", "base_url = \"https://api.groq.com/openai/v1\""),
+        &kind(
+            "openai_compatible",
+            "base_url = \"https://api.groq.com/openai/v1\"",
+        ),
         "providers[0].keys",
         "needs `keys`",
     );

@@ -97,11 +97,6 @@ async fn handle(
     let provider = provider_for(target.provider.kind).ok_or_else(|| {
         GatewayError::new(ErrorKind::NoProvider, "this provider kind is not served")
     })?;
-    if provider.translates() && route == Route::CountTokens {
-        let out = &mut scratch.out;
-        translate::prepare(provider, target.provider, route, upstream_model, body, ctx, out)?;
-        return Ok(());
-    }
 
     // Admitted: allow-lists, rate limits and a budget reservation on every level.
     if route == Route::Messages {
@@ -110,8 +105,17 @@ async fn handle(
         govern::admit(state, ctx, name, upstream_model, body, max_tokens).await?;
     }
     ctx.enter(Phase::Admitted);
+    // A translating provider: the body rewritten for it, or count_tokens answered here.
     let out = &mut scratch.out;
-    let prepared = translate::prepare(provider, target.provider, route, upstream_model, body, ctx, out)?;
+    let prepared = translate::prepare(
+        provider,
+        target.provider,
+        route,
+        upstream_model,
+        body,
+        ctx,
+        out,
+    )?;
     let Prepared::Send(translation) = prepared else {
         return Ok(());
     };

@@ -29,19 +29,25 @@ pub fn claude_code_openai_handler(
             )
         };
         if request.method != "POST" || request.path() != "/v1/chat/completions" {
-            return json_reply(404, &error_json("Unknown request URL", "invalid_request_error", None));
+            return json_reply(
+                404,
+                &error_json("Unknown request URL", "invalid_request_error", None),
+            );
         }
         if request.header_str("authorization") != Some(format!("Bearer {key}")) {
-            return json_reply(401, &error_json("Incorrect API key", "invalid_request_error", None));
+            return json_reply(
+                401,
+                &error_json("Incorrect API key", "invalid_request_error", None),
+            );
         }
         let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
             return json_reply(400, &error_json("bad json", "invalid_request_error", None));
         };
         let messages = body["messages"].as_array().cloned().unwrap_or_default();
         let last = messages.last().cloned().unwrap_or(Value::Null);
-        let has_bash = body["tools"].as_array().is_some_and(|tools| {
-            tools.iter().any(|t| t["function"]["name"] == "Bash")
-        });
+        let has_bash = body["tools"]
+            .as_array()
+            .is_some_and(|tools| tools.iter().any(|t| t["function"]["name"] == "Bash"));
         let asked = messages
             .iter()
             .any(|m| m["role"] == "user" && m["content"].to_string().contains(&token));
@@ -73,7 +79,13 @@ pub fn claude_code_openai_handler(
         if body["stream"] == true {
             let mut payloads = vec![role_chunk(), text_chunk(&text)];
             if let Some(arguments) = &tool {
-                payloads.extend(tool_call_chunks(0, "call_sluice_bash_1", "Bash", arguments, 6));
+                payloads.extend(tool_call_chunks(
+                    0,
+                    "call_sluice_bash_1",
+                    "Bash",
+                    arguments,
+                    6,
+                ));
             }
             payloads.push(finish_chunk(finish));
             payloads.push(usage_chunk(120, 0, 30));
