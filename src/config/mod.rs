@@ -10,6 +10,7 @@ mod base_url;
 mod duration;
 mod glob;
 mod mcp;
+mod model_map;
 mod routing;
 mod schema;
 mod secret;
@@ -44,6 +45,7 @@ pub use mcp::{
     DEFAULT_MCP_CALL_TIMEOUT_MS, MAX_MCP_CALL_TIMEOUT_MS, MAX_MCP_SERVER_NAME_LEN,
     MAX_MCP_TOOL_GLOBS, McpServerConfig, McpTransportConfig, valid_mcp_server_name,
 };
+pub use model_map::ModelMap;
 pub use routing::{
     DEFAULT_RETRY_ON, MAX_ATTEMPTS_LIMIT, MAX_ROUTING_MS, NEVER_RETRY, RoutingConfig,
 };

@@ -6,8 +6,6 @@
 //! their text form (addresses, URLs and secrets as strings, amounts as floats) so that
 //! `validate` can report a precise path and message when one is wrong.
 
-use std::collections::BTreeMap;
-
 use std::fmt;
 
 use serde::Deserialize;
@@ -66,7 +64,7 @@ pub struct RawProvider {
     #[serde(default)]
     pub budgets: Vec<RawBudget>,
     #[serde(default)]
-    pub model_map: BTreeMap<String, String>,
+    pub model_map: super::model_map::ModelMap,
     #[serde(default)]
     pub api_version: Option<String>,
     #[serde(default)]

@@ -1,7 +1,6 @@
 //! The validated, typed configuration the gateway runs on (addresses parsed, durations typed,
 //! secrets resolved, money in integer units), with the defaults of every optional setting.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -159,8 +158,8 @@ pub struct ProviderConfig {
     /// Extra CA certificates (PEM) trusted for this provider only.
     pub ca_file: Option<PathBuf>,
     pub budgets: Vec<Budget>,
-    /// Requested model name → this provider's model id (Azure deployment, Bedrock model id).
-    pub model_map: BTreeMap<String, String>,
+    /// Requested model name (exact or glob, first match wins) → this provider's model id.
+    pub model_map: super::model_map::ModelMap,
     /// `azure_openai` only: the `api-version` query value.
     pub api_version: Option<String>,
     /// `bedrock` only (required there): the AWS region SigV4 signs for.

@@ -1,7 +1,7 @@
 //! Validates `[[providers]]`: names, kinds, base URLs (with per-kind defaults), keys, CA
 //! files and the fields only some kinds take (region, project, location, api_version).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use super::ConfigError;
@@ -28,7 +28,7 @@ pub fn default_anthropic_provider() -> ProviderConfig {
         keys: Vec::new(),
         ca_file: None,
         budgets: Vec::new(),
-        model_map: BTreeMap::new(),
+        model_map: super::model_map::ModelMap::default(),
         api_version: None,
         region: None,
         project: None,
@@ -133,6 +133,9 @@ fn validate_provider(
             ));
         }
     };
+    if kind == ProviderKind::AzureOpenAi {
+        required("api_version", &api_version)?;
+    }
     let base_url = BaseUrl::parse(&base_url_text)
         .map_err(|m| ConfigError::new(format!("{path}.base_url"), m))?;
     let mut keys = Vec::with_capacity(raw.keys.len());
@@ -166,6 +169,18 @@ fn validate_provider(
             ));
         }
         keys.push(ProviderKey { id, secret, weight });
+    }
+    // An OpenAI-format provider authenticates with its own keys: the client's credential is
+    // never sent to it, so it has nothing to authenticate with otherwise.
+    let openai_format = matches!(
+        kind,
+        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::AzureOpenAi
+    );
+    if openai_format && keys.is_empty() {
+        return Err(ConfigError::new(
+            format!("{path}.keys"),
+            format!("kind `{kind}` needs `keys`: the client's own credential is never sent to it"),
+        ));
     }
     let ca_file = match raw.ca_file {
         None => None,

@@ -26,8 +26,10 @@ use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::RequestHead;
 use crate::observe::record::AttemptLine;
 use crate::providers::anthropic::request_peek::substitute_model;
-use crate::providers::{Credentials, Provider, ResponseEncoding, UpstreamRequest, provider_for};
-use crate::routing::{self, BreakerState, HealthEvent, Target};
+use crate::providers::{
+    Credentials, Provider, ResponseEncoding, Translation, UpstreamRequest, provider_for,
+};
+use crate::routing::{self, BreakerState, HealthEvent, Route, Target};
 use crate::runtime::io::time::sleep;
 use crate::upstream::Exchange;
 
@@ -38,6 +40,7 @@ const SMALL_BODY_BYTES: usize = 16 * 1024;
 pub struct Request<'a> {
     /// The configuration the request started with.
     pub config: &'a Config,
+    pub route: Route,
     pub head: &'a RequestHead,
     pub body: &'a [u8],
     /// The model as the client wrote it, and where it sits in the body.
@@ -52,6 +55,8 @@ pub struct Served<'c> {
     pub exchange: Exchange,
     pub target: Target<'c>,
     pub provider: &'static dyn Provider,
+    /// What preparing the body for this attempt's provider learned (its codec needs it).
+    pub translation: Option<Translation>,
 }
 
 /// Why an attempt did not serve, and what comes next.
@@ -85,6 +90,9 @@ pub async fn attempt<'c>(
     // The first failure (for the failover time) and the last one (for the failover's reason).
     let mut first_failure: Option<Instant> = None;
     let mut failed_on: Option<(usize, &'static str)> = None;
+    // The body as one attempt's provider gets it, when it differs from the client's (which
+    // stays untouched for the next attempt).
+    let mut prepared = Vec::new();
     'targets: for (i, target) in targets.iter().enumerate() {
         let now = Instant::now();
         // Health decides among alternatives; with none left and nothing tried yet, the last
@@ -105,6 +113,12 @@ pub async fn attempt<'c>(
             note(state, ctx, skipped(target, "kind_not_served"));
             continue;
         };
+        if provider.translates() && request.route != Route::Messages {
+            // Only Messages is translated; count_tokens is answered locally only when the
+            // first target translates (proxy/flow.rs).
+            note(state, ctx, skipped(target, "route_not_served"));
+            continue;
+        }
         loop {
             if made >= rules.max_attempts
                 || (made > 0 && started.elapsed() >= rules.failover_budget)
@@ -143,12 +157,17 @@ pub async fn attempt<'c>(
                 Credentials::ClientOwn { fallback: secret }
             };
             let began = Instant::now();
-            let result = send(state, ctx, request, target, provider, credentials, upstream).await;
+            let attempt = Attempt {
+                target,
+                provider,
+                credentials,
+            };
+            let result = send(state, ctx, request, &attempt, &mut prepared, upstream).await;
             let elapsed = began.elapsed();
             ctx.provider = Some(target.index);
             ctx.provider_key = key_index;
             let (outcome, next, failure) = match result {
-                Ok(exchange) => {
+                Ok((exchange, translation)) => {
                     let status = exchange.head.status();
                     let outcome = AttemptOutcome::Status(status);
                     let Some(next) = judge(state, rules, target.index, key_index, &exchange, now)
@@ -169,14 +188,20 @@ pub async fn attempt<'c>(
                             exchange,
                             target,
                             provider,
+                            translation,
                         });
                     };
                     let served = Served {
                         exchange,
                         target: *target,
                         provider,
+                        translation,
                     };
                     (outcome, next, Failure::Response(Box::new(served)))
+                }
+                Err(e) if e.kind == ErrorKind::BadRequest => {
+                    // The client's body cannot be translated: no other target changes that.
+                    return Err(e);
                 }
                 Err(e) if e.kind == ErrorKind::UpstreamTimeout && !ctx.stream => {
                     // The upstream may still be generating (and billing): no second one.
@@ -258,26 +283,58 @@ fn pick_key<'c>(
     }
 }
 
-/// Writes the upstream request through `provider`'s envelope and waits for the head: within
-/// `routing.first_byte_timeout_ms` for a streaming request, the read timeout otherwise.
+/// The model `target` is asked for, given the client's `requested` one: the route's or the
+/// client's (without a `provider/` prefix), through the provider's `model_map`.
+pub fn target_model<'a>(target: &Target<'a>, requested: Option<&'a str>) -> &'a str {
+    let model = target.upstream_model(requested).unwrap_or("");
+    target.provider.model_map.resolve(model)
+}
+
+/// One attempt: where it goes and with which credentials.
+struct Attempt<'t, 'c, 's> {
+    target: &'t Target<'c>,
+    provider: &'static dyn Provider,
+    credentials: Credentials<'s>,
+}
+
+/// The body for `attempt`'s provider, from the client's: translated for a translating
+/// provider, the model substituted when it differs, else the client's own (no copy).
+fn prepare_body<'b>(
+    request: &'b Request<'_>,
+    attempt: &Attempt<'_, '_, '_>,
+    model: &str,
+    prepared: &'b mut Vec<u8>,
+) -> Result<(&'b [u8], Option<Translation>), GatewayError> {
+    let (target, provider) = (attempt.target, attempt.provider);
+    if provider.translates() {
+        prepared.clear();
+        prepared.extend_from_slice(request.body);
+        let translation = provider.translate_request(target.provider, model, prepared)?;
+        return Ok((prepared, translation));
+    }
+    match &request.model_span {
+        Some(span) if Some(model) != request.requested => {
+            *prepared = substitute_model(request.body, span.clone(), model);
+            Ok((prepared, None))
+        }
+        _ => Ok((request.body, None)),
+    }
+}
+
+/// Writes the upstream request through the attempt's provider envelope (the body prepared
+/// for it) and waits for the head: within `routing.first_byte_timeout_ms` for a streaming
+/// request, the read timeout otherwise.
 async fn send(
     state: &ProxyState,
     ctx: &mut RequestContext,
     request: &Request<'_>,
-    target: &Target<'_>,
-    provider: &'static dyn Provider,
-    credentials: Credentials<'_>,
+    attempt: &Attempt<'_, '_, '_>,
+    prepared: &mut Vec<u8>,
     upstream: &mut Vec<u8>,
-) -> Result<Exchange, GatewayError> {
-    let model = target.upstream_model(request.requested);
-    let substituted;
-    let body: &[u8] = match (&request.model_span, model) {
-        (Some(span), Some(model)) if Some(model) != request.requested => {
-            substituted = substitute_model(request.body, span.clone(), model);
-            &substituted
-        }
-        _ => request.body,
-    };
+) -> Result<(Exchange, Option<Translation>), GatewayError> {
+    let target = attempt.target;
+    let model = target_model(target, request.requested);
+    let (body, translation) = prepare_body(request, attempt, model, prepared)?;
     upstream.clear();
     let encoding = if request.metered {
         ResponseEncoding::Identity
@@ -288,11 +345,14 @@ async fn send(
         provider: target.provider,
         head: request.head,
         path: routing::upstream_path(request.head.path()),
+        model,
         body_len: body.len(),
-        credentials,
+        credentials: attempt.credentials,
         encoding,
     };
-    provider.write_request_head(upstream, &upstream_request);
+    attempt
+        .provider
+        .write_request_head(upstream, &upstream_request);
     let separate_body: &[u8] = if body.len() <= SMALL_BODY_BYTES {
         upstream.extend_from_slice(body);
         &[]
@@ -320,7 +380,7 @@ async fn send(
         Ok(exchange) => ctx.overhead.resume_at(exchange.head_received_at),
         Err(_) => ctx.overhead.resume(),
     }
-    exchange
+    Ok((exchange?, translation))
 }
 
 /// Whether a response head means "move on" (and where), applying the key's cool-down or the

@@ -12,12 +12,14 @@ use super::context::{Phase, RequestContext};
 use super::govern;
 use super::relay;
 use super::state::ProxyState;
+use super::translate::{self, Prepared};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::conn::Scratch;
 use crate::http::encode::local_response;
 use crate::http::head::RequestHead;
 use crate::providers::anthropic::error_body::error_response;
-use crate::providers::anthropic::request_peek::{PeekError, peek_request};
+use crate::providers::anthropic::request_peek::{PeekError, peek_request, substitute_model};
+use crate::providers::provider_for;
 use crate::routing::{self, Route};
 
 /// Serves one request; returns whether the connection may carry another.
@@ -91,19 +93,38 @@ async fn handle(
     if route == Route::Messages {
         let max_tokens = peek.as_ref().and_then(|p| p.max_tokens);
         let name = &first.provider.name;
-        let model = first.upstream_model(requested).unwrap_or("");
-        govern::admit(state, ctx, name, model, body, max_tokens).await?;
+        let model = attempts::target_model(&first, requested);
+        // The bound is the body's as the first target gets it (its model, not the client's).
+        let span = peek.as_ref().and_then(|p| p.model_span.clone());
+        let renamed = span
+            .filter(|_| requested != Some(model))
+            .map(|span| substitute_model(body, span, model));
+        let admitted = renamed.as_deref().unwrap_or(body);
+        govern::admit(state, ctx, name, model, admitted, max_tokens).await?;
     }
     ctx.enter(Phase::Admitted);
+    // A first target that translates: count_tokens answered here (it has no such endpoint),
+    // other routes but Messages refused. Messages bodies are prepared per attempt.
+    if route != Route::Messages
+        && let Some(provider) = provider_for(first.provider.kind)
+    {
+        let model = attempts::target_model(&first, requested);
+        let (body, out) = (&mut scratch.body, &mut scratch.out);
+        let prepared = translate::prepare(provider, first.provider, route, model, body, ctx, out)?;
+        let Prepared::Send(_) = prepared else {
+            return Ok(());
+        };
+    }
 
     // Upstream: the attempt phase sends the request to the targets in order until one
     // answers with a head worth relaying (failover happens only here, before any byte went
-    // to the client).
+    // to the client). Each attempt prepares the body for its own target's provider.
     ctx.enter(Phase::Upstream);
     let request = attempts::Request {
         config: &config,
+        route,
         head,
-        body,
+        body: &scratch.body,
         requested,
         model_span: peek.as_ref().and_then(|p| p.model_span.clone()),
         metered: ctx.key.is_some() || targets.iter().any(|t| !t.provider.budgets.is_empty()),
@@ -121,9 +142,8 @@ async fn handle(
 
     // Streaming: relay the response as it arrives through the codec the provider chooses for
     // it, which reads usage and tool calls on the side.
-    let codec = served
-        .provider
-        .response_codec(route == Route::Messages, &exchange.head);
+    let messages = route == Route::Messages;
+    let codec = (served.provider).response_codec(messages, &exchange.head, served.translation);
     let job = relay::Relay {
         state,
         client,

@@ -9,6 +9,7 @@ pub mod flow;
 pub mod govern;
 pub mod relay;
 pub mod state;
+pub mod translate;
 
 use std::rc::Rc;
 

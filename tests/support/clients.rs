@@ -258,6 +258,17 @@ pub fn claude_code_handler(
 
 /// Runs `claude -p` against `base_url` in `workdir` with a private HOME; returns its output.
 pub fn run_claude(base_url: &str, home: &Path, workdir: &Path, token: &str) -> Output {
+    run_claude_with(base_url, home, workdir, token, &[])
+}
+
+/// [`run_claude`] with extra environment variables (e.g. `ANTHROPIC_MODEL`).
+pub fn run_claude_with(
+    base_url: &str,
+    home: &Path,
+    workdir: &Path,
+    token: &str,
+    env: &[(&str, &str)],
+) -> Output {
     let deps = setup();
     let claude = deps.join("node/node_modules/.bin/claude");
     let prompt = format!("run the command: echo sluice-ok-{token}");
@@ -282,7 +293,8 @@ pub fn run_claude(base_url: &str, home: &Path, workdir: &Path, token: &str) -> O
             .env("DISABLE_BUG_COMMAND", "1")
             .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
             .env("CLAUDE_CODE_DISABLE_TERMINAL_TITLE", "1")
-            .env("CLAUDE_CODE_MAX_RETRIES", "0"),
+            .env("CLAUDE_CODE_MAX_RETRIES", "0")
+            .envs(env.iter().copied()),
         Duration::from_secs(120),
     )
 }
@@ -290,6 +302,12 @@ pub fn run_claude(base_url: &str, home: &Path, workdir: &Path, token: &str) -> O
 /// Runs the Python SDK script against `base_url`; returns what it printed, parsed.
 pub fn run_python_sdk(base_url: &str) -> Value {
     run_python_script("sdk_stream.py", &[base_url])
+}
+
+/// Runs tests/clients/sdk_openai_tools.py: the Anthropic SDK streaming one tool-using turn
+/// for `model` with the client's own `api_key`; returns its final message and event types.
+pub fn run_python_sdk_tools(base_url: &str, model: &str, api_key: &str) -> Value {
+    run_python_script("sdk_openai_tools.py", &[base_url, model, api_key])
 }
 
 /// Runs tests/clients/openai_sdk.py (the pinned `openai` SDK) against `base_url` (ending in

@@ -4,6 +4,7 @@
 //! Every test file includes it with `mod support;`; not every file uses every helper.
 #![allow(dead_code, unused_imports)]
 
+pub mod claude_openai;
 pub mod clients;
 pub mod fixtures;
 pub mod gateway;

@@ -38,7 +38,12 @@ impl Provider for Anthropic {
         );
     }
 
-    fn response_codec(&self, messages: bool, response: &ResponseHead) -> AnyCodec {
+    fn response_codec(
+        &self,
+        messages: bool,
+        response: &ResponseHead,
+        _translation: Option<crate::providers::Translation>,
+    ) -> AnyCodec {
         let ok = (200..300).contains(&response.status());
         if ok && is_event_stream(response) {
             AnyCodec::AnthropicEvents(EventStreamCodec::new())
