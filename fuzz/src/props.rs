@@ -216,12 +216,7 @@ pub fn bedrock_eventstream(data: &[u8]) {
     let mut decoder = FrameDecoder::new();
     for piece in [&input[..cut], &input[cut..]] {
         decoder.push(piece);
-        loop {
-            match decoder.next_message() {
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => break,
-            }
-        }
+        while let Ok(Some(_)) = decoder.next_message() {}
     }
     let _ = decoder.finish();
 }

@@ -12,6 +12,8 @@ mod egress;
 mod glob;
 mod listener_tls;
 mod mcp;
+mod model_map;
+mod routing;
 mod schema;
 mod secret;
 mod telemetry;
@@ -47,6 +49,10 @@ pub use mcp::{
     DEFAULT_MCP_CALL_TIMEOUT_MS, MAX_MCP_CALL_TIMEOUT_MS, MAX_MCP_SERVER_NAME_LEN,
     MAX_MCP_TOOL_GLOBS, McpServerConfig, McpTransportConfig, valid_mcp_server_name,
 };
+pub use model_map::ModelMap;
+pub use routing::{
+    DEFAULT_RETRY_ON, MAX_ATTEMPTS_LIMIT, MAX_ROUTING_MS, NEVER_RETRY, RoutingConfig,
+};
 pub use secret::{ENV_SECRET_PREFIX, Secret, SecretError, resolve_secret};
 pub use telemetry::*;
 pub use timestamp::parse_rfc3339_unix_secs;
@@ -65,6 +71,8 @@ pub struct Config {
     /// At least one; unique names. Defaults to one keyless `anthropic` provider.
     pub providers: Vec<ProviderConfig>,
     pub routes: Vec<RouteConfig>,
+    /// `[routing]`: failover and circuit-breaker settings.
+    pub routing: RoutingConfig,
     pub governance: GovernanceConfig,
     pub customers: Vec<CustomerConfig>,
     pub teams: Vec<TeamConfig>,
@@ -143,6 +151,7 @@ impl Config {
             server: ServerConfig::default(),
             providers: vec![validate_provider::default_anthropic_provider()],
             routes: Vec::new(),
+            routing: RoutingConfig::default(),
             governance: GovernanceConfig::default(),
             customers: Vec::new(),
             teams: Vec::new(),

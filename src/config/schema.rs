@@ -6,8 +6,6 @@
 //! their text form (addresses, URLs and secrets as strings, amounts as floats) so that
 //! `validate` can report a precise path and message when one is wrong.
 
-use std::collections::BTreeMap;
-
 use std::fmt;
 
 use serde::Deserialize;
@@ -20,6 +18,7 @@ pub struct RawConfig {
     pub server: RawServer,
     pub providers: Option<Vec<RawProvider>>,
     pub routes: Vec<RawRoute>,
+    pub routing: super::routing::RawRouting,
     pub governance: RawGovernance,
     pub customers: Vec<RawCustomer>,
     pub teams: Vec<RawTeam>,
@@ -74,7 +73,7 @@ pub struct RawProvider {
     #[serde(default)]
     pub budgets: Vec<RawBudget>,
     #[serde(default)]
-    pub model_map: BTreeMap<String, String>,
+    pub model_map: super::model_map::ModelMap,
     #[serde(default)]
     pub api_version: Option<String>,
     #[serde(default)]
@@ -89,6 +88,8 @@ pub struct RawProvider {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawProviderKey {
+    #[serde(default)]
+    pub id: Option<String>,
     pub secret: String,
     #[serde(default)]
     pub weight: Option<u64>,

@@ -190,7 +190,21 @@ fn provider_urls_and_kind_specific_fields_are_checked() {
         "providers[0]",
         "needs `base_url`",
     );
-    let openai = parse_ok(&kind("openai", "")).unwrap();
+    assert_rejected(
+        &kind("azure_openai", "base_url = \"https://r.openai.azure.com\""),
+        "providers[0]",
+        "needs `api_version`",
+    );
+    assert_rejected(&kind("openai", ""), "providers[0].keys", "needs `keys`");
+    assert_rejected(
+        &kind(
+            "openai_compatible",
+            "base_url = \"https://api.groq.com/openai/v1\"",
+        ),
+        "providers[0].keys",
+        "needs `keys`",
+    );
+    let openai = parse_ok(&kind("openai", "keys = [{ secret = \"sk-test\" }]")).unwrap();
     assert_eq!(
         openai.providers[0].base_url.to_string(),
         "https://api.openai.com/v1"

@@ -1,7 +1,6 @@
 //! The validated, typed configuration the gateway runs on (addresses parsed, durations typed,
 //! secrets resolved, money in integer units), with the defaults of every optional setting.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -164,8 +163,8 @@ pub struct ProviderConfig {
     /// The HTTP CONNECT proxy this provider's connections go through (None: direct).
     pub egress_proxy: Option<super::EgressProxy>,
     pub budgets: Vec<Budget>,
-    /// Requested model name → this provider's model id (Azure deployment, Bedrock model id).
-    pub model_map: BTreeMap<String, String>,
+    /// Requested model name (exact or glob, first match wins) → this provider's model id.
+    pub model_map: super::model_map::ModelMap,
     /// `azure_openai` only: the `api-version` query value.
     pub api_version: Option<String>,
     /// `bedrock` only (required there): the AWS region SigV4 signs for.
@@ -179,6 +178,9 @@ pub struct ProviderConfig {
 /// One upstream credential and its share of traffic.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProviderKey {
+    /// Names the key in logs, metrics and the admin API (never the secret); default
+    /// `<provider>#<n>` (n from 1), unique within the provider.
+    pub id: String,
     pub secret: Secret,
     /// Relative weight in key selection, >= 1 (default 1).
     pub weight: u32,
@@ -207,7 +209,8 @@ pub struct RateLimit {
 pub struct RouteConfig {
     /// Glob (`*`, `?`) over bare model names (`match` in the file).
     pub pattern: String,
-    /// Provider names, failover order; each exists, no repeats.
+    /// Targets in failover order: `provider` (the requested model) or `provider/model`; each
+    /// provider exists, no repeats.
     pub targets: Vec<String>,
 }
 

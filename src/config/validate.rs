@@ -60,6 +60,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Config, ConfigErro
     )?;
     let telemetry = super::telemetry::validate_telemetry(raw.telemetry, env)?;
     let routes = validate_routes(raw.routes, &providers)?;
+    let routing = super::routing::validate_routing(raw.routing)?;
     let pricing = validate_pricing(raw.pricing)?;
     let mcp_servers = super::mcp::validate_mcp_servers(raw.mcp_servers, env)?;
     let governed = validate_governance(
@@ -89,6 +90,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Config, ConfigErro
         server,
         providers,
         routes,
+        routing,
         governance: governed.governance,
         customers: governed.customers,
         teams: governed.teams,
@@ -260,10 +262,17 @@ fn validate_routes(
         }
         for (target_index, target) in route.targets.iter().enumerate() {
             let target_path = format!("{path}.targets[{target_index}]");
-            if !providers.iter().any(|p| &p.name == target) {
+            let provider = target.split_once('/').map_or(target.as_str(), |(p, _)| p);
+            if target.split_once('/').is_some_and(|(_, m)| m.is_empty()) {
                 return Err(ConfigError::new(
                     target_path,
-                    format!("no provider named `{target}`"),
+                    format!("`{target}` names no model after the `/`"),
+                ));
+            }
+            if !providers.iter().any(|p| p.name == provider) {
+                return Err(ConfigError::new(
+                    target_path,
+                    format!("no provider named `{provider}`"),
                 ));
             }
             if route.targets[..target_index].contains(target) {

@@ -1,7 +1,7 @@
 //! Validates `[[providers]]`: names, kinds, base URLs (with per-kind defaults), keys, CA
 //! files and the fields only some kinds take (region, project, location, api_version).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use super::ConfigError;
@@ -29,7 +29,7 @@ pub fn default_anthropic_provider() -> ProviderConfig {
         ca_file: None,
         egress_proxy: None,
         budgets: Vec::new(),
-        model_map: BTreeMap::new(),
+        model_map: super::model_map::ModelMap::default(),
         api_version: None,
         region: None,
         project: None,
@@ -134,6 +134,9 @@ fn validate_provider(
             ));
         }
     };
+    if kind == ProviderKind::AzureOpenAi {
+        required("api_version", &api_version)?;
+    }
     let base_url = BaseUrl::parse(&base_url_text)
         .map_err(|m| ConfigError::new(format!("{path}.base_url"), m))?;
     let mut keys = Vec::with_capacity(raw.keys.len());
@@ -150,7 +153,35 @@ fn validate_provider(
                 ));
             }
         };
-        keys.push(ProviderKey { secret, weight });
+        let id = match key.id {
+            None => format!("{}#{}", raw.name, index + 1),
+            Some(id) if valid_key_id(&id) => id,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    format!("{key_path}.id"),
+                    format!("must be 1 to {MAX_KEY_ID_LEN} characters of a-z A-Z 0-9 _ - . #"),
+                ));
+            }
+        };
+        if keys.iter().any(|k: &ProviderKey| k.id == id) {
+            return Err(ConfigError::new(
+                format!("{key_path}.id"),
+                format!("key id `{id}` is used twice in this provider"),
+            ));
+        }
+        keys.push(ProviderKey { id, secret, weight });
+    }
+    // An OpenAI-format provider authenticates with its own keys: the client's credential is
+    // never sent to it, so it has nothing to authenticate with otherwise.
+    let openai_format = matches!(
+        kind,
+        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::AzureOpenAi
+    );
+    if openai_format && keys.is_empty() {
+        return Err(ConfigError::new(
+            format!("{path}.keys"),
+            format!("kind `{kind}` needs `keys`: the client's own credential is never sent to it"),
+        ));
     }
     let ca_file = match raw.ca_file {
         None => None,
@@ -218,4 +249,15 @@ fn kind_field(
         ));
     }
     Ok(Some(value))
+}
+
+/// Longest provider key id.
+pub const MAX_KEY_ID_LEN: usize = 64;
+
+fn valid_key_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_KEY_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'#'))
 }

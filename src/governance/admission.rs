@@ -14,6 +14,7 @@ use super::rejection::{AuthFailure, BUDGET_BUSY_RETRY_SECS, BusyLimit, RateKind,
 use super::reservation::{Held, Reservation};
 use super::shares;
 use super::state::{Governor, KeyRef, State};
+use super::usage::Usage;
 use crate::config::BudgetMode;
 
 /// Strict mode: a shard asks for more share when what is left of its own is under this many
@@ -121,6 +122,14 @@ impl Governor {
             slots[3] = None;
         }
         let strict = *mode == BudgetMode::Strict;
+        let worst_case = Usage {
+            input_tokens: bound.input_tokens,
+            output_tokens: bound
+                .max_tokens
+                .or(entry.price.and_then(|p| p.max_output_tokens))
+                .unwrap_or(UNKNOWN_MAX_OUTPUT_TOKENS),
+            ..Usage::default()
+        };
         let (reserve, reserve_tokens) = match (&entry.price, strict) {
             (Some(price), true) => {
                 let output = bound
@@ -178,7 +187,8 @@ impl Governor {
             held,
             entry.price,
             now_ms,
-        ))
+        )
+        .with_worst_case(worst_case))
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Reservation {
     price: Option<Price>,
     admitted_at_ms: u64,
     open: bool,
+    /// The request's worst-case usage (input bound, output cap): charged when the response's
+    /// usage cannot be read.
+    worst_case: Usage,
 }
 
 impl Reservation {
@@ -65,7 +68,21 @@ impl Reservation {
             price,
             admitted_at_ms,
             open: true,
+            worst_case: Usage::default(),
         }
+    }
+
+    /// Sets the worst-case usage [`settle_unread`](Self::settle_unread) charges.
+    pub(super) fn with_worst_case(mut self, usage: Usage) -> Reservation {
+        self.worst_case = usage;
+        self
+    }
+
+    /// The response was delivered but its usage could not be read: charge the worst case the
+    /// request was admitted with, never nothing.
+    pub fn settle_unread(mut self) -> SettledCost {
+        let usage = self.worst_case.clone();
+        self.finish(&usage, true)
     }
 
     /// The worst case held (strict mode), in pico-dollars.

@@ -270,6 +270,10 @@ pub fn format_line(
         Some(d) => write_u64(&mut out, d.as_micros() as u64),
         None => out.extend_from_slice(b"null"),
     }
+    if !ctx.attempts.is_empty() {
+        out.push(b',');
+        write_attempts(&mut out, ctx.attempts);
+    }
     out.push(b',');
     write_key(&mut out, "client_gone");
     out.extend_from_slice(if ctx.client_gone { b"true" } else { b"false" });
@@ -285,6 +289,39 @@ fn write_opt_string(out: &mut Vec<u8>, value: Option<&str>) {
         Some(s) => write_json_string(out, s),
         None => out.extend_from_slice(b"null"),
     }
+}
+
+/// `"attempts":[{"provider":..,"key":..,"status":..|"error":..,"ms":..},...]`.
+fn write_attempts(out: &mut Vec<u8>, attempts: &[crate::observe::record::AttemptLine<'_>]) {
+    write_key(out, "attempts");
+    out.push(b'[');
+    for (i, a) in attempts.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'{');
+        write_key(out, "provider");
+        write_json_string(out, a.provider);
+        out.push(b',');
+        write_key(out, "key");
+        write_opt_string(out, a.key);
+        out.push(b',');
+        match (a.status, a.error) {
+            (Some(status), _) => {
+                write_key(out, "status");
+                write_u64(out, u64::from(status));
+            }
+            (None, error) => {
+                write_key(out, "error");
+                write_opt_string(out, error);
+            }
+        }
+        out.push(b',');
+        write_key(out, "ms");
+        write_u64(out, a.ms);
+        out.push(b'}');
+    }
+    out.push(b']');
 }
 
 #[cfg(test)]

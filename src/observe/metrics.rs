@@ -11,6 +11,7 @@ use hdrhistogram::Histogram;
 use super::genai_metrics::{GenAiShardMetrics, GenAiSnapshot};
 use super::mcp_metrics::{McpMetricsSnapshot, McpShardMetrics};
 use super::record::RequestRecord;
+use super::routing_metrics::{RoutingMetrics, RoutingSnapshot};
 
 /// Significant figures kept by the latency histograms (1% resolution).
 const HISTOGRAM_SIGFIGS: u8 = 2;
@@ -30,7 +31,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn new(max: u64, unit_ns: u64) -> Self {
+    pub(crate) fn new(max: u64, unit_ns: u64) -> Self {
         // The bounds are constants known to be valid.
         let histogram = Histogram::new_with_bounds(1, max, HISTOGRAM_SIGFIGS)
             .expect("constant histogram bounds are valid");
@@ -41,7 +42,7 @@ impl Latency {
         }
     }
 
-    fn record(&mut self, d: Duration) {
+    pub(crate) fn record(&mut self, d: Duration) {
         let units = (d.as_nanos() / u128::from(self.unit_ns)) as u64;
         let clamped = units.clamp(1, self.histogram.high());
         // Within bounds after clamping, so recording cannot fail.
@@ -81,6 +82,8 @@ pub struct MetricsSnapshot {
     /// The GenAI conventions' series and spend by key, team, customer and provider.
     pub genai: GenAiSnapshot,
     pub mcp: McpMetricsSnapshot,
+    /// Failover counters (providers and keys by config index).
+    pub routing: RoutingSnapshot,
 }
 
 /// A shard's live metrics.
@@ -100,6 +103,8 @@ pub struct ShardMetrics {
     pub genai: GenAiShardMetrics,
     /// `/mcp` tool calls.
     pub mcp: McpShardMetrics,
+    /// Upstream attempts and failovers.
+    pub routing: RoutingMetrics,
 }
 
 /// Decrements a gauge when dropped (an open connection, a running stream).
@@ -132,6 +137,7 @@ impl ShardMetrics {
             duration: RefCell::new(Latency::new(MAX_DURATION_US, 1_000)),
             genai: GenAiShardMetrics::new(),
             mcp: McpShardMetrics::default(),
+            routing: RoutingMetrics::default(),
         }
     }
 
@@ -201,6 +207,7 @@ impl ShardMetrics {
             duration: self.duration.borrow().clone(),
             genai: self.genai.snapshot(),
             mcp: self.mcp.snapshot(),
+            routing: self.routing.snapshot(),
         }
     }
 }

@@ -12,5 +12,6 @@ pub mod metrics;
 pub mod prometheus;
 pub mod record;
 pub mod request_id;
+pub mod routing_metrics;
 pub mod summary;
 pub mod trace;

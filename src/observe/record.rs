@@ -27,6 +27,20 @@ pub struct RequestRecord<'a> {
     pub overhead: Duration,
     pub upstream_ttfb: Option<Duration>,
     pub client_gone: bool,
+    /// The upstream attempts when there was more than one (failover), in order.
+    pub attempts: &'a [AttemptLine<'a>],
+}
+
+/// One upstream attempt of a request, as logged: provider, key id (never the secret), the
+/// response status or why there was none, and how long it took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttemptLine<'a> {
+    pub provider: &'a str,
+    pub key: Option<&'a str>,
+    pub status: Option<u16>,
+    /// `connect`, `timeout`, `protocol`, or why the target was skipped.
+    pub error: Option<&'static str>,
+    pub ms: u64,
 }
 
 impl<'a> RequestRecord<'a> {
@@ -47,6 +61,7 @@ impl<'a> RequestRecord<'a> {
             overhead: Duration::ZERO,
             upstream_ttfb: None,
             client_gone: false,
+            attempts: &[],
         }
     }
 }

@@ -44,6 +44,17 @@ pub trait ResponseCodec {
     /// Appends the event that ends the client's stream when the upstream failed mid-way
     /// (`error_type` and `message` in the client's format). Only called on event streams.
     fn write_error_event(&self, out: &mut Vec<u8>, error_type: &str, message: &str);
+
+    /// Whether the codec replaces the whole body (a translated error or completion): it emits
+    /// the new body once, when the upstream's ended, and the relay holds the head until then.
+    fn replaces_body(&self) -> bool {
+        false
+    }
+
+    /// The status of the replaced body, once emitted (None: the upstream's stands).
+    fn replaced_status(&self) -> Option<u16> {
+        None
+    }
 }
 
 /// Forwards the body unread: responses whose format does not matter (errors, non-Messages

@@ -5,6 +5,7 @@
 //! docs/ARCHITECTURE.md says how to add one.
 
 pub mod anthropic;
+pub mod azure_openai;
 pub mod bedrock;
 pub mod betas;
 pub mod blocking_http;
@@ -12,6 +13,8 @@ pub mod codec;
 #[cfg(test)]
 pub mod mock_http;
 pub mod openai;
+pub mod openai_compatible;
+pub mod openai_kind;
 pub mod raw_config;
 pub mod refresh;
 pub mod registry;
@@ -22,6 +25,7 @@ pub use codec::{CodecError, OpaqueCodec, ResponseCodec};
 pub use registry::{AnyCodec, WithCodec, provider_for};
 
 use crate::config::{ProviderConfig, Secret};
+use crate::error::GatewayError;
 use crate::http::head::RequestHead;
 use crate::http::response_head::ResponseHead;
 
@@ -52,6 +56,8 @@ pub struct UpstreamRequest<'a> {
     pub head: &'a RequestHead,
     /// The upstream path (the client path without sluice's prefix); the query is kept.
     pub path: &'a str,
+    /// The model the provider is asked for (after the `provider/` prefix and `model_map`).
+    pub model: &'a str,
     pub body_len: usize,
     pub credentials: Credentials<'a>,
     pub encoding: ResponseEncoding,
@@ -82,12 +88,43 @@ impl UpstreamTrace<'_> {
     }
 }
 
+/// What a translating dialect learned from one request that reading its response needs.
+pub struct Translation {
+    /// Tool names shortened for the provider, restored in the response.
+    pub tool_names: openai::ToolNameMap,
+    /// The model reported when the response names none.
+    pub model: String,
+}
+
 /// One provider kind: its envelope and its dialect.
 pub trait Provider {
     /// Appends the upstream request head for `request` to `out` (the envelope).
     fn write_request_head(&self, out: &mut Vec<u8>, request: &UpstreamRequest<'_>);
 
     /// Chooses how to read and relay one response (the dialect). `messages`: the request was a
-    /// Messages call, whose response carries usage.
-    fn response_codec(&self, messages: bool, response: &ResponseHead) -> AnyCodec;
+    /// Messages call, whose response carries usage. `translation`: what
+    /// [`translate_request`](Self::translate_request) returned for it.
+    fn response_codec(
+        &self,
+        messages: bool,
+        response: &ResponseHead,
+        translation: Option<Translation>,
+    ) -> AnyCodec;
+
+    /// Whether the dialect is not Anthropic's: Messages bodies are rewritten, count_tokens is
+    /// answered by sluice, other routes are not served.
+    fn translates(&self) -> bool {
+        false
+    }
+
+    /// Rewrites an Anthropic Messages body in place into the provider's dialect for `model`.
+    /// None: the body goes as the client sent it.
+    fn translate_request(
+        &self,
+        _provider: &ProviderConfig,
+        _model: &str,
+        _body: &mut Vec<u8>,
+    ) -> Result<Option<Translation>, GatewayError> {
+        Ok(None)
+    }
 }

@@ -7,17 +7,18 @@ use std::future::Future;
 use super::Provider;
 use super::anthropic::{Anthropic, EventStreamCodec, MessageCodec};
 use super::codec::{OpaqueCodec, ResponseCodec};
+use super::openai::codec::{TranslatedBodyCodec, TranslatedEventsCodec};
+use super::{azure_openai, openai_compatible, openai_kind};
 use crate::config::ProviderKind;
 
 /// The provider that serves `kind` in this build (None: configured but not served yet).
 pub fn provider_for(kind: ProviderKind) -> Option<&'static dyn Provider> {
     match kind {
         ProviderKind::Anthropic => Some(&Anthropic),
-        ProviderKind::OpenAi
-        | ProviderKind::AzureOpenAi
-        | ProviderKind::OpenAiCompatible
-        | ProviderKind::Bedrock
-        | ProviderKind::Vertex => None,
+        ProviderKind::OpenAi => Some(&openai_kind::OPENAI),
+        ProviderKind::OpenAiCompatible => Some(&openai_compatible::OPENAI_COMPATIBLE),
+        ProviderKind::AzureOpenAi => Some(&azure_openai::AZURE_OPENAI),
+        ProviderKind::Bedrock | ProviderKind::Vertex => None,
     }
 }
 
@@ -29,6 +30,10 @@ pub enum AnyCodec {
     AnthropicEvents(EventStreamCodec),
     AnthropicMessage(MessageCodec),
     Opaque(OpaqueCodec),
+    /// An OpenAI chunk stream translated to Anthropic events.
+    OpenAiEvents(TranslatedEventsCodec),
+    /// An OpenAI completion or error body replaced by its Anthropic form.
+    OpenAiBody(TranslatedBodyCodec),
 }
 
 /// Work generic over the codec (the relay): run with the concrete codec, statically dispatched.
@@ -44,6 +49,8 @@ impl AnyCodec {
             AnyCodec::AnthropicEvents(codec) => work.run(codec).await,
             AnyCodec::AnthropicMessage(codec) => work.run(codec).await,
             AnyCodec::Opaque(codec) => work.run(codec).await,
+            AnyCodec::OpenAiEvents(codec) => work.run(codec).await,
+            AnyCodec::OpenAiBody(codec) => work.run(codec).await,
         }
     }
 }

@@ -4,8 +4,10 @@
 
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::Config;
 use crate::error::GatewayError;
 use crate::governance::{KeyRef, Reservation, Usage};
 use crate::observe::record::RequestRecord;
@@ -39,6 +41,29 @@ pub enum Settlement {
     Complete(Option<Usage>),
     /// It ended early (client gone, upstream failure): the usage reported so far is charged.
     Partial(Option<Usage>),
+}
+
+/// How one attempt at an upstream ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// A response head with this status arrived.
+    Status(u16),
+    /// No response head: `connect`, `timeout` or `protocol`.
+    Error(&'static str),
+    /// The target was not tried: `breaker_open`, `no_healthy_key`, `kind_not_served`.
+    Skipped(&'static str),
+}
+
+/// One attempt of a request at one provider (and key), for logs, metrics and audit. Indexes
+/// are into the configuration the request started with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub provider: usize,
+    /// The provider key used (None: the client's own credentials, or a skipped target).
+    pub key: Option<usize>,
+    pub outcome: AttemptOutcome,
+    /// From sending the request to the response head (or the failure).
+    pub elapsed: Duration,
 }
 
 /// Accumulates the time sluice itself spends on a request, excluding waits on the upstream
@@ -118,6 +143,12 @@ pub struct RequestContext {
     pub stream: bool,
     /// The index of the chosen provider in the config.
     pub provider: Option<usize>,
+    /// The index of the provider key that served (None: the client's own credentials).
+    pub provider_key: Option<usize>,
+    /// The configuration the request was routed with (its attempts' indexes are into it).
+    pub config: Option<Arc<Config>>,
+    /// Every upstream attempt, in order (the last one served or failed for good).
+    pub attempts: Vec<AttemptRecord>,
     /// The status sent to the client (0 until a response head is written).
     pub status: u16,
     pub upstream_status: Option<u16>,
@@ -145,8 +176,8 @@ pub struct RequestContext {
     pub rejection: Option<&'static str>,
     /// The request's trace, when tracing is on (continued from the client's `traceparent`).
     pub trace: Option<TraceStart>,
-    /// The upstream attempts, in order.
-    pub attempts: Vec<Attempt>,
+    /// The upstream attempts' trace and audit view, in order (one per attempt sent).
+    pub spans: Vec<Attempt>,
     /// When the first response body bytes went to the client (time to first token).
     pub first_body_at: Option<Instant>,
     /// The request's `max_tokens`, as peeked.
@@ -165,6 +196,9 @@ impl RequestContext {
             model: None,
             stream: false,
             provider: None,
+            provider_key: None,
+            config: None,
+            attempts: Vec::new(),
             status: 0,
             upstream_status: None,
             phase: Phase::Reading,
@@ -181,7 +215,7 @@ impl RequestContext {
             cost_pico: None,
             rejection: None,
             trace: None,
-            attempts: Vec::new(),
+            spans: Vec::new(),
             first_body_at: None,
             max_tokens: None,
             audit_body: None,
@@ -217,6 +251,7 @@ impl RequestContext {
             overhead: self.overhead.total(),
             upstream_ttfb: self.upstream_ttfb,
             client_gone: self.client_gone,
+            attempts: &[],
         }
     }
 }

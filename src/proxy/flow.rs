@@ -4,26 +4,24 @@
 //! through the phases of [`Phase`] on its [`RequestContext`].
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::Client;
+use super::attempts;
 use super::context::{Phase, RequestContext};
 use super::govern;
 use super::outcome;
 use super::relay;
 use super::state::ProxyState;
+use super::translate::{self, Prepared};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::conn::Scratch;
 use crate::http::encode::local_response;
 use crate::http::head::RequestHead;
 use crate::providers::anthropic::error_body::error_response;
 use crate::providers::anthropic::request_peek::{PeekError, peek_request, substitute_model};
-use crate::providers::{
-    Credentials, ResponseEncoding, UpstreamRequest, UpstreamTrace, provider_for,
-};
+use crate::providers::provider_for;
 use crate::routing::{self, Route};
-
-/// Bodies up to this size are copied behind the upstream head and sent in one write.
-const SMALL_BODY_BYTES: usize = 16 * 1024;
 
 /// Serves one request; returns whether the connection may carry another.
 pub async fn serve(state: &Rc<ProxyState>, client: &mut Client, head: RequestHead) -> bool {
@@ -89,76 +87,59 @@ async fn handle(
         None
     };
 
-    // Choose the target. When the client named the provider (`provider/model`), the model
-    // goes upstream without the prefix, substituted in place.
+    // Choose the targets, in failover order (`[[routes]]` over the model as written).
+    // A request keeps the configuration it started with, even across a reload.
+    let config = state.current_config();
+    ctx.config = Some(Arc::clone(&config));
     let requested = peek.as_ref().and_then(|p| p.model.as_deref());
-    let target = routing::choose(&state.config, requested)?;
-    ctx.provider = Some(target.index);
-    let skip = target.strip_model_prefix.unwrap_or(0);
-    let upstream_model = requested.and_then(|m| m.get(skip..)).unwrap_or("");
-    if target.strip_model_prefix.is_some()
-        && let Some(span) = peek.as_ref().and_then(|p| p.model_span.clone())
-    {
-        *body = substitute_model(body, span, upstream_model);
-    }
-    let provider = provider_for(target.provider.kind).ok_or_else(|| {
-        GatewayError::new(ErrorKind::NoProvider, "this provider kind is not served")
-    })?;
+    let targets = routing::plan(&config, requested)?;
+    let first = targets[0];
+    ctx.provider = Some(first.index);
 
     // Admitted: allow-lists, rate limits and a budget reservation on every level.
     if route == Route::Messages {
         let max_tokens = peek.as_ref().and_then(|p| p.max_tokens);
-        let name = &target.provider.name;
-        govern::admit(state, ctx, name, upstream_model, body, max_tokens).await?;
+        let name = &first.provider.name;
+        let model = attempts::target_model(&first, requested);
+        // The bound is the body's as the first target gets it (its model, not the client's).
+        let span = peek.as_ref().and_then(|p| p.model_span.clone());
+        let renamed = span
+            .filter(|_| requested != Some(model))
+            .map(|span| substitute_model(body, span, model));
+        let admitted = renamed.as_deref().unwrap_or(body);
+        govern::admit(state, ctx, name, model, admitted, max_tokens).await?;
     }
     ctx.enter(Phase::Admitted);
-    let metered = ctx.key.is_some() || !target.provider.budgets.is_empty();
-    let encoding = if metered {
-        ResponseEncoding::Identity
-    } else {
-        ResponseEncoding::AsClientAsked
-    };
-    let credentials = if ctx.key.is_some() {
-        Credentials::Provider(state.keys.pick(target.provider))
-    } else {
-        Credentials::ClientOwn {
-            fallback: state.keys.pick(target.provider),
-        }
-    };
+    // A first target that translates: count_tokens answered here (it has no such endpoint),
+    // other routes but Messages refused. Messages bodies are prepared per attempt.
+    if route != Route::Messages
+        && let Some(provider) = provider_for(first.provider.kind)
+    {
+        let model = attempts::target_model(&first, requested);
+        let (body, out) = (&mut scratch.body, &mut scratch.out);
+        let prepared = translate::prepare(provider, first.provider, route, model, body, ctx, out)?;
+        let Prepared::Send(_) = prepared else {
+            return Ok(());
+        };
+    }
 
-    // Upstream: send and wait for the response head. A small body rides in the head's buffer
-    // so the whole request leaves in one write.
-    let upstream = &mut scratch.upstream_head;
-    let traceparent = outcome::begin_attempt(state, ctx, target.index);
-    let request = UpstreamRequest {
-        provider: target.provider,
-        head,
-        path: routing::upstream_path(head.path()),
-        body_len: body.len(),
-        credentials,
-        encoding,
-        trace: traceparent.as_deref().map(|traceparent| UpstreamTrace {
-            traceparent,
-            tracestate: ctx.trace.as_ref().and_then(|t| t.tracestate.as_deref()),
-        }),
-    };
-    provider.write_request_head(upstream, &request);
-    let separate_body: &[u8] = if body.len() <= SMALL_BODY_BYTES {
-        upstream.extend_from_slice(body);
-        &[]
-    } else {
-        body
-    };
+    // Upstream: the attempt phase sends the request to the targets in order until one
+    // answers with a head worth relaying (failover happens only here, before any byte went
+    // to the client). Each attempt prepares the body for its own target's provider.
     ctx.enter(Phase::Upstream);
-    ctx.overhead.pause();
-    let exchange = state
-        .upstreams
-        .exchange(target.index, target.provider, upstream, separate_body)
-        .await;
-    outcome::end_attempt(ctx, exchange.as_ref().map(|e| e.head.status()));
-    let exchange = exchange?;
-    ctx.overhead.resume_at(exchange.head_received_at);
-    outcome::keep_body(state, ctx, body);
+    let request = attempts::Request {
+        config: &config,
+        route,
+        head,
+        body: &scratch.body,
+        requested,
+        model_span: peek.as_ref().and_then(|p| p.model_span.clone()),
+        metered: ctx.key.is_some() || targets.iter().any(|t| !t.provider.budgets.is_empty()),
+    };
+    let served = attempts::attempt(state, ctx, &request, &targets, &mut scratch.upstream_head);
+    let served = served.await?;
+    let exchange = served.exchange;
+    outcome::keep_body(state, ctx, &mut scratch.body);
     scratch.release_request();
     ctx.upstream_ttfb = Some(
         exchange
@@ -169,7 +150,8 @@ async fn handle(
 
     // Streaming: relay the response as it arrives through the codec the provider chooses for
     // it, which reads usage and tool calls on the side.
-    let codec = provider.response_codec(route == Route::Messages, &exchange.head);
+    let messages = route == Route::Messages;
+    let codec = (served.provider).response_codec(messages, &exchange.head, served.translation);
     let job = relay::Relay {
         state,
         client,
@@ -250,11 +232,17 @@ async fn finish(
     ctx.overhead.pause();
     let (bytes_in, bytes_out) = client.take_byte_counts();
     state.metrics.add_bytes(bytes_in, bytes_out);
-    let record = ctx.record();
+    let config = ctx
+        .config
+        .clone()
+        .unwrap_or_else(|| Arc::clone(&state.config));
+    let attempt_lines = attempts::log_lines(&config, &ctx.attempts);
+    let mut record = ctx.record();
+    record.attempts = &attempt_lines;
     state.metrics.record_request(&record);
     let provider = ctx
         .provider
-        .and_then(|i| state.config.providers.get(i))
+        .and_then(|i| config.providers.get(i))
         .map(|p| p.name.as_str());
     state.access_log.record(
         head,

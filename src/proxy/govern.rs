@@ -97,11 +97,17 @@ pub fn settle(state: &ProxyState, ctx: &mut RequestContext) {
         return;
     };
     let empty = Usage::default();
+    // A delivered response whose usage could not be read is charged the worst case it was
+    // admitted with, never nothing; an upstream error delivered nothing billable.
+    let delivered = ctx.upstream_status.is_some_and(|s| (200..300).contains(&s));
     let settled = match &settlement {
         Settlement::Release => {
             drop(reservation);
             state.gov_link.flush(&state.gov);
             return;
+        }
+        Settlement::Complete(None) | Settlement::Partial(None) if delivered => {
+            reservation.settle_unread()
         }
         Settlement::Complete(usage) => reservation.settle(usage.as_ref().unwrap_or(&empty)),
         Settlement::Partial(usage) => reservation.settle_partial(usage.as_ref().unwrap_or(&empty)),

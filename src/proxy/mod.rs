@@ -2,6 +2,8 @@
 //! client connection, the flow of one request from head to `finish`, the relay, the governance
 //! phases, the request context and the proxy-owned shard state.
 
+pub mod attempt_metrics;
+pub mod attempts;
 pub mod context;
 pub mod flow;
 pub mod govern;
@@ -9,6 +11,7 @@ pub mod mcp;
 pub mod outcome;
 pub mod relay;
 pub mod state;
+pub mod translate;
 
 use std::rc::Rc;
 

@@ -44,7 +44,7 @@ pub fn begin_attempt(
     let traceparent = traced
         .zip(span_id)
         .map(|(trace, id)| trace.upstream_traceparent(id));
-    ctx.attempts.push(Attempt {
+    ctx.spans.push(Attempt {
         provider,
         span_id,
         started: Instant::now(),
@@ -57,7 +57,7 @@ pub fn begin_attempt(
 
 /// Records how the current attempt's exchange ended: a response status, or the error.
 pub fn end_attempt(ctx: &mut RequestContext, result: Result<u16, &GatewayError>) {
-    let Some(attempt) = ctx.attempts.last_mut() else {
+    let Some(attempt) = ctx.spans.last_mut() else {
         return;
     };
     match result {
@@ -194,7 +194,7 @@ fn send_trace(state: &ProxyState, ctx: &RequestContext, facts: &Facts<'_>) {
             .map(|p| genai_provider_name(p.kind))
     };
     let attempts = ctx
-        .attempts
+        .spans
         .iter()
         .map(|a| {
             let provider = state.config.providers.get(a.provider);
@@ -279,7 +279,7 @@ fn send_audit(
         model_requested: ctx.model.clone(),
         model_served: summary.and_then(|s| s.model.clone()),
         attempts: ctx
-            .attempts
+            .spans
             .iter()
             .map(|a| AttemptRecord {
                 provider: name(a.provider).unwrap_or_default(),

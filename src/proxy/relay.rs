@@ -16,7 +16,9 @@ use super::state::ProxyState;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::chunked::{LAST_CHUNK, encode_chunk};
 use crate::http::conn::Scratch;
-use crate::http::encode::{SSE_PING_FRAME, write_content_length, write_header, write_status_line};
+use crate::http::encode::{
+    SSE_PING_FRAME, reason_phrase, write_content_length, write_header, write_status_line,
+};
 use crate::http::head::RequestHead;
 use crate::http::hop::{is_hop_by_hop, listed_in_connection};
 use crate::http::response_head::{ResponseFraming, ResponseHead};
@@ -92,11 +94,16 @@ async fn relay<C: ResponseCodec>(
 
     ctx.keep_alive = ctx.keep_alive && !state.draining();
     let out = &mut scratch.out;
-    write_client_head(out, &head, framing, ctx.keep_alive);
-    govern::write_limit_headers(state, ctx, out);
-    out.extend_from_slice(b"\r\n");
-    ctx.status = head.status();
-    ctx.enter(Phase::Streaming);
+    // A codec that replaces the whole body answers with a head of its own once it has it.
+    let replaces = codec.replaces_body();
+    let mut replaced = Vec::new();
+    if !replaces {
+        write_client_head(out, &head, framing, ctx.keep_alive);
+        govern::write_limit_headers(state, ctx, out);
+        out.extend_from_slice(b"\r\n");
+        ctx.status = head.status();
+        ctx.enter(Phase::Streaming);
+    }
 
     let mut reader = BodyReader::new(upstream_framing);
     let data = &mut scratch.data;
@@ -116,17 +123,32 @@ async fn relay<C: ResponseCodec>(
             }
         };
         let before = out.len();
-        let fed_through = codec.feed(data, fed, finished, |bytes| frame(out, framing, bytes));
-        if out.len() > before && ctx.first_body_at.is_none() {
+        let fed_through = codec.feed(data, fed, finished, |bytes| {
+            if replaces {
+                replaced.extend_from_slice(bytes);
+            } else {
+                frame(out, framing, bytes);
+            }
+        });
+        if (out.len() > before || !replaced.is_empty()) && ctx.first_body_at.is_none() {
             ctx.first_body_at = Some(Instant::now());
         }
         if let Err(e) = fed_through {
             return fail_mid_body(client, ctx, codec, out, codec_fault(e)).await;
         }
+        if finished && replaces {
+            let status = codec.replaced_status().unwrap_or(head.status());
+            write_replaced_head(out, &head, status, replaced.len(), ctx.keep_alive);
+            govern::write_limit_headers(state, ctx, out);
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&replaced);
+            ctx.status = status;
+            ctx.enter(Phase::Streaming);
+        }
         if finished {
             // `finish` settles, then writes these last bytes.
             ctx.settlement = Settlement::Complete(codec.usage().cloned());
-            if framing == ClientFraming::Chunked {
+            if framing == ClientFraming::Chunked && !replaces {
                 out.extend_from_slice(LAST_CHUNK);
             }
             if reader.leaves_connection_reusable() && head.keep_alive() {
@@ -210,7 +232,8 @@ async fn relay<C: ResponseCodec>(
             Wake::Tick => {
                 let now = Instant::now();
                 let quiet = now.saturating_duration_since(last_upstream_bytes.max(last_ping));
-                if is_sse && quiet >= ping_every {
+                // No ping after the stream's in-band end: the client may stop reading there.
+                if is_sse && quiet >= ping_every && !codec.terminated() {
                     frame(out, framing, SSE_PING_FRAME);
                     last_ping = now;
                 }
@@ -328,6 +351,33 @@ fn write_client_head(
         ClientFraming::None | ClientFraming::Close => {}
     }
     if !keep_alive || framing == ClientFraming::Close {
+        write_header(out, "connection", b"close");
+    }
+}
+
+/// The head of a body the codec replaced: its status, `application/json`, its length; the
+/// upstream's other end-to-end headers (`retry-after`, request ids) kept.
+fn write_replaced_head(
+    out: &mut Vec<u8>,
+    head: &ResponseHead,
+    status: u16,
+    body_len: usize,
+    keep_alive: bool,
+) {
+    write_status_line(out, status, reason_phrase(status));
+    let connection = head.header("connection");
+    for (name, value) in head.headers() {
+        let replaced = ["content-length", "content-type", "content-encoding"]
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h));
+        if replaced || is_hop_by_hop(name) || listed_in_connection(connection, name) {
+            continue;
+        }
+        write_header(out, name, value);
+    }
+    write_header(out, "content-type", b"application/json");
+    write_content_length(out, body_len as u64);
+    if !keep_alive {
         write_header(out, "connection", b"close");
     }
 }

@@ -2,7 +2,7 @@
 //! upstream client, the governance handle, the metrics and access-log sinks, key rotation,
 //! request ids and the drain. The runtime builds one per shard and keeps it beside the mesh.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use crate::observe::audit::AuditSender;
 use crate::observe::metrics::ShardMetrics;
 use crate::observe::request_id::RequestId;
 use crate::observe::trace::ShardTracer;
-use crate::routing::KeyRotation;
+use crate::routing::{Health, HealthBroadcast, KeyRotation};
 use crate::runtime::io::sync::Notify;
 use crate::upstream::Upstreams;
 
@@ -22,7 +22,11 @@ use crate::upstream::Upstreams;
 /// threads.
 pub struct ProxyState {
     pub index: usize,
+    /// The configuration the shard started with (server settings are not reloadable).
     pub config: Arc<Config>,
+    /// The latest configuration: providers, keys, routes, model maps and `[routing]` are read
+    /// from it, once per request (a request in flight keeps the one it started with).
+    current: RefCell<Arc<Config>>,
     pub upstreams: Upstreams,
     /// This shard's governance: keys, counters, reservations.
     pub gov: Rc<Governor>,
@@ -37,6 +41,10 @@ pub struct ProxyState {
     pub keys: KeyRotation,
     /// `/mcp`: this shard's MCP gateway (`None`: no `[[mcp_servers]]`).
     pub mcp: Option<McpShard>,
+    /// This shard's view of key cool-downs and circuit breakers.
+    pub health: Health,
+    /// Carries health changes to the other shards.
+    pub health_bus: Rc<dyn HealthBroadcast>,
     /// Notified after each governance message applied in the background (share grants).
     pub gov_events: Notify,
     draining: Cell<bool>,
@@ -57,14 +65,17 @@ pub struct ProxyParts {
     pub audit: Option<AuditSender>,
     pub tracer: Option<ShardTracer>,
     pub mcp: Option<McpShard>,
+    pub health_bus: Rc<dyn HealthBroadcast>,
     /// The process start (Unix seconds), part of every request id.
     pub started_secs: u64,
 }
 
 impl ProxyState {
     pub fn new(parts: ProxyParts) -> Self {
+        let health = Health::new(&parts.config);
         ProxyState {
             index: parts.index,
+            current: RefCell::new(Arc::clone(&parts.config)),
             config: parts.config,
             upstreams: parts.upstreams,
             gov: parts.gov,
@@ -75,12 +86,29 @@ impl ProxyState {
             tracer: parts.tracer,
             keys: KeyRotation::new(parts.index as u64),
             mcp: parts.mcp,
+            health,
+            health_bus: parts.health_bus,
             gov_events: Notify::new(),
             draining: Cell::new(false),
             in_flight: Cell::new(0),
             next_request: Cell::new(0),
             started_secs: parts.started_secs,
         }
+    }
+
+    /// The configuration a new request is routed with.
+    pub fn current_config(&self) -> Arc<Config> {
+        Arc::clone(&self.current.borrow())
+    }
+
+    /// Applies a reloaded configuration's providers, keys, routes and `[routing]` to the
+    /// requests that start from now on; cool-downs and breakers start over. Nothing changes
+    /// when the new providers cannot be set up (an unreadable CA file).
+    pub fn reload_routing(&self, config: &Arc<Config>) -> Result<(), String> {
+        self.upstreams.reload(config)?;
+        self.health.reset(config);
+        *self.current.borrow_mut() = Arc::clone(config);
+        Ok(())
     }
 
     /// Whether SIGTERM arrived: connections close after their current request.

@@ -84,6 +84,7 @@ async fn serve(shard: &Rc<Shard>, conn: &mut ClientConn<ClientStream>, head: Req
                 shard.proxy.tracer.as_ref().map(|t| t.stats()),
             );
             crate::observe::mcp_metrics::render(&mut text, snapshots.iter().map(|s| &s.mcp));
+            crate::proxy::attempt_metrics::render(&shard.proxy, &snapshots, &mut text);
             local_response(
                 &mut out,
                 200,

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::governance::{EntityUsage, Level};
 use crate::mcp::ForwardedRequest;
 use crate::observe::metrics::MetricsSnapshot;
+use crate::routing::{HealthBroadcast, HealthEvent};
 
 /// A message to one shard.
 pub enum MeshMsg {
@@ -32,6 +33,8 @@ pub enum MeshMsg {
     /// To shard 0: another shard's drain is over (shard 0 keeps the admin listener answering
     /// until every shard's drain is).
     Drained,
+    /// A key cool-down or circuit-breaker change made on another shard: apply it.
+    Health(HealthEvent),
 }
 
 /// One shard's inbox.
@@ -144,5 +147,19 @@ impl Mesh {
             }
         }
         answers
+    }
+}
+
+/// One shard's sender of health changes: every other shard gets them through the mesh.
+pub struct MeshHealth {
+    pub mesh: Mesh,
+    pub me: usize,
+}
+
+impl HealthBroadcast for MeshHealth {
+    fn broadcast(&self, event: HealthEvent) {
+        for index in (0..self.mesh.len()).filter(|&i| i != self.me) {
+            self.mesh.send(index, MeshMsg::Health(event));
+        }
     }
 }

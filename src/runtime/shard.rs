@@ -15,7 +15,7 @@ use super::io::net::TcpListener;
 use super::io::sync::Notify;
 use super::io::task::spawn_local;
 use super::io::time::sleep;
-use super::mesh::{Inbox, Mesh, MeshMsg};
+use super::mesh::{Inbox, Mesh, MeshHealth, MeshMsg};
 use super::serve::accept_and_serve;
 use super::tls::{ListenerCerts, ShardAcceptor};
 use crate::config::Config;
@@ -66,7 +66,9 @@ impl Shard {
                 let _ = reply.send(proxy.metrics.snapshot());
             }
             MeshMsg::Reload(config, reply) => {
-                let result = proxy.gov.reload(&config).map_err(|e| e.to_string());
+                let result = proxy
+                    .reload_routing(&config)
+                    .and_then(|()| proxy.gov.reload(&config).map_err(|e| e.to_string()));
                 proxy.gov_link.sync(&proxy.gov);
                 let _ = reply.send(result);
             }
@@ -91,6 +93,7 @@ impl Shard {
                 }
             }
             MeshMsg::Drained => self.drained_peers.set(self.drained_peers.get() + 1),
+            MeshMsg::Health(event) => proxy.health.apply(event),
             MeshMsg::Shutdown => self.begin_drain(),
         }
     }
@@ -202,6 +205,10 @@ pub async fn run(setup: ShardSetup) {
         audit,
         tracer,
         mcp,
+        health_bus: Rc::new(MeshHealth {
+            mesh: mesh.clone(),
+            me: index,
+        }),
         started_secs,
     }));
     crate::proxy::mcp::observe_calls(&proxy);

@@ -9,6 +9,7 @@ pub mod pool;
 pub mod tls;
 pub mod tunnel;
 
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use futures_lite::AsyncWriteExt;
@@ -32,15 +33,18 @@ pub struct UpstreamConn {
     input: ReadBuffer,
     /// Whether this connection served an earlier request (it came from the pool).
     pub reused: bool,
+    /// The provider configuration it was opened for (see [`Upstreams::reload`]).
+    generation: u64,
     pub(crate) idle_since: Instant,
 }
 
 impl UpstreamConn {
-    fn new(io: UpstreamIo) -> Self {
+    fn new(io: UpstreamIo, generation: u64) -> Self {
         UpstreamConn {
             io,
             input: ReadBuffer::new(),
             reused: false,
+            generation,
             idle_since: Instant::now(),
         }
     }
@@ -78,9 +82,11 @@ pub struct Exchange {
 
 /// One shard's way to every upstream.
 pub struct Upstreams {
-    tls: Vec<Option<UpstreamTls>>,
     /// Each provider's CONNECT proxy (None: direct).
     proxies: Vec<Option<EgressProxy>>,
+    tls: RefCell<Vec<Option<UpstreamTls>>>,
+    /// Bumped by each reload: connections opened for an older provider list are not pooled.
+    generation: Cell<u64>,
     pool: Pool,
     dns: DnsCache,
     connect_timeout: Duration,
@@ -95,7 +101,8 @@ impl Upstreams {
             .map(tls::for_provider)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Upstreams {
-            tls,
+            tls: RefCell::new(tls),
+            generation: Cell::new(0),
             proxies: config
                 .providers
                 .iter()
@@ -106,6 +113,21 @@ impl Upstreams {
             connect_timeout: config.server.upstream_connect_timeout,
             read_timeout: config.server.upstream_read_timeout,
         })
+    }
+
+    /// Takes a reloaded provider list: new TLS set-ups, and the idle connections of the old
+    /// one closed (a connection in use finishes its response, then is not pooled). Errors
+    /// (an unreadable CA file) leave everything as it was.
+    pub fn reload(&self, config: &Config) -> Result<(), String> {
+        let tls = config
+            .providers
+            .iter()
+            .map(tls::for_provider)
+            .collect::<Result<Vec<_>, _>>()?;
+        *self.tls.borrow_mut() = tls;
+        self.generation.set(self.generation.get() + 1);
+        self.pool.reset(config.providers.len());
+        Ok(())
     }
 
     pub fn read_timeout(&self) -> Duration {
@@ -122,15 +144,29 @@ impl Upstreams {
         head: &[u8],
         body: &[u8],
     ) -> Result<Exchange, GatewayError> {
+        self.exchange_within(index, provider, head, body, self.read_timeout)
+            .await
+    }
+
+    /// [`Upstreams::exchange`], waiting at most `head_timeout` for the response head (a
+    /// streaming request's first-byte timeout).
+    pub async fn exchange_within(
+        &self,
+        index: usize,
+        provider: &ProviderConfig,
+        head: &[u8],
+        body: &[u8],
+        head_timeout: Duration,
+    ) -> Result<Exchange, GatewayError> {
         if let Some(conn) = self.pool.checkout(index) {
-            match self.send_on(conn, head, body).await {
+            match self.send_on(conn, head, body, head_timeout).await {
                 Ok(result) => return Ok(result),
                 Err(SendError::Stale) => {}
                 Err(SendError::Failed(e)) => return Err(e),
             }
         }
         let conn = self.connect(index, provider).await?;
-        match self.send_on(conn, head, body).await {
+        match self.send_on(conn, head, body, head_timeout).await {
             Ok(result) => Ok(result),
             Err(SendError::Stale) => Err(GatewayError::new(
                 ErrorKind::UpstreamProtocol,
@@ -142,8 +178,8 @@ impl Upstreams {
 
     /// Hands a connection whose response was fully read back to the pool.
     pub fn checkin(&self, index: usize, mut conn: UpstreamConn) {
-        if !conn.buffered().is_empty() {
-            return; // stray bytes after a complete response: not reusable
+        if !conn.buffered().is_empty() || conn.generation != self.generation.get() {
+            return; // stray bytes after a complete response, or opened before a reload
         }
         conn.reused = true;
         conn.idle_since = Instant::now();
@@ -199,7 +235,8 @@ impl Upstreams {
                 None => return Err(refused("no answer in time".into())),
             }
         }
-        let io = match self.tls.get(index).and_then(Option::as_ref) {
+        let tls = self.tls.borrow().get(index).cloned().flatten();
+        let io = match tls {
             None => UpstreamIo::Plain(tcp),
             Some(tls) => {
                 let handshake = tls.connector.connect(tls.server_name.clone(), tcp);
@@ -210,7 +247,7 @@ impl Upstreams {
                 }
             }
         };
-        Ok(UpstreamConn::new(io))
+        Ok(UpstreamConn::new(io, self.generation.get()))
     }
 
     async fn send_on(
@@ -218,6 +255,7 @@ impl Upstreams {
         mut conn: UpstreamConn,
         head: &[u8],
         body: &[u8],
+        head_timeout: Duration,
     ) -> Result<Exchange, SendError> {
         let reused = conn.reused;
         let write = async {
@@ -238,7 +276,7 @@ impl Upstreams {
             });
         }
         let request_sent_at = Instant::now();
-        let head = read_response_head(&mut conn, self.read_timeout, reused).await?;
+        let head = read_response_head(&mut conn, head_timeout, reused).await?;
         Ok(Exchange {
             conn,
             head,

@@ -36,6 +36,11 @@ impl Pool {
         None
     }
 
+    /// Closes every idle connection and sizes the pool for `providers` providers (a reload).
+    pub fn reset(&self, providers: usize) {
+        *self.idle.borrow_mut() = (0..providers).map(|_| Vec::new()).collect();
+    }
+
     pub fn checkin(&self, provider: usize, conn: UpstreamConn) {
         let mut idle = self.idle.borrow_mut();
         if let Some(list) = idle.get_mut(provider)

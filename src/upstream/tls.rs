@@ -10,6 +10,7 @@ use futures_rustls::rustls::{ClientConfig, RootCertStore};
 use crate::config::ProviderConfig;
 
 /// A provider's TLS set-up: the connector and the name to present and verify.
+#[derive(Clone)]
 pub struct UpstreamTls {
     pub connector: TlsConnector,
     pub server_name: ServerName<'static>,

@@ -272,6 +272,25 @@ pub fn run_claude(base_url: &str, home: &Path, workdir: &Path, token: &str) -> O
     run_claude_with_env(base_url, home, workdir, token, &[])
 }
 
+/// [`run_claude`] with extra string environment variables (e.g. `ANTHROPIC_MODEL`).
+pub fn run_claude_with_vars(
+    base_url: &str,
+    home: &Path,
+    workdir: &Path,
+    token: &str,
+    env: &[(&str, &str)],
+) -> Output {
+    let prompt = format!("run the command: echo sluice-ok-{token}");
+    run_claude_with(
+        base_url,
+        home,
+        workdir,
+        &prompt,
+        &["--allowedTools", "Bash"],
+        env,
+    )
+}
+
 /// `run_claude` with extra environment variables (`NODE_EXTRA_CA_CERTS` for https).
 pub fn run_claude_with_env(
     base_url: &str,
@@ -340,6 +359,12 @@ pub fn run_python_sdk(base_url: &str) -> Value {
 /// `run_python_sdk` with extra environment variables (`SSL_CERT_FILE` for https).
 pub fn run_python_sdk_with_env(base_url: &str, env: &[(&str, &Path)]) -> Value {
     run_python_script("sdk_stream.py", &[base_url], env)
+}
+
+/// Runs tests/clients/sdk_openai_tools.py: the Anthropic SDK streaming one tool-using turn
+/// for `model` with the client's own `api_key`; returns its final message and event types.
+pub fn run_python_sdk_tools(base_url: &str, model: &str, api_key: &str) -> Value {
+    run_python_script("sdk_openai_tools.py", &[base_url, model, api_key], &[])
 }
 
 /// Runs tests/clients/openai_sdk.py (the pinned `openai` SDK) against `base_url` (ending in

@@ -5,6 +5,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod audit;
+pub mod claude_openai;
 pub mod clients;
 pub mod fixtures;
 pub mod gateway;

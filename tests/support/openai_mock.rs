@@ -145,7 +145,8 @@ impl StreamScript {
             .collect()
     }
 
-    fn reply(&self) -> Reply {
+    /// The mock reply writing this script.
+    pub fn reply(&self) -> Reply {
         let mut reply = Reply::new().write(response_head(200, &stream_headers()));
         for piece in split_by_sizes(&self.body(), &self.write_sizes) {
             reply = reply.write(chunk(piece));

@@ -27,19 +27,15 @@ pub struct Anthropic;
 
 impl Provider for Anthropic {
     fn write_request_head(&self, out: &mut Vec<u8>, request: &UpstreamRequest<'_>) {
-        write_request_head(
-            out,
-            request.provider,
-            request.head,
-            request.path,
-            request.body_len,
-            request.credentials,
-            request.encoding,
-            request.trace,
-        );
+        write_request_head(out, request);
     }
 
-    fn response_codec(&self, messages: bool, response: &ResponseHead) -> AnyCodec {
+    fn response_codec(
+        &self,
+        messages: bool,
+        response: &ResponseHead,
+        _translation: Option<crate::providers::Translation>,
+    ) -> AnyCodec {
         let ok = (200..300).contains(&response.status());
         if ok && is_event_stream(response) {
             AnyCodec::AnthropicEvents(EventStreamCodec::new())

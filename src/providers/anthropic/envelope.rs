@@ -2,24 +2,23 @@
 //! verbatim, body byte for byte), re-addressed to the provider and re-framed with
 //! Content-Length.
 
-use crate::config::ProviderConfig;
 use crate::http::encode::{write_content_length, write_header};
-use crate::http::head::RequestHead;
 use crate::http::hop::{is_hop_by_hop, listed_in_connection};
-use crate::providers::{Credentials, ResponseEncoding, UpstreamTrace};
+use crate::providers::{Credentials, ResponseEncoding, UpstreamRequest, UpstreamTrace};
 
 /// Appends the upstream request head for `head` to `out`. `path` is the upstream path (prefix
 /// removed); the query is kept as the client sent it.
-pub fn write_request_head(
-    out: &mut Vec<u8>,
-    provider: &ProviderConfig,
-    head: &RequestHead,
-    path: &str,
-    body_len: usize,
-    credentials: Credentials<'_>,
-    encoding: ResponseEncoding,
-    trace: Option<UpstreamTrace<'_>>,
-) {
+pub fn write_request_head(out: &mut Vec<u8>, request: &UpstreamRequest<'_>) {
+    let UpstreamRequest {
+        provider,
+        head,
+        path,
+        body_len,
+        credentials,
+        encoding,
+        trace,
+        ..
+    } = *request;
     out.extend_from_slice(head.method().as_bytes());
     out.push(b' ');
     out.extend_from_slice(provider.base_url.base_path.as_bytes());

@@ -4,9 +4,12 @@
 //! data ([`Quirks`]).
 
 mod chunk;
+pub mod codec;
 pub mod count_tokens;
+pub mod envelope;
 pub mod error;
 mod frames;
+pub mod provider;
 pub mod quirks;
 pub mod request;
 pub mod response;

@@ -177,6 +177,11 @@ impl StreamTranslator {
         self.state.outcome != StreamOutcome::Open
     }
 
+    /// Whether the upstream reported usage (a usage chunk arrived).
+    pub fn usage_seen(&self) -> bool {
+        self.state.usage.is_some()
+    }
+
     pub fn outcome(&self) -> StreamOutcome {
         self.state.outcome
     }

@@ -1,0 +1,13 @@
+//! `kind = "openai_compatible"`: servers speaking OpenAI's wire format (Groq, Together,
+//! Fireworks, DeepSeek, Mistral, vLLM, Ollama) at a required `base_url`. Their differences
+//! are data ([`Quirks::COMPATIBLE`]: `max_tokens`, no `logprobs`/`logit_bias`/`n`/`name`).
+
+use super::openai::Quirks;
+use super::openai::envelope::Addressing;
+use super::openai::provider::OpenAiFormat;
+
+/// The `openai_compatible` kind.
+pub static OPENAI_COMPATIBLE: OpenAiFormat = OpenAiFormat {
+    quirks: Quirks::COMPATIBLE,
+    addressing: Addressing::ChatCompletions,
+};
