@@ -6,7 +6,6 @@
 //! their text form (addresses, URLs and secrets as strings, amounts as floats) so that
 //! `validate` can report a precise path and message when one is wrong.
 
-
 use std::fmt;
 
 use serde::Deserialize;

@@ -8,6 +8,8 @@ use std::rc::Rc;
 use super::Client;
 use super::context::{Phase, RequestContext};
 use super::govern;
+use super::openai_codecs::ClientCodec;
+use super::openai_in;
 use super::relay;
 use super::state::ProxyState;
 use super::translate::{self, Prepared};
@@ -15,7 +17,6 @@ use crate::error::{ErrorKind, GatewayError};
 use crate::http::conn::Scratch;
 use crate::http::encode::local_response;
 use crate::http::head::RequestHead;
-use crate::providers::anthropic::error_body::error_response;
 use crate::providers::anthropic::request_peek::{PeekError, peek_request, substitute_model};
 use crate::providers::{Credentials, ResponseEncoding, UpstreamRequest, provider_for};
 use crate::routing::{self, Route};
@@ -60,9 +61,13 @@ async fn handle(
     ctx.overhead
         .excluding(client.read_body(head, server.max_body_bytes, server.idle_timeout, body))
         .await?;
-    let route = routed?;
+    let route = openai_in::refine(routed?, head);
     ctx.route = Some(route);
 
+    if route == Route::OpenAiModels {
+        openai_in::answer_models(&state.config, ctx, &mut scratch.out);
+        return Ok(());
+    }
     if !route.is_proxied() {
         return answer_locally(ctx, head, &mut scratch.out);
     }
@@ -74,7 +79,7 @@ async fn handle(
     // Peek the fields that decide, without re-serialising.
     let peek = if route.has_json_body() {
         let peek = peek_request(body).map_err(|e| bad_json(&e))?;
-        ctx.stream = peek.stream && route == Route::Messages;
+        ctx.stream = peek.stream && route != Route::CountTokens;
         ctx.model = peek.model.clone();
         Some(peek)
     } else {
@@ -99,24 +104,56 @@ async fn handle(
     })?;
     if provider.translates() && route == Route::CountTokens {
         let out = &mut scratch.out;
-        translate::prepare(provider, target.provider, route, upstream_model, body, ctx, out)?;
+        translate::prepare(
+            provider,
+            target.provider,
+            route,
+            upstream_model,
+            body,
+            ctx,
+            out,
+        )?;
         return Ok(());
     }
 
+    // An OpenAI-format client's body: translated for an Anthropic-dialect provider.
+    let metered = ctx.key.is_some() || !target.provider.budgets.is_empty();
+    let inbound = if route == Route::ChatCompletions {
+        let config = &state.config;
+        Some(openai_in::prepare(
+            config,
+            provider,
+            target.provider,
+            upstream_model,
+            body,
+            metered,
+        )?)
+    } else {
+        None
+    };
+
     // Admitted: allow-lists, rate limits and a budget reservation on every level.
-    if route == Route::Messages {
-        let max_tokens = peek.as_ref().and_then(|p| p.max_tokens);
+    if route == Route::Messages || route == Route::ChatCompletions {
+        let peeked = peek.as_ref().and_then(|p| p.max_tokens);
+        let max_tokens = inbound.as_ref().map_or(peeked, |i| i.max_tokens);
         let name = &target.provider.name;
         govern::admit(state, ctx, name, upstream_model, body, max_tokens).await?;
     }
     ctx.enter(Phase::Admitted);
     let out = &mut scratch.out;
-    let prepared = translate::prepare(provider, target.provider, route, upstream_model, body, ctx, out)?;
+    let prepared = translate::prepare(
+        provider,
+        target.provider,
+        route,
+        upstream_model,
+        body,
+        ctx,
+        out,
+    )?;
     let Prepared::Send(translation) = prepared else {
         return Ok(());
     };
-    let metered = ctx.key.is_some() || !target.provider.budgets.is_empty();
-    let encoding = if metered {
+    let encoding = if metered || inbound.is_some() {
         ResponseEncoding::Identity
     } else {
         ResponseEncoding::AsClientAsked
@@ -135,13 +172,18 @@ async fn handle(
     let request = UpstreamRequest {
         provider: target.provider,
         head,
-        path: routing::upstream_path(head.path()),
+        path: inbound
+            .as_ref()
+            .map_or(routing::upstream_path(head.path()), |i| i.upstream_path()),
         model: upstream_model,
         body_len: body.len(),
         credentials,
         encoding,
     };
     provider.write_request_head(upstream, &request);
+    if let Some(inbound) = &inbound {
+        inbound.complete_head(upstream);
+    }
     let separate_body: &[u8] = if body.len() <= SMALL_BODY_BYTES {
         upstream.extend_from_slice(body);
         &[]
@@ -167,7 +209,12 @@ async fn handle(
     // Streaming: relay the response as it arrives through the codec the provider chooses for
     // it, which reads usage and tool calls on the side.
     let messages = route == Route::Messages;
-    let codec = provider.response_codec(messages, &exchange.head, translation);
+    let codec = match inbound {
+        Some(inbound) => inbound.codec(&exchange.head),
+        None => {
+            ClientCodec::Provider(provider.response_codec(messages, &exchange.head, translation))
+        }
+    };
     let job = relay::Relay {
         state,
         client,
@@ -231,7 +278,8 @@ async fn finish(
             let mut out = Vec::with_capacity(512);
             let mut limits = Vec::new();
             govern::write_limit_headers(state, &ctx, &mut limits);
-            error_response(&mut out, &err, ctx.request_id.as_str(), &limits, close);
+            let id = ctx.request_id.as_str();
+            openai_in::error_response_for(ctx.route, &mut out, &err, id, &limits, close);
             ctx.status = err.status();
             if client.write_all(&out).await.is_err() {
                 ctx.client_gone = true;

@@ -5,6 +5,8 @@
 pub mod context;
 pub mod flow;
 pub mod govern;
+pub mod openai_codecs;
+pub mod openai_in;
 pub mod relay;
 pub mod state;
 pub mod translate;
