@@ -28,14 +28,20 @@ fn openai_sdk_through_sluice_to_anthropic() {
     assert_eq!(calls.len(), 2, "{result}");
     assert_eq!(arguments(&calls[0]), fixtures::tool_1_input());
     assert_eq!(arguments(&calls[1]), fixtures::tool_2_input());
-    assert_eq!(result["stream_finish_reasons"], serde_json::json!(["tool_calls"]));
+    assert_eq!(
+        result["stream_finish_reasons"],
+        serde_json::json!(["tool_calls"])
+    );
     let usage = &result["stream_usage_chunks"][0];
     assert_eq!(usage["prompt_tokens"], 2095 + 1024);
     assert_eq!(usage["completion_tokens"], 412);
 
     let created = &result["create"]["choices"][0];
     assert_eq!(created["finish_reason"], "tool_calls");
-    assert_eq!(created["message"]["tool_calls"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        created["message"]["tool_calls"].as_array().map(Vec::len),
+        Some(2)
+    );
 
     // Upstream saw Anthropic Messages bodies with a max_tokens and the API version.
     let requests = mock.requests();
@@ -98,25 +104,6 @@ fn bad_requests_are_400_in_openai_shape() {
 }
 
 #[test]
-fn unknown_model_is_400_in_openai_shape() {
-    let mock = MockUpstream::start(fixtures::anthropic_handler);
-    let toml = format!(
-        "{}\n[[routes]]\nmatch = \"claude-*\"\ntargets = [\"anthropic\"]\n",
-        support::gateway::config_toml(&mock.base_url(), None, &[])
-    );
-    let gateway = Gateway::start_config(&toml);
-    let body = r#"{"model":"gpt-nothing","messages":[{"role":"user","content":"hi"}]}"#;
-    let json = [("content-type", "application/json")];
-    let response = gateway
-        .client()
-        .request("POST", "/v1/chat/completions", &json, body.as_bytes());
-    assert_eq!(response.status, 400, "{}", response.text());
-    assert!(response.json()["error"]["message"].is_string());
-    assert!(mock.requests().is_empty());
-    assert_eq!(gateway.client().get("/health").status, 200);
-}
-
-#[test]
 fn model_lists_in_both_shapes() {
     let mock = MockUpstream::start(fixtures::anthropic_handler);
     let toml = format!(
@@ -145,5 +132,115 @@ fn model_lists_in_both_shapes() {
     );
     assert_eq!(anthropic.status, 200);
     assert!(anthropic.json()["data"].is_array());
-    assert!(anthropic.json().get("object").is_none(), "{}", anthropic.text());
+    assert!(
+        anthropic.json().get("object").is_none(),
+        "{}",
+        anthropic.text()
+    );
+}
+
+/// The same request to an OpenAI-format provider passes byte for byte, and its usage is read.
+#[test]
+fn openai_sdk_through_sluice_to_openai_passes_through() {
+    use support::openai_mock::{
+        self, Flavor, OpenAiMock, OpenAiReply, StreamScript, completion_json,
+    };
+    let mut payloads = vec![
+        openai_mock::role_chunk(),
+        openai_mock::text_chunk("Héllo 日本"),
+    ];
+    payloads.extend(openai_mock::tool_call_chunks(
+        0,
+        "call_a",
+        "Bash",
+        r#"{"command":"ls"}"#,
+        3,
+    ));
+    payloads.push(openai_mock::finish_chunk("tool_calls"));
+    payloads.push(openai_mock::usage_chunk(120, 20, 33));
+    let stream =
+        OpenAiReply::Stream(StreamScript::new(payloads).split(&[7, 31], std::time::Duration::ZERO));
+    let usage =
+        serde_json::json!({"prompt_tokens": 120, "completion_tokens": 33, "total_tokens": 153});
+    let whole = OpenAiReply::Json(completion_json(Some("Done."), &[], "stop", usage));
+    let mock = OpenAiMock::start_with_key(
+        Flavor::OpenAi,
+        Some("sk-provider"),
+        vec![stream.clone(), stream.clone(), stream, whole],
+    );
+    let toml = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n[[providers]]\nname = \"oa\"\nkind = \"openai\"\nbase_url = \"{}\"\nkeys = [{{ secret = \"sk-provider\" }}]\n\n[[routes]]\nmatch = \"gpt-*\"\ntargets = [\"oa\"]\n",
+        mock.base_url()
+    );
+    let gateway = Gateway::start_config(&toml);
+    let body = r#"{"model":"gpt-5","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#;
+    let headers = [
+        ("content-type", "application/json"),
+        ("authorization", "Bearer sk-provider"),
+    ];
+    let mut direct = support::RawClient::connect(mock.upstream().addr());
+    let direct = direct.request("POST", "/v1/chat/completions", &headers, body.as_bytes());
+    let through = gateway.client().request(
+        "POST",
+        "/v1/chat/completions",
+        &headers[..1],
+        body.as_bytes(),
+    );
+    assert_eq!(through.status, 200, "{}", through.text());
+    assert_eq!(
+        through.text(),
+        direct.text(),
+        "the stream passes byte for byte"
+    );
+    let requests = mock.requests();
+    assert_eq!(
+        requests[1].body,
+        body.as_bytes(),
+        "the request passes byte for byte"
+    );
+
+    let base_url = format!("http://{}/openai/v1", gateway.addr);
+    let result = clients::run_openai_sdk(&base_url, "sk-any", "chat", "gpt-5");
+    assert_eq!(
+        result["stream_finish_reasons"],
+        serde_json::json!(["tool_calls"]),
+        "{result}"
+    );
+    assert_eq!(result["stream_usage_chunks"][0]["prompt_tokens"], 120);
+    assert_eq!(
+        result["create"]["choices"][0]["message"]["content"],
+        "Done."
+    );
+
+    let log = gateway.access_log();
+    let metered: Vec<_> = log
+        .iter()
+        .filter(|r| {
+            r["path"] == "/v1/chat/completions" || r["path"] == "/openai/v1/chat/completions"
+        })
+        .map(|r| (r["input_tokens"].clone(), r["output_tokens"].clone()))
+        .collect();
+    assert_eq!(metered.len(), 3, "{log:?}");
+    for (input, output) in metered {
+        assert_eq!(output, 33, "usage read from the passed-through response");
+        assert!(input.as_u64().is_some_and(|n| n >= 100), "{input}");
+    }
+
+    // A model no route and no OpenAI-format provider serves: 400 in OpenAI's shape.
+    let body = r#"{"model":"claude-nothing","messages":[{"role":"user","content":"hi"}]}"#;
+    let unknown = gateway.client().request(
+        "POST",
+        "/v1/chat/completions",
+        &headers[..1],
+        body.as_bytes(),
+    );
+    assert_eq!(unknown.status, 400, "{}", unknown.text());
+    assert_eq!(unknown.json()["error"]["type"], "invalid_request_error");
+    assert!(unknown.json()["error"]["message"].is_string());
+    assert_eq!(
+        mock.requests().len(),
+        5,
+        "the unknown model did not go upstream"
+    );
+    assert_eq!(gateway.client().get("/health").status, 200);
 }

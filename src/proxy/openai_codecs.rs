@@ -56,6 +56,14 @@ fn to_usage(u: &AnthropicUsage) -> Usage {
     }
 }
 
+/// What the access log records of a response whose usage alone was read.
+fn summary_of(usage: Usage) -> ResponseSummary {
+    ResponseSummary {
+        usage,
+        ..ResponseSummary::default()
+    }
+}
+
 /// An Anthropic event stream translated into `chat.completion.chunk` lines.
 pub struct ChunksCodec {
     stream: ChunkStream,
@@ -107,7 +115,7 @@ impl ResponseCodec for ChunksCodec {
     }
 
     fn into_summary(self) -> Option<ResponseSummary> {
-        None
+        Some(summary_of(self.usage))
     }
 
     fn write_error_event(&self, out: &mut Vec<u8>, error_type: &str, message: &str) {
@@ -293,7 +301,7 @@ impl ResponseCodec for PassthroughCodec {
     }
 
     fn into_summary(self) -> Option<ResponseSummary> {
-        None
+        self.usage.map(summary_of)
     }
 
     fn write_error_event(&self, out: &mut Vec<u8>, error_type: &str, message: &str) {
