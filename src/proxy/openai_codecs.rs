@@ -20,6 +20,9 @@ pub const MAX_REPLACED_BODY_BYTES: usize = MAX_OBSERVED_JSON_BYTES;
 
 /// The codec of one response, by the client's format: the provider's own for Anthropic-format
 /// clients, one of these for OpenAI-format clients.
+// It lives inside the relay's future for one response; boxing the large variant would cost an
+// allocation per response on the hot path.
+#[allow(clippy::large_enum_variant)]
 pub enum ClientCodec {
     Provider(AnyCodec),
     Chunks(ChunksCodec),
