@@ -33,7 +33,12 @@ fn keep_alive_serves_many_requests_on_one_connection_and_reuses_upstream() {
             fixtures::message_json().as_bytes(),
             "round {round}"
         );
-        let models = client.get("/v1/models");
+        let models = client.request(
+            "GET",
+            "/v1/models",
+            &[("anthropic-version", "2023-06-01")],
+            b"",
+        );
         assert_eq!(
             models.body,
             fixtures::models_json().as_bytes(),
@@ -60,7 +65,12 @@ fn pipelined_requests_are_answered_in_order() {
         &headers,
         fixtures::request_body(false, 0).as_bytes(),
     ));
-    bytes.extend(request_bytes("GET", "/v1/models", &[], b""));
+    bytes.extend(request_bytes(
+        "GET",
+        "/v1/models",
+        &[("anthropic-version", "2023-06-01")],
+        b"",
+    ));
     bytes.extend(request_bytes(
         "POST",
         "/v1/messages",

@@ -2,6 +2,10 @@
 //! runs a Bash tool the OpenAI mock asks for and gets the answer after the tool result; the
 //! Anthropic Python SDK's accumulated streamed message holds the mock's tool calls, stop reason
 //! and usage. The client's own key never reaches the OpenAI mock.
+//!
+//! OpenAI-format clients through sluice: the official `openai` Python SDK (pinned by
+//! tests/clients/setup.sh) on `/v1/chat/completions`, served by the Anthropic mock through the
+//! reverse translation; the model lists in both shapes; errors in OpenAI's shape.
 
 mod support;
 
@@ -10,13 +14,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::claude_openai::claude_code_openai_handler;
 use support::clients;
+use support::fixtures;
 use support::gateway::config_toml;
 use support::openai_mock::{
     Flavor, OpenAiMock, OpenAiReply, StreamScript, finish_chunk, role_chunk, text_chunk,
     tool_call_chunks, usage_chunk,
 };
 use support::temp::token;
-use support::{Gateway, MockUpstream, TempDir};
+use support::{Gateway, MockUpstream, Reply, TempDir};
 
 const UPSTREAM_KEY: &str = "sk-openai-upstream-OWN-5150";
 
@@ -165,4 +170,239 @@ fn anthropic_sdk_streams_openai_tool_calls_through_sluice() {
     let sent: Value = serde_json::from_slice(&requests[0].body).unwrap();
     assert_eq!(sent["model"], "gpt-5");
     assert_eq!(sent["stream_options"]["include_usage"], true);
+}
+
+fn arguments(call: &Value) -> Value {
+    let text = call["function"]["arguments"].as_str().expect("arguments");
+    serde_json::from_str(text).expect("arguments are JSON")
+}
+
+#[test]
+fn openai_sdk_through_sluice_to_anthropic() {
+    let mock = MockUpstream::start(fixtures::anthropic_handler);
+    let gateway = Gateway::start(&mock.base_url(), None, &[]);
+    let base_url = format!("http://{}/v1", gateway.addr);
+    let result = clients::run_openai_sdk(&base_url, "sk-client", "chat", fixtures::MODEL);
+
+    let message = &result["stream_final"]["choices"][0]["message"];
+    assert!(message["content"].as_str().is_some_and(|t| !t.is_empty()));
+    let calls = message["tool_calls"].as_array().expect("tool calls");
+    assert_eq!(calls.len(), 2, "{result}");
+    assert_eq!(arguments(&calls[0]), fixtures::tool_1_input());
+    assert_eq!(arguments(&calls[1]), fixtures::tool_2_input());
+    assert_eq!(
+        result["stream_finish_reasons"],
+        serde_json::json!(["tool_calls"])
+    );
+    let usage = &result["stream_usage_chunks"][0];
+    assert_eq!(usage["prompt_tokens"], 2095 + 1024);
+    assert_eq!(usage["completion_tokens"], 412);
+
+    let created = &result["create"]["choices"][0];
+    assert_eq!(created["finish_reason"], "tool_calls");
+    assert_eq!(
+        created["message"]["tool_calls"].as_array().map(Vec::len),
+        Some(2)
+    );
+
+    // Upstream saw Anthropic Messages bodies with a max_tokens and the API version.
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2);
+    for request in &requests {
+        assert_eq!(request.path(), "/v1/messages");
+        let body = request.json().expect("JSON body");
+        assert!(body["max_tokens"].as_u64().is_some_and(|n| n > 0));
+        assert!(body["messages"].is_array());
+    }
+    assert!(gateway.client().get("/health").status == 200);
+}
+
+#[test]
+fn rate_limit_reaches_the_sdk_as_rate_limit_error() {
+    let mock = MockUpstream::start(|_| {
+        Reply::full(
+            429,
+            &[("content-type", "application/json"), ("retry-after", "7")],
+            fixtures::error_json("rate_limit_error", "slow down").as_bytes(),
+        )
+    });
+    let gateway = Gateway::start(&mock.base_url(), None, &[]);
+    let base_url = format!("http://{}/v1", gateway.addr);
+    let result = clients::run_openai_sdk(&base_url, "sk-client", "error", fixtures::MODEL);
+    assert_eq!(result["class"], "RateLimitError", "{result}");
+    assert_eq!(result["status"], 429);
+    assert_eq!(result["body"]["code"], "rate_limit_exceeded");
+    assert_eq!(result["body"]["message"], "slow down");
+    assert!(gateway.client().get("/health").status == 200);
+}
+
+#[test]
+fn bad_requests_are_400_in_openai_shape() {
+    let mock = MockUpstream::start(fixtures::anthropic_handler);
+    let gateway = Gateway::start(&mock.base_url(), None, &[]);
+    let json = [("content-type", "application/json")];
+    for (path, body) in [
+        ("/v1/chat/completions", "{not json".to_owned()),
+        (
+            "/openai/v1/chat/completions",
+            format!(r#"{{"model":"{}"}}"#, fixtures::MODEL),
+        ),
+        (
+            "/v1/chat/completions",
+            format!(r#"{{"model":"{}","messages":"hi"}}"#, fixtures::MODEL),
+        ),
+    ] {
+        let response = gateway
+            .client()
+            .request("POST", path, &json, body.as_bytes());
+        assert_eq!(response.status, 400, "{body}: {}", response.text());
+        let error = &response.json()["error"];
+        assert_eq!(error["type"], "invalid_request_error", "{body}");
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(error.get("param").is_some() && error.get("code").is_some());
+        assert_eq!(gateway.client().get("/health").status, 200);
+    }
+    assert!(mock.requests().is_empty(), "nothing bad went upstream");
+}
+
+#[test]
+fn model_lists_in_both_shapes() {
+    let mock = MockUpstream::start(fixtures::anthropic_handler);
+    let toml = format!(
+        "{}model_map = {{ \"fast\" = \"claude-haiku-4-5\", \"claude-*-old\" = \"claude-3\" }}\n\n[[routes]]\nmatch = \"sonnet\"\ntargets = [\"anthropic\"]\n\n[[routes]]\nmatch = \"claude-*\"\ntargets = [\"anthropic\"]\n",
+        support::gateway::config_toml(&mock.base_url(), None, &[])
+    );
+    let gateway = Gateway::start_config(&toml);
+    let base_url = format!("http://{}/openai/v1", gateway.addr);
+    let result = clients::run_openai_sdk(&base_url, "sk-client", "models", fixtures::MODEL);
+    let ids: Vec<&str> = result["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .map(|m| m["id"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(ids, ["fast", "sonnet"], "{result}");
+    let bare = gateway.client().get("/v1/models");
+    assert_eq!(bare.status, 200);
+    assert_eq!(bare.json()["object"], "list");
+    // With anthropic-version: the Anthropic provider's own answer.
+    let anthropic = gateway.client().request(
+        "GET",
+        "/v1/models",
+        &[("anthropic-version", "2023-06-01")],
+        b"",
+    );
+    assert_eq!(anthropic.status, 200);
+    assert!(anthropic.json()["data"].is_array());
+    assert!(
+        anthropic.json().get("object").is_none(),
+        "{}",
+        anthropic.text()
+    );
+}
+
+/// The same request to an OpenAI-format provider passes byte for byte, and its usage is read.
+#[test]
+fn openai_sdk_through_sluice_to_openai_passes_through() {
+    use support::openai_mock::{
+        self, Flavor, OpenAiMock, OpenAiReply, StreamScript, completion_json,
+    };
+    let mut payloads = vec![
+        openai_mock::role_chunk(),
+        openai_mock::text_chunk("Héllo 日本"),
+    ];
+    payloads.extend(openai_mock::tool_call_chunks(
+        0,
+        "call_a",
+        "Bash",
+        r#"{"command":"ls"}"#,
+        3,
+    ));
+    payloads.push(openai_mock::finish_chunk("tool_calls"));
+    payloads.push(openai_mock::usage_chunk(120, 20, 33));
+    let stream =
+        OpenAiReply::Stream(StreamScript::new(payloads).split(&[7, 31], std::time::Duration::ZERO));
+    let usage =
+        serde_json::json!({"prompt_tokens": 120, "completion_tokens": 33, "total_tokens": 153});
+    let whole = OpenAiReply::Json(completion_json(Some("Done."), &[], "stop", usage));
+    let mock = OpenAiMock::start_with_key(
+        Flavor::OpenAi,
+        Some("sk-provider"),
+        vec![stream.clone(), stream.clone(), stream, whole],
+    );
+    let toml = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n[[providers]]\nname = \"oa\"\nkind = \"openai\"\nbase_url = \"{}\"\nkeys = [{{ secret = \"sk-provider\" }}]\n\n[[routes]]\nmatch = \"gpt-*\"\ntargets = [\"oa\"]\n",
+        mock.base_url()
+    );
+    let gateway = Gateway::start_config(&toml);
+    let body = r#"{"model":"gpt-5","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#;
+    let headers = [
+        ("content-type", "application/json"),
+        ("authorization", "Bearer sk-provider"),
+    ];
+    let mut direct = support::RawClient::connect(mock.upstream().addr());
+    let direct = direct.request("POST", "/v1/chat/completions", &headers, body.as_bytes());
+    let through = gateway.client().request(
+        "POST",
+        "/v1/chat/completions",
+        &headers[..1],
+        body.as_bytes(),
+    );
+    assert_eq!(through.status, 200, "{}", through.text());
+    assert_eq!(
+        through.text(),
+        direct.text(),
+        "the stream passes byte for byte"
+    );
+    let requests = mock.requests();
+    assert_eq!(
+        requests[1].body,
+        body.as_bytes(),
+        "the request passes byte for byte"
+    );
+
+    let base_url = format!("http://{}/openai/v1", gateway.addr);
+    let result = clients::run_openai_sdk(&base_url, "sk-any", "chat", "gpt-5");
+    assert_eq!(
+        result["stream_finish_reasons"],
+        serde_json::json!(["tool_calls"]),
+        "{result}"
+    );
+    assert_eq!(result["stream_usage_chunks"][0]["prompt_tokens"], 120);
+    assert_eq!(
+        result["create"]["choices"][0]["message"]["content"],
+        "Done."
+    );
+
+    let log = gateway.access_log();
+    let metered: Vec<_> = log
+        .iter()
+        .filter(|r| {
+            r["path"] == "/v1/chat/completions" || r["path"] == "/openai/v1/chat/completions"
+        })
+        .map(|r| (r["input_tokens"].clone(), r["output_tokens"].clone()))
+        .collect();
+    assert_eq!(metered.len(), 3, "{log:?}");
+    for (input, output) in metered {
+        assert_eq!(output, 33, "usage read from the passed-through response");
+        assert!(input.as_u64().is_some_and(|n| n >= 100), "{input}");
+    }
+
+    // A model no route and no OpenAI-format provider serves: 400 in OpenAI's shape.
+    let body = r#"{"model":"claude-nothing","messages":[{"role":"user","content":"hi"}]}"#;
+    let unknown = gateway.client().request(
+        "POST",
+        "/v1/chat/completions",
+        &headers[..1],
+        body.as_bytes(),
+    );
+    assert_eq!(unknown.status, 400, "{}", unknown.text());
+    assert_eq!(unknown.json()["error"]["type"], "invalid_request_error");
+    assert!(unknown.json()["error"]["message"].is_string());
+    assert_eq!(
+        mock.requests().len(),
+        4,
+        "the unknown model did not go upstream"
+    );
+    assert_eq!(gateway.client().get("/health").status, 200);
 }

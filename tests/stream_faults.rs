@@ -207,7 +207,12 @@ fn unreachable_upstream_is_502_api_error() {
     assert_eq!(response.status, 502, "{}", response.text());
     assert_eq!(response.json()["type"], "error");
     assert_eq!(response.error_type(), "api_error");
-    let models = gateway.client().get("/v1/models");
+    let models = gateway.client().request(
+        "GET",
+        "/v1/models",
+        &[("anthropic-version", "2023-06-01")],
+        b"",
+    );
     assert_eq!(models.status, 502);
     assert_eq!(models.error_type(), "api_error");
 }

@@ -13,6 +13,11 @@ use super::glob::glob_match;
 pub struct ModelMap(Vec<(String, String)>);
 
 impl ModelMap {
+    /// The names clients may ask for, as written (globs included).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(from, _)| from.as_str())
+    }
+
     /// The upstream name for `requested`: the first entry whose key equals or matches it as a
     /// glob, else `requested` itself.
     pub fn resolve<'a>(&'a self, requested: &'a str) -> &'a str {

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::attempt_metrics::outcome_label;
 use super::context::{AttemptOutcome, AttemptRecord, RequestContext};
+use super::openai_in::Inbound;
 use super::outcome;
 use super::state::ProxyState;
 use crate::config::{Config, NEVER_RETRY, RoutingConfig, Secret};
@@ -50,6 +51,9 @@ pub struct Request<'a> {
     pub model_span: Option<std::ops::Range<usize>>,
     /// Metered (a virtual key or a provider budget): identity encoding upstream.
     pub metered: bool,
+    /// An OpenAI-format client's request, its body readied for one dialect (proxy/openai_in.rs):
+    /// only targets of that dialect are tried, and the response is answered in OpenAI's format.
+    pub inbound: Option<&'a Inbound>,
 }
 
 /// The attempt that will be relayed: its response head and connection, and who served it.
@@ -115,7 +119,16 @@ pub async fn attempt<'c>(
             note(state, ctx, skipped(target, "kind_not_served"));
             continue;
         };
-        if provider.translates() && request.route != Route::Messages {
+        if let Some(inbound) = request.inbound
+            && inbound.passthrough() != provider.translates()
+        {
+            // The body was readied for the other dialect (and the response codec with it).
+            note(state, ctx, skipped(target, "dialect_differs"));
+            continue;
+        }
+        if provider.translates()
+            && !matches!(request.route, Route::Messages | Route::ChatCompletions)
+        {
             // Only Messages is translated; count_tokens is answered locally only when the
             // first target translates (proxy/flow.rs).
             note(state, ctx, skipped(target, "route_not_served"));
@@ -308,7 +321,8 @@ fn prepare_body<'b>(
     prepared: &'b mut Vec<u8>,
 ) -> Result<(&'b [u8], Option<Translation>), GatewayError> {
     let (target, provider) = (attempt.target, attempt.provider);
-    if provider.translates() {
+    // An OpenAI-format client's body for an OpenAI-format provider passes as it is.
+    if provider.translates() && request.inbound.is_none() {
         prepared.clear();
         prepared.extend_from_slice(request.body);
         let translation = provider.translate_request(target.provider, model, prepared)?;
@@ -338,7 +352,7 @@ async fn send(
     let model = target_model(target, request.requested);
     let (body, translation) = prepare_body(request, attempt, model, prepared)?;
     upstream.clear();
-    let encoding = if request.metered {
+    let encoding = if request.metered || request.inbound.is_some() {
         ResponseEncoding::Identity
     } else {
         ResponseEncoding::AsClientAsked
@@ -347,7 +361,10 @@ async fn send(
     let upstream_request = UpstreamRequest {
         provider: target.provider,
         head: request.head,
-        path: routing::upstream_path(request.head.path()),
+        path: match request.inbound {
+            Some(inbound) => inbound.upstream_path(),
+            None => routing::upstream_path(request.head.path()),
+        },
         model,
         body_len: body.len(),
         credentials: attempt.credentials,
@@ -360,6 +377,9 @@ async fn send(
     attempt
         .provider
         .write_request_head(upstream, &upstream_request);
+    if let Some(inbound) = request.inbound {
+        inbound.complete_head(upstream);
+    }
     let separate_body: &[u8] = if body.len() <= SMALL_BODY_BYTES {
         upstream.extend_from_slice(body);
         &[]

@@ -10,6 +10,8 @@ use super::Client;
 use super::attempts;
 use super::context::{Phase, RequestContext};
 use super::govern;
+use super::openai_codecs::ClientCodec;
+use super::openai_in;
 use super::outcome;
 use super::relay;
 use super::state::ProxyState;
@@ -18,7 +20,6 @@ use crate::error::{ErrorKind, GatewayError};
 use crate::http::conn::Scratch;
 use crate::http::encode::local_response;
 use crate::http::head::RequestHead;
-use crate::providers::anthropic::error_body::error_response;
 use crate::providers::anthropic::request_peek::{PeekError, peek_request, substitute_model};
 use crate::providers::provider_for;
 use crate::routing::{self, Route};
@@ -62,11 +63,15 @@ async fn handle(
     ctx.overhead
         .excluding(client.read_body(head, server.max_body_bytes, server.idle_timeout, body))
         .await?;
-    let route = routed?;
+    let route = openai_in::refine(routed?, head);
     ctx.route = Some(route);
 
     if route == Route::Mcp {
         return super::mcp::serve(state, client, head, body, &mut scratch.out, ctx).await;
+    }
+    if route == Route::OpenAiModels {
+        openai_in::answer_models(&state.current_config(), ctx, &mut scratch.out);
+        return Ok(());
     }
     if !route.is_proxied() {
         return answer_locally(ctx, head, &mut scratch.out);
@@ -79,7 +84,7 @@ async fn handle(
     // Peek the fields that decide, without re-serialising.
     let peek = if route.has_json_body() {
         let peek = peek_request(body).map_err(|e| bad_json(&e))?;
-        ctx.stream = peek.stream && route == Route::Messages;
+        ctx.stream = peek.stream && route != Route::CountTokens;
         ctx.model = peek.model.clone();
         ctx.max_tokens = peek.max_tokens;
         Some(peek)
@@ -95,24 +100,50 @@ async fn handle(
     let targets = routing::plan(&config, requested)?;
     let first = targets[0];
     ctx.provider = Some(first.index);
+    let metered = ctx.key.is_some() || targets.iter().any(|t| !t.provider.budgets.is_empty());
+
+    // An OpenAI-format client's body, readied once before the attempts by the first target's
+    // dialect: translated into an Anthropic Messages body (for the model as the client wrote
+    // it; each attempt substitutes its own target's), or kept in OpenAI's format for an
+    // OpenAI-format provider. The result is the client body the attempts prepare per target.
+    let mut peeked_max = peek.as_ref().and_then(|p| p.max_tokens);
+    let mut model_span = peek.as_ref().and_then(|p| p.model_span.clone());
+    let inbound = if route == Route::ChatCompletions {
+        let provider = provider_for(first.provider.kind).ok_or_else(|| {
+            GatewayError::new(ErrorKind::NoProvider, "this provider kind is not served")
+        })?;
+        let model = attempts::target_model(&first, requested);
+        let body = &mut scratch.body;
+        let inbound = openai_in::prepare(&config, provider, first.provider, model, body, metered)?;
+        // The body changed: where its model sits now.
+        let again = peek_request(body).map_err(|e| bad_json(&e))?;
+        model_span = again.model_span;
+        peeked_max = again.max_tokens;
+        ctx.max_tokens = inbound.max_tokens.or(peeked_max);
+        Some(inbound)
+    } else {
+        None
+    };
 
     // Admitted: allow-lists, rate limits and a budget reservation on every level.
-    if route == Route::Messages {
-        let max_tokens = peek.as_ref().and_then(|p| p.max_tokens);
+    if route == Route::Messages || route == Route::ChatCompletions {
+        let max_tokens = inbound.as_ref().map_or(peeked_max, |i| i.max_tokens);
         let name = &first.provider.name;
         let model = attempts::target_model(&first, requested);
         // The bound is the body's as the first target gets it (its model, not the client's).
-        let span = peek.as_ref().and_then(|p| p.model_span.clone());
-        let renamed = span
+        let renamed = model_span
+            .clone()
             .filter(|_| requested != Some(model))
-            .map(|span| substitute_model(body, span, model));
-        let admitted = renamed.as_deref().unwrap_or(body);
+            .map(|span| substitute_model(&scratch.body, span, model));
+        let admitted = renamed.as_deref().unwrap_or(&scratch.body);
         govern::admit(state, ctx, name, model, admitted, max_tokens).await?;
     }
     ctx.enter(Phase::Admitted);
     // A first target that translates: count_tokens answered here (it has no such endpoint),
-    // other routes but Messages refused. Messages bodies are prepared per attempt.
+    // other routes but Messages refused. Messages and Chat Completions bodies are prepared per
+    // attempt.
     if route != Route::Messages
+        && route != Route::ChatCompletions
         && let Some(provider) = provider_for(first.provider.kind)
     {
         let model = attempts::target_model(&first, requested);
@@ -133,8 +164,9 @@ async fn handle(
         head,
         body: &scratch.body,
         requested,
-        model_span: peek.as_ref().and_then(|p| p.model_span.clone()),
-        metered: ctx.key.is_some() || targets.iter().any(|t| !t.provider.budgets.is_empty()),
+        model_span,
+        metered,
+        inbound: inbound.as_ref(),
     };
     let served = attempts::attempt(state, ctx, &request, &targets, &mut scratch.upstream_head);
     let served = served.await?;
@@ -151,7 +183,14 @@ async fn handle(
     // Streaming: relay the response as it arrives through the codec the provider chooses for
     // it, which reads usage and tool calls on the side.
     let messages = route == Route::Messages;
-    let codec = (served.provider).response_codec(messages, &exchange.head, served.translation);
+    let codec = match inbound {
+        Some(inbound) => inbound.codec(&exchange.head),
+        None => ClientCodec::Provider((served.provider).response_codec(
+            messages,
+            &exchange.head,
+            served.translation,
+        )),
+    };
     let job = relay::Relay {
         state,
         client,
@@ -215,7 +254,8 @@ async fn finish(
             let mut out = Vec::with_capacity(512);
             let mut limits = Vec::new();
             govern::write_limit_headers(state, &ctx, &mut limits);
-            error_response(&mut out, &err, ctx.request_id.as_str(), &limits, close);
+            let id = ctx.request_id.as_str();
+            openai_in::error_response_for(ctx.route, &mut out, &err, id, &limits, close);
             ctx.status = err.status();
             if client.write_all(&out).await.is_err() {
                 ctx.client_gone = true;

@@ -8,6 +8,8 @@ pub mod context;
 pub mod flow;
 pub mod govern;
 pub mod mcp;
+pub mod openai_codecs;
+pub mod openai_in;
 pub mod outcome;
 pub mod relay;
 pub mod state;

@@ -40,13 +40,17 @@ pub fn prepare(
             answer_count_tokens(body, ctx, out)?;
             Ok(Prepared::Answered)
         }
-        Route::Models | Route::Health | Route::Root | Route::Mcp => Err(GatewayError::new(
-            ErrorKind::NoProvider,
-            format!(
-                "provider `{}` of kind `{}` serves only /v1/messages and /v1/messages/count_tokens",
-                config.name, config.kind
-            ),
-        )),
+        // An OpenAI-format client's body passes to an OpenAI-format provider as it is.
+        Route::ChatCompletions => Ok(Prepared::Send(None)),
+        Route::Models | Route::OpenAiModels | Route::Health | Route::Root | Route::Mcp => {
+            Err(GatewayError::new(
+                ErrorKind::NoProvider,
+                format!(
+                    "provider `{}` of kind `{}` serves only /v1/messages and /v1/messages/count_tokens",
+                    config.name, config.kind
+                ),
+            ))
+        }
     }
 }
 

@@ -21,6 +21,12 @@ pub enum Route {
     Models,
     /// `POST`, `GET`, `DELETE /mcp`: the MCP gateway (answered by the shard's MCP gateway).
     Mcp,
+    /// `POST /v1/chat/completions` and `POST /openai/v1/chat/completions`: OpenAI-format
+    /// clients, answered in OpenAI's format.
+    ChatCompletions,
+    /// `GET /openai/v1/models`, and `GET /v1/models` without `anthropic-version`: the model
+    /// list in OpenAI's shape, answered by sluice from its config.
+    OpenAiModels,
 }
 
 impl Route {
@@ -33,22 +39,29 @@ impl Route {
             Route::CountTokens => "/v1/messages/count_tokens",
             Route::Models => "/v1/models",
             Route::Mcp => "/mcp",
+            Route::ChatCompletions => "/v1/chat/completions",
+            Route::OpenAiModels => "/openai/v1/models",
         }
     }
 
     /// Whether the upstream is asked (as opposed to sluice answering itself).
     pub fn is_proxied(self) -> bool {
         match self {
-            Route::Health | Route::Root | Route::Mcp => false,
-            Route::Messages | Route::CountTokens | Route::Models => true,
+            Route::Health | Route::Root | Route::Mcp | Route::OpenAiModels => false,
+            Route::Messages | Route::CountTokens | Route::Models | Route::ChatCompletions => true,
         }
+    }
+
+    /// Whether the client speaks OpenAI's format (its errors are answered in OpenAI's shape).
+    pub fn openai_client(self) -> bool {
+        matches!(self, Route::ChatCompletions | Route::OpenAiModels)
     }
 
     /// Whether the request body must be a JSON object naming a model.
     pub fn has_json_body(self) -> bool {
         match self {
-            Route::Messages | Route::CountTokens => true,
-            Route::Health | Route::Root | Route::Models | Route::Mcp => false,
+            Route::Messages | Route::CountTokens | Route::ChatCompletions => true,
+            Route::Health | Route::Root | Route::Models | Route::Mcp | Route::OpenAiModels => false,
         }
     }
 }
@@ -70,6 +83,12 @@ pub fn classify(method: &str, path: &str) -> Result<Route, GatewayError> {
         "/v1/messages/count_tokens" => (Route::CountTokens, &["POST"]),
         "/v1/models" => (Route::Models, &["GET"]),
         "/mcp" if path == "/mcp" => (Route::Mcp, &["GET", "POST", "DELETE"]),
+        "/v1/chat/completions" | "/openai/v1/chat/completions"
+            if !path.starts_with(ANTHROPIC_PREFIX) =>
+        {
+            (Route::ChatCompletions, &["POST"])
+        }
+        "/openai/v1/models" => (Route::OpenAiModels, &["GET"]),
         p if p.starts_with("/v1/models/") && p.len() > "/v1/models/".len() => {
             (Route::Models, &["GET"])
         }
@@ -122,6 +141,22 @@ mod tests {
             classify("POST", "/anthropic/mcp").unwrap_err().kind,
             ErrorKind::NotFound
         );
+    }
+
+    #[test]
+    fn openai_paths() {
+        for path in ["/v1/chat/completions", "/openai/v1/chat/completions"] {
+            assert_eq!(classify("POST", path), Ok(Route::ChatCompletions));
+            let e = classify("GET", path).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::MethodNotAllowed);
+        }
+        assert_eq!(
+            classify("GET", "/openai/v1/models"),
+            Ok(Route::OpenAiModels)
+        );
+        let e = classify("POST", "/anthropic/v1/chat/completions").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert!(Route::ChatCompletions.openai_client() && !Route::Messages.openai_client());
     }
 
     #[test]
