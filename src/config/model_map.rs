@@ -95,14 +95,20 @@ mod tests {
 
     #[test]
     fn the_first_matching_entry_wins_in_file_order() {
-        let map = parse("[model_map]\n\"gpt-5*\" = \"first\"\n\"gpt-5\" = \"exact-later\"\n\"*\" = \"any\"");
+        let map = parse(
+            "[model_map]\n\"gpt-5*\" = \"first\"\n\"gpt-5\" = \"exact-later\"\n\"*\" = \"any\"",
+        );
         assert_eq!(map.resolve("gpt-5"), "first");
         assert_eq!(map.resolve("gpt-5-mini"), "first");
         assert_eq!(map.resolve("other"), "any");
         let map = parse("[model_map]\n\"claude-*-haiku-?\" = \"llama\"\nexact = \"e\"");
         assert_eq!(map.resolve("claude-3-haiku-4"), "llama");
         assert_eq!(map.resolve("exact"), "e");
-        assert_eq!(map.resolve("unmapped"), "unmapped", "unmapped names pass unchanged");
+        assert_eq!(
+            map.resolve("unmapped"),
+            "unmapped",
+            "unmapped names pass unchanged"
+        );
         assert_eq!(map.get("exact").map(String::as_str), Some("e"));
     }
 }

@@ -9,6 +9,8 @@ pub mod azure_openai;
 pub mod bedrock;
 pub mod betas;
 pub mod blocking_http;
+pub mod cloud;
+pub mod cloud_kind;
 pub mod codec;
 #[cfg(test)]
 pub mod mock_http;
@@ -61,6 +63,8 @@ pub struct UpstreamRequest<'a> {
     pub body_len: usize,
     pub credentials: Credentials<'a>,
     pub encoding: ResponseEncoding,
+    /// A cloud kind's path and headers for this request (built by [`cloud::Cloud::prepare`]).
+    pub cloud: Option<&'a cloud::CloudRequest>,
 }
 
 /// What a translating dialect learned from one request that reading its response needs.

@@ -6,6 +6,7 @@
 use std::rc::Rc;
 
 use super::Client;
+use super::cloud::{self, CloudStep};
 use super::context::{Phase, RequestContext};
 use super::govern;
 use super::relay;
@@ -99,7 +100,15 @@ async fn handle(
     })?;
     if provider.translates() && route == Route::CountTokens {
         let out = &mut scratch.out;
-        translate::prepare(provider, target.provider, route, upstream_model, body, ctx, out)?;
+        translate::prepare(
+            provider,
+            target.provider,
+            route,
+            upstream_model,
+            body,
+            ctx,
+            out,
+        )?;
         return Ok(());
     }
 
@@ -111,9 +120,32 @@ async fn handle(
     }
     ctx.enter(Phase::Admitted);
     let out = &mut scratch.out;
-    let prepared = translate::prepare(provider, target.provider, route, upstream_model, body, ctx, out)?;
+    let prepared = translate::prepare(
+        provider,
+        target.provider,
+        route,
+        upstream_model,
+        body,
+        ctx,
+        out,
+    )?;
     let Prepared::Send(translation) = prepared else {
         return Ok(());
+    };
+    let (index, config) = (target.index, target.provider);
+    let cloud = match cloud::prepare(
+        state,
+        index,
+        config,
+        route,
+        head,
+        upstream_model,
+        body,
+        ctx,
+        out,
+    )? {
+        CloudStep::Send(cloud) => cloud,
+        CloudStep::Answered => return Ok(()),
     };
     let metered = ctx.key.is_some() || !target.provider.budgets.is_empty();
     let encoding = if metered {
@@ -140,6 +172,7 @@ async fn handle(
         body_len: body.len(),
         credentials,
         encoding,
+        cloud: cloud.as_ref(),
     };
     provider.write_request_head(upstream, &request);
     let separate_body: &[u8] = if body.len() <= SMALL_BODY_BYTES {

@@ -2,6 +2,7 @@
 //! client connection, the flow of one request from head to `finish`, the relay, the governance
 //! phases, the request context and the proxy-owned shard state.
 
+pub mod cloud;
 pub mod context;
 pub mod flow;
 pub mod govern;

@@ -11,6 +11,7 @@ use crate::governance::{GovLink, Governor};
 use crate::observe::access_log::AccessLogSender;
 use crate::observe::metrics::ShardMetrics;
 use crate::observe::request_id::RequestId;
+use crate::providers::cloud::Clouds;
 use crate::routing::KeyRotation;
 use crate::runtime::io::sync::Notify;
 use crate::upstream::Upstreams;
@@ -28,6 +29,8 @@ pub struct ProxyState {
     pub metrics: ShardMetrics,
     pub access_log: AccessLogSender,
     pub keys: KeyRotation,
+    /// The cloud kinds' options and credentials, shared by every shard.
+    pub clouds: Arc<Clouds>,
     /// Notified after each governance message applied in the background (share grants).
     pub gov_events: Notify,
     draining: Cell<bool>,
@@ -45,6 +48,7 @@ pub struct ProxyParts {
     pub gov_link: Rc<GovLink>,
     pub metrics: ShardMetrics,
     pub access_log: AccessLogSender,
+    pub clouds: Arc<Clouds>,
     /// The process start (Unix seconds), part of every request id.
     pub started_secs: u64,
 }
@@ -60,6 +64,7 @@ impl ProxyState {
             metrics: parts.metrics,
             access_log: parts.access_log,
             keys: KeyRotation::new(parts.index as u64),
+            clouds: parts.clouds,
             gov_events: Notify::new(),
             draining: Cell::new(false),
             in_flight: Cell::new(0),

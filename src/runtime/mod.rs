@@ -114,6 +114,10 @@ pub fn serve(
             ))
         })?;
     let gov_links = crate::governance::link::wire(cpus.len(), &ledger);
+    let env = |name: &str| std::env::var(name).ok();
+    let clouds = Arc::new(
+        crate::providers::cloud::Clouds::start(&config.providers, &env).map_err(StartError)?,
+    );
 
     let (mesh, inboxes) = mesh::Mesh::wire(cpus.len(), config_path);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<Option<SocketAddr>, String>>();
@@ -131,6 +135,7 @@ pub fn serve(
             access_log: access_log.sender(),
             gov_link,
             snapshot: Arc::clone(&snapshot),
+            clouds: Arc::clone(&clouds),
             ready: ready_tx.clone(),
         };
         let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))

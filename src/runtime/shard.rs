@@ -96,6 +96,7 @@ pub struct ShardSetup {
     pub access_log: AccessLogSender,
     pub gov_link: GovLink,
     pub snapshot: Arc<LedgerSnapshot>,
+    pub clouds: Arc<crate::providers::cloud::Clouds>,
     /// Told once the shard accepts (with the admin address on shard 0), or why it could not.
     pub ready: mpsc::Sender<Result<Option<SocketAddr>, String>>,
 }
@@ -112,6 +113,7 @@ pub async fn run(setup: ShardSetup) {
         access_log,
         gov_link,
         snapshot,
+        clouds,
         ready,
     } = setup;
     let listener = match TcpListener::bind(listen) {
@@ -156,6 +158,7 @@ pub async fn run(setup: ShardSetup) {
         gov_link: Rc::clone(&gov_link),
         metrics: ShardMetrics::new(index),
         access_log,
+        clouds,
         started_secs,
     }));
     let events = Rc::clone(&proxy);

@@ -28,7 +28,11 @@ pub fn provider_key<'a>(credentials: Credentials<'a>) -> Option<&'a Secret> {
 
 /// Appends the upstream head of a translated request (a JSON body of `request.body_len`
 /// bytes, for `request.model`, the model after `model_map`).
-pub fn write_request_head(out: &mut Vec<u8>, addressing: Addressing, request: &UpstreamRequest<'_>) {
+pub fn write_request_head(
+    out: &mut Vec<u8>,
+    addressing: Addressing,
+    request: &UpstreamRequest<'_>,
+) {
     let provider = request.provider;
     out.extend_from_slice(b"POST ");
     out.extend_from_slice(provider.base_url.base_path.as_bytes());
