@@ -110,6 +110,14 @@ fn a_bedrock_stream_reaches_the_client_as_the_anthropic_events_it_carries() {
         serde_json::json!(["interleaved-thinking-2025-05-14"])
     );
     assert_eq!(body["thinking"]["budget_tokens"], 512);
+    let metrics = gateway.admin_client().get("/metrics").text();
+    assert!(
+        metrics.contains(
+            "sluice_betas_dropped_total{provider=\"bedrock\",beta=\"not-a-real-beta-2099-01-01\"} 1\n"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("sluice_credential_refresh_failures_total{provider=\"bedrock\"} 0\n"));
 }
 
 #[test]
@@ -306,5 +314,61 @@ fn vertex_gets_the_raw_predict_envelope_and_its_stream_is_relayed_byte_for_byte(
     assert_eq!(
         request.path(),
         "/v1/projects/my-proj/locations/us-east5/publishers/anthropic/models/count-tokens:rawPredict"
+    );
+}
+
+#[test]
+fn without_keys_bedrock_signs_with_instance_metadata_credentials() {
+    let imds = MockUpstream::start(|request| {
+        let path = request.path();
+        if request.method == "PUT" && path == "/latest/api/token" {
+            return Reply::full(
+                200,
+                &[("content-type", "text/plain")],
+                b"imds-session-token",
+            );
+        }
+        if request.header_str("x-aws-ec2-metadata-token").as_deref() != Some("imds-session-token") {
+            return Reply::full(401, &[], b"");
+        }
+        match path {
+            "/latest/meta-data/iam/security-credentials/" => {
+                Reply::full(200, &[("content-type", "text/plain")], b"sluice-role")
+            }
+            "/latest/meta-data/iam/security-credentials/sluice-role" => Reply::full(
+                200,
+                &[("content-type", "application/json")],
+                br#"{"Code":"Success","AccessKeyId":"ASIAIMDS","SecretAccessKey":"imds/secret","Token":"imds-session","Expiration":"2099-01-01T00:00:00Z"}"#,
+            ),
+            _ => Reply::full(404, &[], b""),
+        }
+    });
+    let bedrock = MockUpstream::start(|_| eventstream(fixture("thinking_tool_use.bin")));
+    let home = support::TempDir::new("aws-home");
+    let missing = home.join("none");
+    let missing = missing.to_str().expect("path");
+    let mut toml = config_toml("http://127.0.0.1:9", None, &[]);
+    toml.push_str(&format!(
+        "\n[[providers]]\nname = \"bedrock\"\nkind = \"bedrock\"\nregion = \"us-east-1\"\nbase_url = \"{}\"\nmodel_map = {{ \"claude-sonnet-4-5\" = \"{MODEL_ID}\" }}\n",
+        bedrock.base_url()
+    ));
+    let endpoint = imds.base_url();
+    let gateway = Gateway::start_config_env(
+        &toml,
+        &[
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint.as_str()),
+            ("AWS_CONFIG_FILE", missing),
+            ("AWS_SHARED_CREDENTIALS_FILE", missing),
+            ("HOME", home.path().to_str().expect("home")),
+        ],
+    );
+    let response = stream_request(&mut gateway.client());
+    assert_eq!(response.status, 200, "{}", response.text());
+    let request = &bedrock.requests()[0];
+    let auth = request.header_str("authorization").expect("signed");
+    assert!(auth.contains("Credential=ASIAIMDS/"), "{auth}");
+    assert_eq!(
+        request.header_str("x-amz-security-token").as_deref(),
+        Some("imds-session")
     );
 }

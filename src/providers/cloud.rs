@@ -350,3 +350,41 @@ fn log_refresh(provider: &str, result: Result<bool, String>) {
         );
     }
 }
+
+impl Clouds {
+    /// Appends the cloud providers' counters in Prometheus text format: dropped
+    /// `anthropic-beta` values and failed credential refreshes.
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        if self.by_index.iter().all(Option::is_none) {
+            return;
+        }
+        out.push_str("# HELP sluice_betas_dropped_total anthropic-beta values dropped before sending to a provider that does not accept them.\n# TYPE sluice_betas_dropped_total counter\n");
+        for cloud in self.iter() {
+            for (beta, n) in cloud.betas_dropped.snapshot() {
+                let _ = writeln!(
+                    out,
+                    "sluice_betas_dropped_total{{provider=\"{}\",beta=\"{}\"}} {n}",
+                    label(&cloud.name),
+                    label(&beta)
+                );
+            }
+        }
+        out.push_str("# HELP sluice_credential_refresh_failures_total Failed fetches of a cloud provider's credentials or tokens.\n# TYPE sluice_credential_refresh_failures_total counter\n");
+        for cloud in self.iter() {
+            let _ = writeln!(
+                out,
+                "sluice_credential_refresh_failures_total{{provider=\"{}\"}} {}",
+                label(&cloud.name),
+                cloud.refresh_failures()
+            );
+        }
+    }
+}
+
+/// A Prometheus label value: `\`, `"` and line breaks escaped.
+fn label(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

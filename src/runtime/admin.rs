@@ -76,6 +76,7 @@ async fn serve(shard: &Rc<Shard>, conn: &mut ClientConn<TcpStream>, head: Reques
             let snapshots = shard.mesh.scrape_all().await;
             let mut text = prometheus::render(&snapshots);
             prometheus::render_governance(&mut text, &shard.proxy.gov);
+            shard.proxy.clouds.render_metrics(&mut text);
             local_response(
                 &mut out,
                 200,

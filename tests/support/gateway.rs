@@ -70,6 +70,11 @@ impl Gateway {
 
     /// Starts sluice with this exact config file content.
     pub fn start_config(toml: &str) -> Gateway {
+        Gateway::start_config_env(toml, &[])
+    }
+
+    /// Starts sluice with this config and these extra environment variables.
+    pub fn start_config_env(toml: &str, env: &[(&str, &str)]) -> Gateway {
         let dir = TempDir::new("gateway");
         let config_path = dir.join("sluice.toml");
         std::fs::write(&config_path, toml).unwrap();
@@ -82,6 +87,7 @@ impl Gateway {
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
