@@ -157,7 +157,7 @@ fn after_first_event(bytes: Vec<u8>) -> (MockUpstream, Gate) {
         Reply::new()
             .write(start)
             .gate(&held)
-            .write(bytes[first..].to_vec())
+            .write(&bytes[first..])
             .close()
     });
     (mock, gate)
