@@ -57,6 +57,14 @@ pub enum ErrorKind {
     BudgetExceeded,
     /// A governed request for a model sluice cannot price.
     UnpricedModel,
+    /// The upstream reported, before answering, that it throttled the request (429).
+    UpstreamRateLimited,
+    /// The upstream reported, before answering, that it is overloaded (503).
+    UpstreamOverloaded,
+    /// The upstream reported, before answering, an internal failure (500).
+    UpstreamFailed,
+    /// The upstream reported, before answering, that the request is invalid (400).
+    UpstreamRejected,
 }
 
 /// An error on the request path, with a message safe to show the caller.
@@ -96,6 +104,10 @@ impl GatewayError {
             ErrorKind::PermissionDenied => 403,
             ErrorKind::RateLimited => 429,
             ErrorKind::UnpricedModel => 400,
+            ErrorKind::UpstreamRateLimited => 429,
+            ErrorKind::UpstreamOverloaded => 503,
+            ErrorKind::UpstreamFailed => 500,
+            ErrorKind::UpstreamRejected => 400,
         }
     }
 
@@ -108,7 +120,11 @@ impl GatewayError {
             | ErrorKind::HeadTimeout
             | ErrorKind::VersionNotSupported
             | ErrorKind::NoProvider
-            | ErrorKind::UnpricedModel => "invalid_request_error",
+            | ErrorKind::UnpricedModel
+            | ErrorKind::UpstreamRejected => "invalid_request_error",
+            ErrorKind::UpstreamRateLimited => "rate_limit_error",
+            ErrorKind::UpstreamOverloaded => "overloaded_error",
+            ErrorKind::UpstreamFailed => "api_error",
             ErrorKind::Unauthenticated => "authentication_error",
             ErrorKind::PermissionDenied => "permission_error",
             ErrorKind::RateLimited => "rate_limit_error",
@@ -139,7 +155,11 @@ impl GatewayError {
             | ErrorKind::UnpricedModel => Fault::Client,
             ErrorKind::UpstreamUnreachable
             | ErrorKind::UpstreamTimeout
-            | ErrorKind::UpstreamProtocol => Fault::Upstream,
+            | ErrorKind::UpstreamProtocol
+            | ErrorKind::UpstreamRateLimited
+            | ErrorKind::UpstreamOverloaded
+            | ErrorKind::UpstreamFailed
+            | ErrorKind::UpstreamRejected => Fault::Upstream,
             ErrorKind::Internal => Fault::Gateway,
         }
     }
@@ -149,7 +169,11 @@ impl GatewayError {
         match self.kind {
             ErrorKind::UpstreamUnreachable
             | ErrorKind::UpstreamTimeout
-            | ErrorKind::UpstreamProtocol => true,
+            | ErrorKind::UpstreamProtocol
+            | ErrorKind::UpstreamRateLimited
+            | ErrorKind::UpstreamOverloaded
+            | ErrorKind::UpstreamFailed => true,
+            ErrorKind::UpstreamRejected => false,
             ErrorKind::BadRequest
             | ErrorKind::NotFound
             | ErrorKind::MethodNotAllowed
@@ -187,7 +211,11 @@ impl GatewayError {
             | ErrorKind::PermissionDenied
             | ErrorKind::RateLimited
             | ErrorKind::BudgetExceeded
-            | ErrorKind::UnpricedModel => false,
+            | ErrorKind::UnpricedModel
+            | ErrorKind::UpstreamRateLimited
+            | ErrorKind::UpstreamOverloaded
+            | ErrorKind::UpstreamFailed
+            | ErrorKind::UpstreamRejected => false,
         }
     }
 }

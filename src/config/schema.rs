@@ -82,6 +82,22 @@ pub struct RawProvider {
     pub project: Option<String>,
     #[serde(default)]
     pub location: Option<String>,
+    /// `bedrock` and `vertex`: options the provider module validates itself (credentials,
+    /// beta overrides), kept as written.
+    #[serde(default)]
+    pub aws_access_key_id: Option<String>,
+    #[serde(default)]
+    pub aws_secret_access_key: Option<String>,
+    #[serde(default)]
+    pub aws_session_token: Option<String>,
+    #[serde(default)]
+    pub aws_profile: Option<String>,
+    #[serde(default)]
+    pub credentials_file: Option<String>,
+    #[serde(default)]
+    pub betas_allow: Option<Vec<String>>,
+    #[serde(default)]
+    pub betas_drop: Option<Vec<String>>,
 }
 
 /// One upstream credential of a provider.

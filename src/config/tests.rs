@@ -197,7 +197,7 @@ fn shipped_example_file_parses_with_every_section() {
         "AZURE_OPENAI_API_KEY",
         "GROQ_API_KEY",
         "LOCAL_LLM_KEY",
-        "AWS_BEDROCK_CREDENTIALS",
+        "AWS_BEARER_TOKEN_BEDROCK",
         "VERTEX_ACCESS_TOKEN",
         "SLUICE_ADMIN_TOKEN",
         "SLUICE_KEY_ALICE",

@@ -173,6 +173,10 @@ pub struct ProviderConfig {
     pub project: Option<String>,
     /// `vertex` only (required there): the Vertex location, e.g. `us-east5` or `global`.
     pub location: Option<String>,
+    /// `bedrock` and `vertex` only: their kind-specific options as written (credentials,
+    /// `aws_profile`, `credentials_file`, `betas_allow`, `betas_drop`), validated by the
+    /// provider module when sluice starts (docs/clouds.md).
+    pub cloud_options: toml::Table,
 }
 
 /// One upstream credential and its share of traffic.

@@ -34,6 +34,7 @@ pub fn default_anthropic_provider() -> ProviderConfig {
         region: None,
         project: None,
         location: None,
+        cloud_options: toml::Table::new(),
     }
 }
 
@@ -60,7 +61,7 @@ pub fn validate_providers(
 
 fn validate_provider(
     path: &str,
-    raw: RawProvider,
+    mut raw: RawProvider,
     env: EnvLookup<'_>,
 ) -> Result<ProviderConfig, ConfigError> {
     let name_ok = !raw.name.is_empty()
@@ -89,6 +90,7 @@ fn validate_provider(
             ),
         )
     })?;
+    let cloud_options = cloud_options(path, &mut raw, kind)?;
     let region = kind_field(path, "region", raw.region, kind, ProviderKind::Bedrock)?;
     let project = kind_field(path, "project", raw.project, kind, ProviderKind::Vertex)?;
     let location = kind_field(path, "location", raw.location, kind, ProviderKind::Vertex)?;
@@ -124,8 +126,8 @@ fn validate_provider(
             )
         }
         (None, ProviderKind::Vertex) => match location.as_deref() {
-            Some("global") | None => "https://aiplatform.googleapis.com".to_owned(),
-            Some(location) => format!("https://{location}-aiplatform.googleapis.com"),
+            Some("global") | None => "https://aiplatform.googleapis.com/v1".to_owned(),
+            Some(location) => format!("https://{location}-aiplatform.googleapis.com/v1"),
         },
         (None, ProviderKind::AzureOpenAi | ProviderKind::OpenAiCompatible) => {
             return Err(ConfigError::new(
@@ -220,7 +222,62 @@ fn validate_provider(
         region,
         project,
         location,
+        cloud_options,
     })
+}
+
+/// The options a cloud kind validates itself, gathered as written into one table.
+fn cloud_options(
+    path: &str,
+    raw: &mut RawProvider,
+    kind: ProviderKind,
+) -> Result<toml::Table, ConfigError> {
+    let bedrock = kind == ProviderKind::Bedrock;
+    let cloud = bedrock || kind == ProviderKind::Vertex;
+    let strings = [
+        ("aws_access_key_id", raw.aws_access_key_id.take(), bedrock),
+        (
+            "aws_secret_access_key",
+            raw.aws_secret_access_key.take(),
+            bedrock,
+        ),
+        ("aws_session_token", raw.aws_session_token.take(), bedrock),
+        ("aws_profile", raw.aws_profile.take(), bedrock),
+        (
+            "credentials_file",
+            raw.credentials_file.take(),
+            kind == ProviderKind::Vertex,
+        ),
+    ];
+    let lists = [
+        ("betas_allow", raw.betas_allow.take()),
+        ("betas_drop", raw.betas_drop.take()),
+    ];
+    let mut table = toml::Table::new();
+    let refuse = |key: &str| {
+        ConfigError::new(
+            format!("{path}.{key}"),
+            format!("`{key}` does not apply to kind `{kind}`"),
+        )
+    };
+    for (key, value, applies) in strings {
+        if let Some(value) = value {
+            if !applies {
+                return Err(refuse(key));
+            }
+            table.insert(key.to_owned(), toml::Value::String(value));
+        }
+    }
+    for (key, value) in lists {
+        if let Some(values) = value {
+            if !cloud {
+                return Err(refuse(key));
+            }
+            let values = values.into_iter().map(toml::Value::String).collect();
+            table.insert(key.to_owned(), toml::Value::Array(values));
+        }
+    }
+    Ok(table)
 }
 
 /// A kind-specific field: rejected on other kinds, and limited to URL- and host-safe text.

@@ -12,6 +12,8 @@ use crate::observe::summary::ResponseSummary;
 pub enum CodecError {
     /// One event grew past the codec's limit without completing.
     EventTooLarge,
+    /// The upstream reported a failure in-band; [`ResponseCodec::upstream_error`] says which.
+    Upstream,
 }
 
 /// Reads one upstream response body and writes the client's.
@@ -53,6 +55,22 @@ pub trait ResponseCodec {
 
     /// The status of the replaced body, once emitted (None: the upstream's stands).
     fn replaced_status(&self) -> Option<u16> {
+        None
+    }
+
+    /// Whether the relay holds the response head until the codec first emits: a failure
+    /// before that is answered as an error status (and may fail over), not in-band.
+    fn holds_head(&self) -> bool {
+        false
+    }
+
+    /// The client's `content-type`, when it differs from the upstream's (a re-framed stream).
+    fn content_type(&self) -> Option<&'static [u8]> {
+        None
+    }
+
+    /// The failure behind [`CodecError::Upstream`], as the error to answer with.
+    fn upstream_error(&self) -> Option<crate::error::GatewayError> {
         None
     }
 }

@@ -9,6 +9,8 @@ pub mod azure_openai;
 pub mod bedrock;
 pub mod betas;
 pub mod blocking_http;
+pub mod cloud;
+pub mod cloud_kind;
 pub mod codec;
 #[cfg(test)]
 pub mod mock_http;
@@ -64,6 +66,8 @@ pub struct UpstreamRequest<'a> {
     /// The W3C trace context of this attempt's span, when tracing is on: every envelope writes
     /// it with [`UpstreamTrace::write`] in place of the client's own.
     pub trace: Option<UpstreamTrace<'a>>,
+    /// A cloud kind's path and headers for this request (built by [`cloud::Cloud::prepare`]).
+    pub cloud: Option<&'a cloud::CloudRequest>,
 }
 
 /// The `traceparent` (and `tracestate`) an upstream attempt carries.

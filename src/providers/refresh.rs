@@ -169,7 +169,14 @@ fn refresh_loop<F: Fetch>(weak: Weak<Refresher<F>>) {
         let now = SystemTime::now();
         if now >= wake_at {
             wake_at = match refresher.refresh_if_due(now) {
-                Err(_) => now + RETRY_AFTER_FAILURE,
+                Err(e) => {
+                    let thread = std::thread::current();
+                    eprintln!(
+                        "sluice: {}: credential refresh failed (the old credentials stay in use until they expire; retrying): {e}",
+                        thread.name().unwrap_or("refresh")
+                    );
+                    now + RETRY_AFTER_FAILURE
+                }
                 Ok(_) => match refresher.next_refresh() {
                     Some(at) => at,
                     None => return,

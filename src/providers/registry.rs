@@ -6,9 +6,10 @@ use std::future::Future;
 
 use super::Provider;
 use super::anthropic::{Anthropic, EventStreamCodec, MessageCodec};
+use super::bedrock::codec::{BedrockErrorCodec, BedrockEventsCodec};
 use super::codec::{OpaqueCodec, ResponseCodec};
 use super::openai::codec::{TranslatedBodyCodec, TranslatedEventsCodec};
-use super::{azure_openai, openai_compatible, openai_kind};
+use super::{azure_openai, cloud_kind, openai_compatible, openai_kind};
 use crate::config::ProviderKind;
 
 /// The provider that serves `kind` in this build (None: configured but not served yet).
@@ -18,7 +19,8 @@ pub fn provider_for(kind: ProviderKind) -> Option<&'static dyn Provider> {
         ProviderKind::OpenAi => Some(&openai_kind::OPENAI),
         ProviderKind::OpenAiCompatible => Some(&openai_compatible::OPENAI_COMPATIBLE),
         ProviderKind::AzureOpenAi => Some(&azure_openai::AZURE_OPENAI),
-        ProviderKind::Bedrock | ProviderKind::Vertex => None,
+        ProviderKind::Bedrock => Some(&cloud_kind::BEDROCK),
+        ProviderKind::Vertex => Some(&cloud_kind::VERTEX),
     }
 }
 
@@ -34,6 +36,10 @@ pub enum AnyCodec {
     OpenAiEvents(TranslatedEventsCodec),
     /// An OpenAI completion or error body replaced by its Anthropic form.
     OpenAiBody(TranslatedBodyCodec),
+    /// A Bedrock event stream relayed as Anthropic events.
+    BedrockEvents(BedrockEventsCodec),
+    /// A Bedrock error body replaced by its Anthropic form.
+    BedrockError(BedrockErrorCodec),
 }
 
 /// Work generic over the codec (the relay): run with the concrete codec, statically dispatched.
@@ -51,6 +57,8 @@ impl AnyCodec {
             AnyCodec::Opaque(codec) => work.run(codec).await,
             AnyCodec::OpenAiEvents(codec) => work.run(codec).await,
             AnyCodec::OpenAiBody(codec) => work.run(codec).await,
+            AnyCodec::BedrockEvents(codec) => work.run(codec).await,
+            AnyCodec::BedrockError(codec) => work.run(codec).await,
         }
     }
 }

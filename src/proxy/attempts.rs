@@ -350,7 +350,33 @@ async fn send(
 ) -> Result<(Exchange, Option<Translation>), GatewayError> {
     let target = attempt.target;
     let model = target_model(target, request.requested);
-    let (body, translation) = prepare_body(request, attempt, model, prepared)?;
+    // A cloud kind rewrites its own copy of the body (the client's stays for the next attempt).
+    let (body, translation, cloud) = match state.clouds.get(target.index) {
+        Some(cloud) => {
+            prepared.clear();
+            match &request.model_span {
+                Some(span) if Some(model) != request.requested => {
+                    *prepared = substitute_model(request.body, span.clone(), model);
+                }
+                _ => prepared.extend_from_slice(request.body),
+            }
+            let (route, head, stream) = (request.route, request.head, ctx.stream);
+            let call = super::cloud::prepare(
+                cloud,
+                target.provider,
+                route,
+                head,
+                model,
+                stream,
+                prepared,
+            )?;
+            (&prepared[..], None, Some(call))
+        }
+        None => {
+            let (body, translation) = prepare_body(request, attempt, model, prepared)?;
+            (body, translation, None)
+        }
+    };
     upstream.clear();
     let encoding = if request.metered || request.inbound.is_some() {
         ResponseEncoding::Identity
@@ -373,6 +399,7 @@ async fn send(
             traceparent,
             tracestate: ctx.trace.as_ref().and_then(|t| t.tracestate.as_deref()),
         }),
+        cloud: cloud.as_ref(),
     };
     attempt
         .provider

@@ -15,7 +15,8 @@ use super::openai_in;
 use super::outcome;
 use super::relay;
 use super::state::ProxyState;
-use super::translate::{self, Prepared};
+use super::translate::{self, Prepared, answer_count_tokens};
+use crate::config::ProviderKind;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::conn::Scratch;
 use crate::http::encode::local_response;
@@ -139,6 +140,11 @@ async fn handle(
         govern::admit(state, ctx, name, model, admitted, max_tokens).await?;
     }
     ctx.enter(Phase::Admitted);
+    // A first target on Bedrock: count_tokens answered here (Bedrock has no such endpoint).
+    if route == Route::CountTokens && first.provider.kind == ProviderKind::Bedrock {
+        answer_count_tokens(&scratch.body, ctx, &mut scratch.out)?;
+        return Ok(());
+    }
     // A first target that translates: count_tokens answered here (it has no such endpoint),
     // other routes but Messages refused. Messages and Chat Completions bodies are prepared per
     // attempt.

@@ -94,15 +94,13 @@ async fn relay<C: ResponseCodec>(
 
     ctx.keep_alive = ctx.keep_alive && !state.draining();
     let out = &mut scratch.out;
-    // A codec that replaces the whole body answers with a head of its own once it has it.
+    // A codec that replaces the whole body answers with a head of its own once it has it; one
+    // that holds the head sends it with its first bytes.
     let replaces = codec.replaces_body();
     let mut replaced = Vec::new();
-    if !replaces {
-        write_client_head(out, &head, framing, ctx.keep_alive);
-        govern::write_limit_headers(state, ctx, out);
-        out.extend_from_slice(b"\r\n");
-        ctx.status = head.status();
-        ctx.enter(Phase::Streaming);
+    let mut head_held = replaces || codec.holds_head();
+    if !head_held {
+        start_response(state, ctx, out, &head, framing, codec.content_type());
     }
 
     let mut reader = BodyReader::new(upstream_framing);
@@ -119,7 +117,15 @@ async fn relay<C: ResponseCodec>(
         let finished = match step {
             Ok(finished) => finished,
             Err(e) => {
-                return fail_mid_body(client, ctx, codec, out, body_fault(&e)).await;
+                return fail_mid_body(
+                    client,
+                    ctx,
+                    codec,
+                    out,
+                    body_fault(&e),
+                    head_held && !replaces,
+                )
+                .await;
             }
         };
         let before = out.len();
@@ -134,7 +140,21 @@ async fn relay<C: ResponseCodec>(
             ctx.first_body_at = Some(Instant::now());
         }
         if let Err(e) = fed_through {
-            return fail_mid_body(client, ctx, codec, out, codec_fault(e)).await;
+            return fail_mid_body(
+                client,
+                ctx,
+                codec,
+                out,
+                codec_fault(e),
+                head_held && !replaces,
+            )
+            .await;
+        }
+        if head_held && !replaces && (!out.is_empty() || finished) {
+            let bytes = std::mem::take(out);
+            start_response(state, ctx, out, &head, framing, codec.content_type());
+            out.extend_from_slice(&bytes);
+            head_held = false;
         }
         if finished && replaces {
             let status = codec.replaced_status().unwrap_or(head.status());
@@ -171,7 +191,7 @@ async fn relay<C: ResponseCodec>(
         let silent_for = now.saturating_duration_since(last_upstream_bytes);
         if silent_for >= read_timeout {
             let e = GatewayError::new(ErrorKind::UpstreamTimeout, "the upstream stopped sending");
-            return fail_mid_body(client, ctx, codec, out, e).await;
+            return fail_mid_body(client, ctx, codec, out, e, head_held && !replaces).await;
         }
         let mut wait = read_timeout - silent_for;
         if is_sse {
@@ -213,7 +233,15 @@ async fn relay<C: ResponseCodec>(
                     other => other,
                 };
                 if let Err(e) = ended {
-                    return fail_mid_body(client, ctx, codec, out, body_fault(&e)).await;
+                    return fail_mid_body(
+                        client,
+                        ctx,
+                        codec,
+                        out,
+                        body_fault(&e),
+                        head_held && !replaces,
+                    )
+                    .await;
                 }
             }
             Wake::Upstream(Err(e)) => {
@@ -221,7 +249,7 @@ async fn relay<C: ResponseCodec>(
                     ErrorKind::UpstreamProtocol,
                     format!("the upstream connection failed mid-response: {e}"),
                 );
-                return fail_mid_body(client, ctx, codec, out, e).await;
+                return fail_mid_body(client, ctx, codec, out, e, head_held && !replaces).await;
             }
             Wake::Client(Ok(n)) if n > 0 => {} // pipelined bytes, kept for the next request
             Wake::Client(_) => {
@@ -255,7 +283,13 @@ async fn fail_mid_body<C: ResponseCodec>(
     codec: C,
     out: &mut Vec<u8>,
     err: GatewayError,
+    head_held: bool,
 ) -> Result<(), GatewayError> {
+    if head_held {
+        // Nothing went out yet: the failure is the answer (and may fail over).
+        out.clear();
+        return Err(codec.upstream_error().unwrap_or(err));
+    }
     let is_sse = codec.event_stream();
     ctx.settlement = Settlement::Partial(if is_sse { codec.usage().cloned() } else { None });
     let mut event = Vec::with_capacity(192);
@@ -288,6 +322,10 @@ fn codec_fault(e: CodecError) -> GatewayError {
         CodecError::EventTooLarge => {
             GatewayError::new(ErrorKind::UpstreamProtocol, "an SSE event is too large")
         }
+        CodecError::Upstream => GatewayError::new(
+            ErrorKind::UpstreamProtocol,
+            "the upstream reported a failure",
+        ),
     }
 }
 
@@ -326,24 +364,48 @@ fn frame(out: &mut Vec<u8>, framing: ClientFraming, bytes: &[u8]) {
     }
 }
 
+/// Writes the client's response head (its status, headers and the limit headers) and enters
+/// the streaming phase.
+fn start_response(
+    state: &ProxyState,
+    ctx: &mut RequestContext,
+    out: &mut Vec<u8>,
+    head: &ResponseHead,
+    framing: ClientFraming,
+    content_type: Option<&[u8]>,
+) {
+    write_client_head(out, head, framing, ctx.keep_alive, content_type);
+    govern::write_limit_headers(state, ctx, out);
+    out.extend_from_slice(b"\r\n");
+    ctx.status = head.status();
+    ctx.enter(Phase::Streaming);
+}
+
 /// Writes the status line and headers (without the blank line that ends the head).
+/// `content_type`: the codec's, replacing the upstream's.
 fn write_client_head(
     out: &mut Vec<u8>,
     head: &ResponseHead,
     framing: ClientFraming,
     keep_alive: bool,
+    content_type: Option<&[u8]>,
 ) {
     write_status_line(out, head.status(), head.reason());
     let connection = head.header("connection");
     for (name, value) in head.headers() {
         let framing_header = name.eq_ignore_ascii_case("content-length");
+        let replaced_type = content_type.is_some() && name.eq_ignore_ascii_case("content-type");
         if is_hop_by_hop(name)
             || listed_in_connection(connection, name)
             || (framing_header && framing != ClientFraming::None)
+            || replaced_type
         {
             continue;
         }
         write_header(out, name, value);
+    }
+    if let Some(content_type) = content_type {
+        write_header(out, "content-type", content_type);
     }
     match framing {
         ClientFraming::Length(n) => write_content_length(out, n),

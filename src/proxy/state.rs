@@ -14,6 +14,7 @@ use crate::observe::audit::AuditSender;
 use crate::observe::metrics::ShardMetrics;
 use crate::observe::request_id::RequestId;
 use crate::observe::trace::ShardTracer;
+use crate::providers::cloud::Clouds;
 use crate::routing::{Health, HealthBroadcast, KeyRotation};
 use crate::runtime::io::sync::Notify;
 use crate::upstream::Upstreams;
@@ -45,6 +46,8 @@ pub struct ProxyState {
     pub health: Health,
     /// Carries health changes to the other shards.
     pub health_bus: Rc<dyn HealthBroadcast>,
+    /// The cloud kinds' options and credentials, shared by every shard.
+    pub clouds: Arc<Clouds>,
     /// Notified after each governance message applied in the background (share grants).
     pub gov_events: Notify,
     draining: Cell<bool>,
@@ -66,6 +69,7 @@ pub struct ProxyParts {
     pub tracer: Option<ShardTracer>,
     pub mcp: Option<McpShard>,
     pub health_bus: Rc<dyn HealthBroadcast>,
+    pub clouds: Arc<Clouds>,
     /// The process start (Unix seconds), part of every request id.
     pub started_secs: u64,
 }
@@ -88,6 +92,7 @@ impl ProxyState {
             mcp: parts.mcp,
             health,
             health_bus: parts.health_bus,
+            clouds: parts.clouds,
             gov_events: Notify::new(),
             draining: Cell::new(false),
             in_flight: Cell::new(0),

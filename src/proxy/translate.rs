@@ -56,7 +56,7 @@ pub fn prepare(
 
 /// count_tokens answered with sluice's estimate: ceil(UTF-8 bytes of the text the model
 /// reads / 4), plus a fixed 1,600 per image or non-text document (README, "count_tokens").
-fn answer_count_tokens(
+pub(super) fn answer_count_tokens(
     body: &[u8],
     ctx: &mut RequestContext,
     out: &mut Vec<u8>,

@@ -127,6 +127,10 @@ pub fn serve(
     let gov_links = crate::governance::link::wire(cpus.len(), &ledger);
     let (audit, exporter) = start_pipelines(&config)?;
     let mcp_hub = start_mcp_hub(&config)?;
+    let env = |name: &str| std::env::var(name).ok();
+    let clouds = Arc::new(
+        crate::providers::cloud::Clouds::start(&config.providers, &env).map_err(StartError)?,
+    );
 
     let (mesh, inboxes) = mesh::Mesh::wire(cpus.len(), config_path);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<Option<SocketAddr>, String>>();
@@ -148,6 +152,7 @@ pub fn serve(
             gov_link,
             snapshot: Arc::clone(&snapshot),
             certs: certs.clone(),
+            clouds: Arc::clone(&clouds),
             ready: ready_tx.clone(),
         };
         let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(cpu))

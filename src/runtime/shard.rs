@@ -137,6 +137,7 @@ pub struct ShardSetup {
     pub snapshot: Arc<LedgerSnapshot>,
     /// The listeners' TLS configurations, built at start.
     pub certs: ListenerCerts,
+    pub clouds: Arc<crate::providers::cloud::Clouds>,
     /// Told once the shard accepts (with the admin address on shard 0), or why it could not.
     pub ready: mpsc::Sender<Result<Option<SocketAddr>, String>>,
 }
@@ -157,6 +158,7 @@ pub async fn run(setup: ShardSetup) {
         gov_link,
         snapshot,
         certs,
+        clouds,
         ready,
     } = setup;
     let listener = match TcpListener::bind(listen) {
@@ -209,6 +211,7 @@ pub async fn run(setup: ShardSetup) {
             mesh: mesh.clone(),
             me: index,
         }),
+        clouds,
         started_secs,
     }));
     crate::proxy::mcp::observe_calls(&proxy);

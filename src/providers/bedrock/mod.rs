@@ -2,6 +2,7 @@
 //! auth), the event-stream response decoder and its translation to Anthropic SSE, and the AWS
 //! credential chain. IO-free except the credential fetches, which run on refresh threads.
 
+pub mod codec;
 pub mod config;
 pub mod credentials;
 pub mod envelope;
