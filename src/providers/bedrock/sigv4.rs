@@ -2,7 +2,7 @@
 //! and the headers to add, checked against AWS's published SigV4 test suite.
 //!
 //! Hand-written on `hmac` + `sha2` rather than the `aws-sigv4` crate, which brings tokio, the
-//! smithy runtime and two `http` crates into a glommio gateway for one HMAC chain. The clock is
+//! smithy runtime and two `http` crates into a thread-per-core gateway for one HMAC chain. The clock is
 //! read once per request by the caller and passed in as `time`.
 
 use std::fmt::Write as _;
