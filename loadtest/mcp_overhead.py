@@ -66,7 +66,7 @@ def pct(samples, p):
 
 
 def main():
-    sluice_bin, mock_bin = sys.argv[1], sys.argv[2]
+    sluice_bin, mock_bin = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     calls = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
     rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 5
     mock, mock_addr = start([mock_bin, "--listen", "127.0.0.1:0"])
