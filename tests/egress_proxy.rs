@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use support::fixtures;
 use support::gateway::config_toml;
 use support::tls::TestPki;
-use support::{Gateway, MockUpstream, RawClient};
+use support::{EVENTUALLY, Gateway, MockUpstream, RawClient, wait_for};
 
 /// The CONNECT targets a proxy saw, each with its Proxy-Authorization.
 type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
@@ -198,5 +198,55 @@ fn https_proxy_is_honoured_and_no_proxy_bypasses_it() {
         proxy.tunnels().len(),
         1,
         "a provider's \"none\" goes direct"
+    );
+}
+
+#[test]
+fn a_reload_rereads_the_server_and_provider_egress_proxies() {
+    let mock = MockUpstream::start(fixtures::anthropic_handler);
+    let (first, second) = (ConnectProxy::start(None), ConnectProxy::start(None));
+    let direct = config_toml(&mock.base_url(), None, &[("cores", "1")]);
+    let gateway = Gateway::start_config(&direct);
+    assert_eq!(send_message(&mut gateway.client()).status, 200);
+    assert!(first.tunnels().is_empty(), "no proxy configured yet");
+
+    // `[server] egress_proxy` added, then SIGHUP: new connections go through it.
+    let server_proxy = format!("\"{}\"", first.url());
+    let via_first = config_toml(
+        &mock.base_url(),
+        None,
+        &[("cores", "1"), ("egress_proxy", &server_proxy)],
+    );
+    std::fs::write(&gateway.config_path, &via_first).unwrap();
+    gateway.signal(libc::SIGHUP);
+    let applied = wait_for(EVENTUALLY, || {
+        let answer = send_message(&mut gateway.client());
+        (answer.status == 200 && !first.tunnels().is_empty()).then_some(())
+    });
+    assert!(applied.is_some(), "the server egress proxy never applied");
+
+    // A per-provider `egress_proxy` added: it overrides the server's after the next reload.
+    let via_second = format!("{via_first}egress_proxy = \"{}\"\n", second.url());
+    std::fs::write(&gateway.config_path, via_second).unwrap();
+    gateway.signal(libc::SIGHUP);
+    let applied = wait_for(EVENTUALLY, || {
+        let answer = send_message(&mut gateway.client());
+        (answer.status == 200 && !second.tunnels().is_empty()).then_some(())
+    });
+    assert!(applied.is_some(), "the provider egress proxy never applied");
+    let before = first.tunnels().len();
+    for _ in 0..3 {
+        assert_eq!(send_message(&mut gateway.client()).status, 200);
+    }
+    assert_eq!(
+        first.tunnels().len(),
+        before,
+        "the server proxy is no longer used"
+    );
+    let target = format!("127.0.0.1:{}", mock.addr().port());
+    assert!(
+        second.tunnels().iter().all(|(to, _)| *to == target),
+        "{:?}",
+        second.tunnels()
     );
 }

@@ -5,6 +5,7 @@
 //! that this layer imports neither; failures are this module's own [`ConnError`].
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -18,6 +19,10 @@ use crate::http::read_buffer::ReadBuffer;
 pub trait Transport: AsyncRead + AsyncWrite + Unpin {
     /// Waits for `d` (the runtime's timer).
     fn sleep(d: Duration) -> impl Future<Output = ()>;
+    /// The client's address (None when the transport has none, e.g. an in-memory test pipe).
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        None
+    }
 }
 
 /// Runs `fut` for at most `limit` on `S`'s timer: `None` when the time ran out first.
@@ -116,6 +121,8 @@ impl Scratch {
 /// A client connection and the bytes read from it but not consumed yet.
 pub struct ClientConn<S> {
     stream: S,
+    /// The client's address, read once when the connection is accepted.
+    peer: Option<SocketAddr>,
     input: ReadBuffer,
     scratch: Scratch,
     bytes_in: u64,
@@ -134,12 +141,18 @@ pub enum NextHead {
 impl<S: Transport> ClientConn<S> {
     pub fn new(stream: S) -> Self {
         ClientConn {
+            peer: stream.peer_addr(),
             stream,
             input: ReadBuffer::new(),
             scratch: Scratch::default(),
             bytes_in: 0,
             bytes_out: 0,
         }
+    }
+
+    /// The client's address, for the access log and the audit log.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
     }
 
     fn buffered(&self) -> &[u8] {

@@ -197,6 +197,9 @@ pub fn format_line(
     write_key(&mut out, "request_id");
     write_json_string(&mut out, ctx.request_id);
     out.push(b',');
+    write_key(&mut out, "client_addr");
+    write_client_addr(&mut out, ctx.client_addr);
+    out.push(b',');
     write_key(&mut out, "method");
     write_json_string(&mut out, head.map_or("", |h| h.method()));
     out.push(b',');
@@ -282,6 +285,18 @@ pub fn format_line(
     write_opt_string(&mut out, error.map(|e| e.message.as_ref()));
     out.extend_from_slice(b"}\n");
     out
+}
+
+/// `"127.0.0.1:50000"` or `null`, written in place (no allocation).
+fn write_client_addr(out: &mut Vec<u8>, addr: Option<std::net::SocketAddr>) {
+    use std::io::Write as _;
+    match addr {
+        // An address formats to digits, dots, colons and brackets: nothing to escape.
+        Some(addr) => {
+            let _ = write!(out, "\"{addr}\"");
+        }
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 fn write_opt_string(out: &mut Vec<u8>, value: Option<&str>) {

@@ -1,6 +1,7 @@
 //! The plain outcome of one finished request, as observability receives it: metrics and the
 //! access log read these values and nothing of the request path's own state.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::summary::ResponseSummary;
@@ -27,6 +28,8 @@ pub struct RequestRecord<'a> {
     pub overhead: Duration,
     pub upstream_ttfb: Option<Duration>,
     pub client_gone: bool,
+    /// The client connection's peer address.
+    pub client_addr: Option<SocketAddr>,
     /// The upstream attempts when there was more than one (failover), in order.
     pub attempts: &'a [AttemptLine<'a>],
 }
@@ -61,6 +64,7 @@ impl<'a> RequestRecord<'a> {
             overhead: Duration::ZERO,
             upstream_ttfb: None,
             client_gone: false,
+            client_addr: None,
             attempts: &[],
         }
     }

@@ -3,6 +3,7 @@
 //! from waits on the upstream and the client), what was sent, and what the codec saw.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -184,6 +185,8 @@ pub struct RequestContext {
     pub max_tokens: Option<u64>,
     /// The request body, moved here (not copied) for the audit log when it is on.
     pub audit_body: Option<Vec<u8>>,
+    /// The client connection's peer address, for the access and audit logs.
+    pub client_addr: Option<SocketAddr>,
 }
 
 impl RequestContext {
@@ -219,6 +222,7 @@ impl RequestContext {
             first_body_at: None,
             max_tokens: None,
             audit_body: None,
+            client_addr: None,
         }
     }
 }
@@ -251,6 +255,7 @@ impl RequestContext {
             overhead: self.overhead.total(),
             upstream_ttfb: self.upstream_ttfb,
             client_gone: self.client_gone,
+            client_addr: self.client_addr,
             attempts: &[],
         }
     }

@@ -29,6 +29,7 @@ use crate::routing::{self, Route};
 pub async fn serve(state: &Rc<ProxyState>, client: &mut Client, head: RequestHead) -> bool {
     let _in_flight = state.enter_request();
     let mut ctx = RequestContext::new(state.next_request_id(), head.keep_alive());
+    ctx.client_addr = client.peer_addr();
     ctx.trace = outcome::start_trace(state, &head);
     let mut scratch = client.take_scratch();
     let outcome = handle(state, client, &head, &mut scratch, &mut ctx).await;
@@ -41,7 +42,8 @@ pub async fn serve(state: &Rc<ProxyState>, client: &mut Client, head: RequestHea
 /// Answers a request whose head was refused before it could be served (bad HTTP, too large,
 /// too slow); the connection then closes.
 pub async fn refuse(state: &Rc<ProxyState>, client: &mut Client, err: GatewayError) -> bool {
-    let ctx = RequestContext::new(state.next_request_id(), false);
+    let mut ctx = RequestContext::new(state.next_request_id(), false);
+    ctx.client_addr = client.peer_addr();
     finish(state, client, None, ctx, Err(err), &mut Vec::new()).await
 }
 

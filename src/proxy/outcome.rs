@@ -272,7 +272,7 @@ fn send_audit(
         key_id: ctx.key_id.as_deref().map(str::to_owned),
         team: facts.team.as_deref().map(str::to_owned),
         customer: facts.customer.as_deref().map(str::to_owned),
-        client_addr: None,
+        client_addr: ctx.client_addr.map(|a| a.to_string()),
         method: head.map_or_else(String::new, |h| h.method().to_owned()),
         path: head.map_or_else(String::new, |h| h.path().to_owned()),
         provider: ctx.provider.and_then(name),

@@ -1,15 +1,17 @@
 //! Why this exists: every state-changing admin call (key created, changed, revoked, budget
-//! reset, config reloaded) leaves an audit record naming the caller, kept apart from the admin
-//! API's handlers so they stay about the API.
+//! reset, config reloaded) and every SIGHUP reload leaves an audit record naming the caller,
+//! kept apart from the admin API's handlers so they stay about the API.
 
 use serde_json::Value;
 
 use super::Shard;
 use crate::http::head::RequestHead;
-use crate::observe::audit::{AdminAction, AdminRecord, UnixMillis};
+use crate::observe::audit::{AdminAction, AdminRecord, AuditSender, UnixMillis};
 
 /// Who calls the admin API: the holder of `governance.admin_token` (there is one token).
 pub const ADMIN_CALLER: &str = "admin_token";
+/// Who reloads on SIGHUP: the operator, through a signal.
+pub const SIGNAL_CALLER: &str = "signal";
 
 /// The audited action of an admin route, and its target (None: the route changes nothing).
 pub fn action_of<'a>(method: &str, segments: &[&'a str]) -> Option<(AdminAction, Option<&'a str>)> {
@@ -54,6 +56,27 @@ pub fn record(shard: &Shard, head: &RequestHead, segments: &[&str], body: &[u8],
         caller: ADMIN_CALLER.to_owned(),
         detail,
         status: Some(status),
+    });
+}
+
+/// Records a SIGHUP reload, applied or refused. The refusal's reason stays in the process log:
+/// a config error may quote a value from the file, and the audit log never holds secrets.
+pub fn record_signal_reload(audit: Option<&AuditSender>, result: &Result<Vec<String>, String>) {
+    let Some(audit) = audit else {
+        return;
+    };
+    let detail = match result {
+        Ok(warnings) if warnings.is_empty() => "SIGHUP: applied".to_owned(),
+        Ok(warnings) => format!("SIGHUP: applied with {} warnings", warnings.len()),
+        Err(_) => "SIGHUP: refused, the running configuration stays".to_owned(),
+    };
+    audit.record_admin(AdminRecord {
+        time: UnixMillis::now(),
+        action: AdminAction::ConfigReloaded,
+        target: None,
+        caller: SIGNAL_CALLER.to_owned(),
+        detail: Some(detail),
+        status: None,
     });
 }
 

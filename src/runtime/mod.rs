@@ -181,7 +181,8 @@ pub fn serve(
         }
     }
     drop(placeholder);
-    signals::forward_to(mesh.clone(), access_log.reopener())
+    let signal_audit = audit.as_ref().and_then(AuditLog::sender);
+    signals::forward_to(mesh.clone(), access_log.reopener(), signal_audit)
         .map_err(|e| StartError(format!("cannot install signal handlers: {e}")))?;
     on_ready(&Listening {
         listen,

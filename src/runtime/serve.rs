@@ -3,6 +3,7 @@
 //! core), and stop as soon as the stop signal fires, even while waiting for a connection.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::io::net::{TcpListener, TcpStream};
@@ -19,12 +20,22 @@ impl Transport for TcpStream {
     fn sleep(d: Duration) -> impl Future<Output = ()> {
         sleep(d)
     }
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        TcpStream::peer_addr(self).ok()
+    }
 }
 
 /// A listener's client stream (plain or TLS) is the transport the handlers serve.
 impl Transport for ClientStream {
     fn sleep(d: Duration) -> impl Future<Output = ()> {
         sleep(d)
+    }
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        let tcp = match self {
+            ClientStream::Plain(tcp) => tcp,
+            ClientStream::Tls(tls) => tls.get_ref().0,
+        };
+        tcp.peer_addr().ok()
     }
 }
 

@@ -1,17 +1,23 @@
 //! Signals become mesh messages: SIGTERM and SIGINT a `Shutdown` to every shard, SIGHUP a
-//! reload of the configuration file (and the listeners' certificates) plus a reopen of the
-//! access-log file, SIGUSR1 only the reopen (logrotate's `postrotate`). A plain thread waits
-//! for them so no shard ever blocks.
+//! reload of the configuration file (and the listeners' certificates; audited) plus a reopen
+//! of the access-log file, SIGUSR1 only the reopen (logrotate's `postrotate`). A plain thread
+//! waits for them so no shard ever blocks.
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
+use super::admin_audit::record_signal_reload;
 use super::mesh::Mesh;
 use crate::observe::access_log::AccessLogReopen;
+use crate::observe::audit::AuditSender;
 
 /// Registers the handlers now (so a signal that arrives at once is not lost) and forwards them.
 /// A second SIGTERM/SIGINT exits at once.
-pub fn forward_to(mesh: Mesh, access_log: AccessLogReopen) -> std::io::Result<()> {
+pub fn forward_to(
+    mesh: Mesh,
+    access_log: AccessLogReopen,
+    audit: Option<AuditSender>,
+) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])?;
     std::thread::Builder::new()
         .name("sluice-signals".into())
@@ -24,7 +30,9 @@ pub fn forward_to(mesh: Mesh, access_log: AccessLogReopen) -> std::io::Result<()
                 }
                 if signal == SIGHUP {
                     access_log.reopen();
-                    match mesh.reload_blocking() {
+                    let result = mesh.reload_blocking();
+                    record_signal_reload(audit.as_ref(), &result);
+                    match result {
                         Ok(warnings) => {
                             eprintln!("sluice: SIGHUP, configuration reloaded");
                             for w in warnings {

@@ -18,7 +18,7 @@ use self::dns::DnsCache;
 use self::io::UpstreamIo;
 use self::pool::Pool;
 use self::tls::UpstreamTls;
-use crate::config::{Config, EgressProxy, ProviderConfig};
+use crate::config::{Config, ProviderConfig};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::{HeadError, ParseStatus};
 use crate::http::limits::MAX_HEADERS;
@@ -82,8 +82,6 @@ pub struct Exchange {
 
 /// One shard's way to every upstream.
 pub struct Upstreams {
-    /// Each provider's CONNECT proxy (None: direct).
-    proxies: Vec<Option<EgressProxy>>,
     tls: RefCell<Vec<Option<UpstreamTls>>>,
     /// Bumped by each reload: connections opened for an older provider list are not pooled.
     generation: Cell<u64>,
@@ -103,11 +101,6 @@ impl Upstreams {
         Ok(Upstreams {
             tls: RefCell::new(tls),
             generation: Cell::new(0),
-            proxies: config
-                .providers
-                .iter()
-                .map(|p| p.egress_proxy.clone())
-                .collect(),
             pool: Pool::new(config.providers.len(), config.server.upstream_idle_pool),
             dns,
             connect_timeout: config.server.upstream_connect_timeout,
@@ -198,8 +191,9 @@ impl Upstreams {
                 format!("cannot reach provider {}: {what}", provider.name),
             )
         };
-        let proxy = self.proxies.get(index).and_then(Option::as_ref);
-        // Through a proxy, the socket goes to the proxy and errors name it.
+        // The request's own configuration names the proxy, so a reload applies to the next
+        // connection opened. Through a proxy, the socket goes to the proxy and errors name it.
+        let proxy = provider.egress_proxy.as_ref();
         let (dial_host, dial_port, via) = match proxy {
             Some(p) => (&p.host, p.port, format!("egress proxy {}: ", p.label())),
             None => (&url.host, url.port, String::new()),

@@ -261,7 +261,7 @@ pub struct AdminRecord {
     pub action: AdminAction,
     /// The object acted on (a key, team or customer id), if any.
     pub target: Option<String>,
-    /// Who called: e.g. `admin_token from 10.0.0.5:41234` or `SIGHUP`.
+    /// Who called: e.g. `admin_token`, or `signal` for a SIGHUP reload.
     pub caller: String,
     /// What changed, in words (never a secret).
     pub detail: Option<String>,
