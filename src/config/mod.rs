@@ -3,13 +3,16 @@
 //!
 //! Reading is two steps: `schema` deserializes the raw shape (serde, `deny_unknown_fields`,
 //! paths tracked by `serde_path_to_error`), then `validate` types, resolves and cross-checks
-//! it. Every section is optional; an empty file is the embedded default.
+//! it. A `[[providers]]` entry's kind-specific keys are kept as written and checked by the
+//! kind's own module through the [`KindRules`] port (the loaders that pass it in live in
+//! `providers::load`). Every section is optional; an empty file is the embedded default.
 
 mod audit;
 mod base_url;
 mod duration;
 mod egress;
 mod glob;
+mod kind_rules;
 mod listener_tls;
 mod mcp;
 mod model_map;
@@ -37,13 +40,13 @@ mod tests_parsers;
 mod tests_validation;
 
 use std::fmt;
-use std::path::Path;
 
 pub use audit::*;
 pub use base_url::{BaseUrl, MAX_HOST_LEN};
 pub use duration::{MAX_RATE_WINDOW, ResetPeriod, parse_window};
 pub use egress::{DEFAULT_PROXY_PORT, EgressProxy, NO_EGRESS_PROXY, no_proxy_matches};
 pub use glob::glob_match;
+pub use kind_rules::{KindRules, OptionError};
 pub use listener_tls::{ListenerTls, ListenersTls, TlsKeySource};
 pub use mcp::{
     DEFAULT_MCP_CALL_TIMEOUT_MS, MAX_MCP_CALL_TIMEOUT_MS, MAX_MCP_SERVER_NAME_LEN,
@@ -122,25 +125,17 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// Parses and validates `text`, resolving `env:NAME` secrets from the process environment.
-    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
-        Config::from_toml_str_with_env(text, &|name| std::env::var(name).ok())
-    }
-
-    /// Parses and validates `text`, resolving `env:NAME` secrets through `env`.
-    pub fn from_toml_str_with_env(
+    /// Parses and validates `text`, resolving `env:NAME` secrets through `env` and handing
+    /// each provider's kind-specific options to `kinds`. The loaders (`Config::load`,
+    /// `Config::from_toml_str`) live with the provider registry that they pass here
+    /// (`providers::load`).
+    pub fn parse_with(
         text: &str,
         env: &dyn Fn(&str) -> Option<String>,
+        kinds: &dyn KindRules,
     ) -> Result<Config, ConfigError> {
         let raw = parse_raw(text)?;
-        validate::validate(raw, env)
-    }
-
-    /// Reads, parses and validates the file at `path` (secrets from the process environment).
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new("", format!("cannot read {}: {e}", path.display())))?;
-        Config::from_toml_str(&text)
+        validate::validate(raw, env, kinds)
     }
 
     /// The configuration used without a file: listen on 127.0.0.1:8080, admin on
@@ -234,13 +229,22 @@ fn parse_raw(text: &str) -> Result<schema::RawConfig, ConfigError> {
         message: error.message().to_owned(),
         line: line_of(&error),
     })?;
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.inner();
-        ConfigError {
-            path: if path == "." { String::new() } else { path },
-            message: inner.message().to_owned(),
-            line: line_of(inner),
+    let mut raw: schema::RawConfig =
+        serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            let path = error.path().to_string();
+            let inner = error.inner();
+            ConfigError {
+                path: if path == "." { String::new() } else { path },
+                message: inner.message().to_owned(),
+                line: line_of(inner),
+            }
+        })?;
+    // Where each kind-specific option was written, so a kind's refusal names the line too.
+    for provider in raw.providers.iter_mut().flatten() {
+        for (_, start, line) in &mut provider.option_lines {
+            let before = text.get(..*start).unwrap_or(text);
+            *line = before.bytes().filter(|&b| b == b'\n').count() + 1;
         }
-    })
+    }
+    Ok(raw)
 }

@@ -56,48 +56,73 @@ pub struct RawServer {
     pub egress_proxy: Option<String>,
 }
 
-/// One `[[providers]]` entry.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One `[[providers]]` entry: the keys common to every kind, typed, and the kind-specific
+/// rest kept as written in `options` for the kind's own module to check (see
+/// `kind_rules`). Unknown keys are therefore refused by the kind, with their path and line.
+#[derive(Debug)]
 pub struct RawProvider {
     pub name: String,
     pub kind: String,
-    #[serde(default)]
     pub base_url: Option<String>,
-    #[serde(default)]
     pub egress_proxy: Option<String>,
-    #[serde(default)]
     pub keys: Vec<RawProviderKey>,
-    #[serde(default)]
     pub ca_file: Option<String>,
-    #[serde(default)]
     pub budgets: Vec<RawBudget>,
-    #[serde(default)]
     pub model_map: super::model_map::ModelMap,
-    #[serde(default)]
-    pub api_version: Option<String>,
-    #[serde(default)]
-    pub region: Option<String>,
-    #[serde(default)]
-    pub project: Option<String>,
-    #[serde(default)]
-    pub location: Option<String>,
-    /// `bedrock` and `vertex`: options the provider module validates itself (credentials,
-    /// beta overrides), kept as written.
-    #[serde(default)]
-    pub aws_access_key_id: Option<String>,
-    #[serde(default)]
-    pub aws_secret_access_key: Option<String>,
-    #[serde(default)]
-    pub aws_session_token: Option<String>,
-    #[serde(default)]
-    pub aws_profile: Option<String>,
-    #[serde(default)]
-    pub credentials_file: Option<String>,
-    #[serde(default)]
-    pub betas_allow: Option<Vec<String>>,
-    #[serde(default)]
-    pub betas_drop: Option<Vec<String>>,
+    /// Every other key of the entry, as written.
+    pub options: toml::Table,
+    /// Each option's key, byte offset and (filled in once the text is at hand) line.
+    pub option_lines: Vec<(String, usize, usize)>,
+}
+
+impl<'de> Deserialize<'de> for RawProvider {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ProviderVisitor;
+        impl<'de> Visitor<'de> for ProviderVisitor {
+            type Value = RawProvider;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a [[providers]] table")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawProvider, A::Error> {
+                let (mut name, mut kind) = (None, None);
+                let mut provider = RawProvider {
+                    name: String::new(),
+                    kind: String::new(),
+                    base_url: None,
+                    egress_proxy: None,
+                    keys: Vec::new(),
+                    ca_file: None,
+                    budgets: Vec::new(),
+                    model_map: super::model_map::ModelMap::default(),
+                    options: toml::Table::new(),
+                    option_lines: Vec::new(),
+                };
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "name" => name = Some(map.next_value()?),
+                        "kind" => kind = Some(map.next_value()?),
+                        "base_url" => provider.base_url = Some(map.next_value()?),
+                        "egress_proxy" => provider.egress_proxy = Some(map.next_value()?),
+                        "keys" => provider.keys = map.next_value()?,
+                        "ca_file" => provider.ca_file = Some(map.next_value()?),
+                        "budgets" => provider.budgets = map.next_value()?,
+                        "model_map" => provider.model_map = map.next_value()?,
+                        _ => {
+                            let value: toml::Spanned<toml::Value> = map.next_value()?;
+                            provider
+                                .option_lines
+                                .push((key.clone(), value.span().start, 0));
+                            provider.options.insert(key, value.into_inner());
+                        }
+                    }
+                }
+                provider.name = name.ok_or_else(|| de::Error::missing_field("name"))?;
+                provider.kind = kind.ok_or_else(|| de::Error::missing_field("kind"))?;
+                Ok(provider)
+            }
+        }
+        deserializer.deserialize_map(ProviderVisitor)
+    }
 }
 
 /// One upstream credential of a provider.

@@ -119,7 +119,7 @@ fn design_example_parses_once_its_bedrock_target_is_declared() {
         bedrock.base_url.host,
         "bedrock-runtime.us-west-2.amazonaws.com"
     );
-    assert_eq!(bedrock.region.as_deref(), Some("us-west-2"));
+    assert_eq!(bedrock.options["region"].as_str(), Some("us-west-2"));
 
     assert_eq!(
         config.routes,

@@ -165,18 +165,10 @@ pub struct ProviderConfig {
     pub budgets: Vec<Budget>,
     /// Requested model name (exact or glob, first match wins) → this provider's model id.
     pub model_map: super::model_map::ModelMap,
-    /// `azure_openai` only: the `api-version` query value.
-    pub api_version: Option<String>,
-    /// `bedrock` only (required there): the AWS region SigV4 signs for.
-    pub region: Option<String>,
-    /// `vertex` only (required there): the Google Cloud project.
-    pub project: Option<String>,
-    /// `vertex` only (required there): the Vertex location, e.g. `us-east5` or `global`.
-    pub location: Option<String>,
-    /// `bedrock` and `vertex` only: their kind-specific options as written (credentials,
-    /// `aws_profile`, `credentials_file`, `betas_allow`, `betas_drop`), validated by the
-    /// provider module when sluice starts (docs/clouds.md).
-    pub cloud_options: toml::Table,
+    /// The kind-specific keys as written (`region`, `api_version`, credentials, beta tables
+    /// ...), checked at load by the kind's own module in `src/providers/` (see `KindRules`),
+    /// which also reads them.
+    pub options: toml::Table,
 }
 
 /// One upstream credential and its share of traffic.

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::duration::{ResetPeriod, parse_window};
+use super::kind_rules::KindRules;
 use super::schema::{RawBudget, RawConfig, RawPrice, RawRateLimit, RawRoute, RawServer};
 use super::secret::{Secret, resolve_secret};
 use super::types::{
@@ -30,7 +31,11 @@ pub const MAX_PRICE_USD_PER_MTOK: f64 = 1.0e6;
 pub const MAX_OUTPUT_TOKENS: u64 = 10_000_000;
 
 /// Validates the whole file.
-pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
+pub fn validate(
+    raw: RawConfig,
+    env: EnvLookup<'_>,
+    kinds: &dyn KindRules,
+) -> Result<Config, ConfigError> {
     let listeners_tls = super::listener_tls::validate_listeners_tls(&raw.server, env)?;
     let server_egress = raw.server.egress_proxy.clone();
     let provider_egress: Vec<Option<String>> = raw
@@ -49,7 +54,7 @@ pub fn validate(raw: RawConfig, env: EnvLookup<'_>) -> Result<Config, ConfigErro
                 "at least one provider is needed",
             ));
         }
-        Some(list) => validate_providers(list, env)?,
+        Some(list) => validate_providers(list, env, kinds)?,
     };
     let mut providers = providers;
     super::egress::resolve_egress(

@@ -1,11 +1,13 @@
-//! Validates `[[providers]]`: names, kinds, base URLs (with per-kind defaults), keys, CA
-//! files and the fields only some kinds take (region, project, location, api_version).
+//! Validates `[[providers]]`: names, kinds, base URLs, keys, CA files and model maps, the keys
+//! every kind shares. Each kind's own options (region, project, api_version, credentials ...)
+//! and its default base URL are its module's, reached through [`KindRules`].
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 
 use super::ConfigError;
 use super::base_url::BaseUrl;
+use super::kind_rules::{KindRules, OptionError};
 use super::schema::RawProvider;
 use super::types::{ProviderConfig, ProviderKey, ProviderKind};
 use super::validate::{EnvLookup, secret_at, validate_budgets};
@@ -30,11 +32,7 @@ pub fn default_anthropic_provider() -> ProviderConfig {
         egress_proxy: None,
         budgets: Vec::new(),
         model_map: super::model_map::ModelMap::default(),
-        api_version: None,
-        region: None,
-        project: None,
-        location: None,
-        cloud_options: toml::Table::new(),
+        options: toml::Table::new(),
     }
 }
 
@@ -42,12 +40,13 @@ pub fn default_anthropic_provider() -> ProviderConfig {
 pub fn validate_providers(
     raw: Vec<RawProvider>,
     env: EnvLookup<'_>,
+    kinds: &dyn KindRules,
 ) -> Result<Vec<ProviderConfig>, ConfigError> {
     let mut names = HashSet::new();
     let mut providers = Vec::with_capacity(raw.len());
     for (index, provider) in raw.into_iter().enumerate() {
         let path = format!("providers[{index}]");
-        let provider = validate_provider(&path, provider, env)?;
+        let provider = validate_provider(&path, provider, env, kinds)?;
         if !names.insert(provider.name.clone()) {
             return Err(ConfigError::new(
                 format!("{path}.name"),
@@ -61,8 +60,9 @@ pub fn validate_providers(
 
 fn validate_provider(
     path: &str,
-    mut raw: RawProvider,
+    raw: RawProvider,
     env: EnvLookup<'_>,
+    kinds: &dyn KindRules,
 ) -> Result<ProviderConfig, ConfigError> {
     let name_ok = !raw.name.is_empty()
         && raw.name.len() <= MAX_PROVIDER_NAME_LEN
@@ -90,55 +90,16 @@ fn validate_provider(
             ),
         )
     })?;
-    let cloud_options = cloud_options(path, &mut raw, kind)?;
-    let region = kind_field(path, "region", raw.region, kind, ProviderKind::Bedrock)?;
-    let project = kind_field(path, "project", raw.project, kind, ProviderKind::Vertex)?;
-    let location = kind_field(path, "location", raw.location, kind, ProviderKind::Vertex)?;
-    let api_version = kind_field(
-        path,
-        "api_version",
-        raw.api_version,
-        kind,
-        ProviderKind::AzureOpenAi,
-    )?;
-    let required = |field: &str, value: &Option<String>| match value {
-        Some(_) => Ok(()),
-        None => Err(ConfigError::new(
+    // The kind checks its own options and names its default base URL.
+    let default_url = kinds
+        .check(kind, &raw.options, raw.base_url.is_some())
+        .map_err(|e| option_error(path, &raw, e))?;
+    let Some(base_url_text) = raw.base_url.or(default_url) else {
+        return Err(ConfigError::new(
             path,
-            format!("kind `{kind}` needs `{field}`"),
-        )),
+            format!("kind `{kind}` needs `base_url`"),
+        ));
     };
-    if kind == ProviderKind::Bedrock {
-        required("region", &region)?;
-    }
-    if kind == ProviderKind::Vertex {
-        required("project", &project)?;
-        required("location", &location)?;
-    }
-    let base_url_text = match (raw.base_url, kind) {
-        (Some(text), _) => text,
-        (None, ProviderKind::Anthropic) => "https://api.anthropic.com".to_owned(),
-        (None, ProviderKind::OpenAi) => "https://api.openai.com/v1".to_owned(),
-        (None, ProviderKind::Bedrock) => {
-            format!(
-                "https://bedrock-runtime.{}.amazonaws.com",
-                region.as_deref().unwrap_or_default()
-            )
-        }
-        (None, ProviderKind::Vertex) => match location.as_deref() {
-            Some("global") | None => "https://aiplatform.googleapis.com/v1".to_owned(),
-            Some(location) => format!("https://{location}-aiplatform.googleapis.com/v1"),
-        },
-        (None, ProviderKind::AzureOpenAi | ProviderKind::OpenAiCompatible) => {
-            return Err(ConfigError::new(
-                path,
-                format!("kind `{kind}` needs `base_url`"),
-            ));
-        }
-    };
-    if kind == ProviderKind::AzureOpenAi {
-        required("api_version", &api_version)?;
-    }
     let base_url = BaseUrl::parse(&base_url_text)
         .map_err(|m| ConfigError::new(format!("{path}.base_url"), m))?;
     let mut keys = Vec::with_capacity(raw.keys.len());
@@ -175,11 +136,7 @@ fn validate_provider(
     }
     // An OpenAI-format provider authenticates with its own keys: the client's credential is
     // never sent to it, so it has nothing to authenticate with otherwise.
-    let openai_format = matches!(
-        kind,
-        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::AzureOpenAi
-    );
-    if openai_format && keys.is_empty() {
+    if kinds.needs_keys(kind) && keys.is_empty() {
         return Err(ConfigError::new(
             format!("{path}.keys"),
             format!("kind `{kind}` needs `keys`: the client's own credential is never sent to it"),
@@ -218,94 +175,25 @@ fn validate_provider(
         egress_proxy: None,
         budgets: validate_budgets(&format!("{path}.budgets"), &raw.budgets)?,
         model_map: raw.model_map,
-        api_version,
-        region,
-        project,
-        location,
-        cloud_options,
+        options: raw.options,
     })
 }
 
-/// The options a cloud kind validates itself, gathered as written into one table.
-fn cloud_options(
-    path: &str,
-    raw: &mut RawProvider,
-    kind: ProviderKind,
-) -> Result<toml::Table, ConfigError> {
-    let bedrock = kind == ProviderKind::Bedrock;
-    let cloud = bedrock || kind == ProviderKind::Vertex;
-    let strings = [
-        ("aws_access_key_id", raw.aws_access_key_id.take(), bedrock),
-        (
-            "aws_secret_access_key",
-            raw.aws_secret_access_key.take(),
-            bedrock,
-        ),
-        ("aws_session_token", raw.aws_session_token.take(), bedrock),
-        ("aws_profile", raw.aws_profile.take(), bedrock),
-        (
-            "credentials_file",
-            raw.credentials_file.take(),
-            kind == ProviderKind::Vertex,
-        ),
-    ];
-    let lists = [
-        ("betas_allow", raw.betas_allow.take()),
-        ("betas_drop", raw.betas_drop.take()),
-    ];
-    let mut table = toml::Table::new();
-    let refuse = |key: &str| {
-        ConfigError::new(
-            format!("{path}.{key}"),
-            format!("`{key}` does not apply to kind `{kind}`"),
-        )
+/// A kind's refusal, at the key's path and the line it was written on.
+fn option_error(path: &str, raw: &RawProvider, error: OptionError) -> ConfigError {
+    let Some(key) = error.key else {
+        return ConfigError::new(path, error.message);
     };
-    for (key, value, applies) in strings {
-        if let Some(value) = value {
-            if !applies {
-                return Err(refuse(key));
-            }
-            table.insert(key.to_owned(), toml::Value::String(value));
-        }
+    let line = raw
+        .option_lines
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, _, line)| *line);
+    ConfigError {
+        path: format!("{path}.{key}"),
+        message: error.message,
+        line,
     }
-    for (key, value) in lists {
-        if let Some(values) = value {
-            if !cloud {
-                return Err(refuse(key));
-            }
-            let values = values.into_iter().map(toml::Value::String).collect();
-            table.insert(key.to_owned(), toml::Value::Array(values));
-        }
-    }
-    Ok(table)
-}
-
-/// A kind-specific field: rejected on other kinds, and limited to URL- and host-safe text.
-fn kind_field(
-    path: &str,
-    field: &str,
-    value: Option<String>,
-    kind: ProviderKind,
-    owner: ProviderKind,
-) -> Result<Option<String>, ConfigError> {
-    let Some(value) = value else { return Ok(None) };
-    if kind != owner {
-        return Err(ConfigError::new(
-            format!("{path}.{field}"),
-            format!("`{field}` applies only to kind `{owner}`, not `{kind}`"),
-        ));
-    }
-    if value.is_empty()
-        || !value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-    {
-        return Err(ConfigError::new(
-            format!("{path}.{field}"),
-            format!("invalid value `{value}`: use letters, digits, - _ ."),
-        ));
-    }
-    Ok(Some(value))
 }
 
 /// Longest provider key id.

@@ -144,9 +144,7 @@ fn bedrock(
     provider: &ProviderConfig,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Cloud, String> {
-    let mut table = provider.cloud_options.clone();
-    let region = provider.region.clone().unwrap_or_default();
-    table.insert("region".into(), toml::Value::String(region));
+    let mut table = provider.options.clone();
     table.insert(
         "base_url".into(),
         toml::Value::String(base_url_text(provider)),
@@ -181,10 +179,7 @@ fn vertex(
     provider: &ProviderConfig,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Cloud, String> {
-    let mut table = provider.cloud_options.clone();
-    let text = |v: &Option<String>| toml::Value::String(v.clone().unwrap_or_default());
-    table.insert("project".into(), text(&provider.project));
-    table.insert("location".into(), text(&provider.location));
+    let mut table = provider.options.clone();
     table.insert(
         "base_url".into(),
         toml::Value::String(base_url_text(provider)),

@@ -6,7 +6,10 @@
 
 use super::anthropic::Anthropic;
 use super::bedrock::codec::{BedrockErrorCodec, BedrockEventsCodec};
+use super::bedrock::config::BEDROCK_KIND_OPTIONS;
+use super::options::KindOptions;
 use super::registry::AnyCodec;
+use super::vertex::config::VERTEX_KIND_OPTIONS;
 use super::{Provider, Translation, UpstreamRequest};
 use crate::http::encode::{write_content_length, write_header};
 use crate::http::response_head::ResponseHead;
@@ -14,14 +17,25 @@ use crate::http::response_head::ResponseHead;
 /// A cloud kind.
 pub struct CloudKind {
     bedrock: bool,
+    options: &'static KindOptions,
 }
 
 /// `kind = "bedrock"`.
-pub static BEDROCK: CloudKind = CloudKind { bedrock: true };
+pub static BEDROCK: CloudKind = CloudKind {
+    bedrock: true,
+    options: &BEDROCK_KIND_OPTIONS,
+};
 /// `kind = "vertex"`.
-pub static VERTEX: CloudKind = CloudKind { bedrock: false };
+pub static VERTEX: CloudKind = CloudKind {
+    bedrock: false,
+    options: &VERTEX_KIND_OPTIONS,
+};
 
 impl Provider for CloudKind {
+    fn options(&self) -> &'static KindOptions {
+        self.options
+    }
+
     fn write_request_head(&self, out: &mut Vec<u8>, request: &UpstreamRequest<'_>) {
         let Some(cloud) = request.cloud else {
             return;

@@ -12,11 +12,15 @@ pub mod blocking_http;
 pub mod cloud;
 pub mod cloud_kind;
 pub mod codec;
+pub mod load;
 #[cfg(test)]
 pub mod mock_http;
 pub mod openai;
 pub mod openai_compatible;
 pub mod openai_kind;
+pub mod options;
+#[cfg(test)]
+mod options_tests;
 pub mod raw_config;
 pub mod refresh;
 pub mod registry;
@@ -102,6 +106,9 @@ pub struct Translation {
 
 /// One provider kind: its envelope and its dialect.
 pub trait Provider {
+    /// The kind's own `[[providers]]` options: which keys it takes and how they are checked.
+    fn options(&self) -> &'static options::KindOptions;
+
     /// Appends the upstream request head for `request` to `out` (the envelope).
     fn write_request_head(&self, out: &mut Vec<u8>, request: &UpstreamRequest<'_>);
 

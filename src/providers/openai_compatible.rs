@@ -5,9 +5,18 @@
 use super::openai::Quirks;
 use super::openai::envelope::Addressing;
 use super::openai::provider::OpenAiFormat;
+use super::options::{KindOptions, no_options};
 
 /// The `openai_compatible` kind.
 pub static OPENAI_COMPATIBLE: OpenAiFormat = OpenAiFormat {
     quirks: Quirks::COMPATIBLE,
     addressing: Addressing::ChatCompletions,
+    options: &COMPATIBLE_OPTIONS,
+};
+
+/// No options of its own; `base_url` and `keys` required.
+static COMPATIBLE_OPTIONS: KindOptions = KindOptions {
+    keys: &[],
+    needs_keys: true,
+    check: |_, given| no_options(given, None),
 };

@@ -10,4 +10,4 @@ pub mod target;
 pub use health::{BreakerState, Health, HealthBroadcast, HealthEvent};
 pub use keys::KeyRotation;
 pub use route::{Route, classify, upstream_path};
-pub use target::{Target, choose, plan};
+pub use target::{Target, plan};

@@ -33,14 +33,8 @@ impl<'c> Target<'c> {
     }
 }
 
-/// Chooses the first target for `model` (None for requests without a body, like
-/// `GET /v1/models`).
-pub fn choose<'c>(config: &'c Config, model: Option<&str>) -> Result<Target<'c>, GatewayError> {
-    let mut targets = plan(config, model)?;
-    Ok(targets.swap_remove(0))
-}
-
-/// Every target for `model`, in failover order; never empty.
+/// Every target for `model`, in failover order; never empty (None for requests without a
+/// body, like `GET /v1/models`: the default target).
 pub fn plan<'c>(config: &'c Config, model: Option<&str>) -> Result<Vec<Target<'c>>, GatewayError> {
     let Some(model) = model else {
         return default_target(config).map(|t| vec![t]);

@@ -11,6 +11,7 @@ use crate::governance::Usage;
 use crate::http::response_head::ResponseHead;
 use crate::observe::summary::ResponseSummary;
 use crate::providers::codec::{CodecError, OpaqueCodec, ResponseCodec};
+use crate::providers::options::{KindOptions, no_options};
 use crate::providers::registry::AnyCodec;
 use crate::providers::{Provider, UpstreamRequest};
 use crate::sse::parser::{MAX_EVENT_BYTES, SseParser};
@@ -25,7 +26,18 @@ pub const MAX_OBSERVED_JSON_BYTES: usize = 8 * 1024 * 1024;
 /// The Anthropic provider kind.
 pub struct Anthropic;
 
+/// `kind = "anthropic"` takes no options of its own; `base_url` defaults to Anthropic's API.
+pub static ANTHROPIC_OPTIONS: KindOptions = KindOptions {
+    keys: &[],
+    needs_keys: false,
+    check: |_, given| no_options(given, Some("https://api.anthropic.com")),
+};
+
 impl Provider for Anthropic {
+    fn options(&self) -> &'static KindOptions {
+        &ANTHROPIC_OPTIONS
+    }
+
     fn write_request_head(&self, out: &mut Vec<u8>, request: &UpstreamRequest<'_>) {
         write_request_head(out, request);
     }

@@ -4,8 +4,9 @@
 
 use super::credentials::{AwsCredentials, DefaultChain, static_credentials};
 use super::envelope::default_base_url;
-use crate::config::Secret;
+use crate::config::{OptionError, Secret};
 use crate::providers::betas::BetaPolicy;
+use crate::providers::options::{KindOptions, safe_value, string_arrays, strings};
 use crate::providers::raw_config::{
     ModelMap, model_map, opt_str, reject_unknown, req_str, str_array,
 };
@@ -22,6 +23,41 @@ pub const BEDROCK_OPTIONS: &[&str] = &[
     "betas_allow",
     "betas_drop",
 ];
+/// `kind = "bedrock"`'s own `[[providers]]` keys, checked at load (types, `region` required);
+/// [`BedrockConfig::from_table`] reads them at start-up.
+pub static BEDROCK_KIND_OPTIONS: KindOptions = KindOptions {
+    keys: &[
+        "region",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "aws_profile",
+        "betas_allow",
+        "betas_drop",
+    ],
+    needs_keys: false,
+    check: check_at_load,
+};
+
+fn check_at_load(
+    options: &toml::Table,
+    base_url_given: bool,
+) -> Result<Option<String>, OptionError> {
+    let region = safe_value(options, "region")?;
+    strings(
+        options,
+        &[
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "aws_session_token",
+            "aws_profile",
+        ],
+    )?;
+    string_arrays(options, &["betas_allow", "betas_drop"])?;
+    let region = region.ok_or_else(|| OptionError::entry("kind `bedrock` needs `region`"))?;
+    Ok((!base_url_given).then(|| default_base_url(region)))
+}
+
 /// The longest AWS region name accepted.
 pub const MAX_REGION_LEN: usize = 32;
 

@@ -63,7 +63,7 @@ fn write_azure_path(out: &mut Vec<u8>, provider: &ProviderConfig, deployment: &s
     percent_encode_segment(out, deployment);
     out.extend_from_slice(b"/chat/completions?api-version=");
     // Validated at start-up to letters, digits, `-`, `_`, `.`.
-    out.extend_from_slice(provider.api_version.as_deref().unwrap_or("").as_bytes());
+    out.extend_from_slice(crate::providers::azure_openai::api_version(provider).as_bytes());
 }
 
 /// A path segment: unreserved bytes as they are, everything else percent-encoded.

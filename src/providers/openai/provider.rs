@@ -9,6 +9,7 @@ use crate::config::ProviderConfig;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::response_head::ResponseHead;
 use crate::providers::codec::OpaqueCodec;
+use crate::providers::options::KindOptions;
 use crate::providers::registry::AnyCodec;
 use crate::providers::{Provider, Translation, UpstreamRequest};
 
@@ -16,9 +17,15 @@ use crate::providers::{Provider, Translation, UpstreamRequest};
 pub struct OpenAiFormat {
     pub quirks: Quirks,
     pub addressing: Addressing,
+    /// The kind's own options (declared by its module).
+    pub options: &'static KindOptions,
 }
 
 impl Provider for OpenAiFormat {
+    fn options(&self) -> &'static KindOptions {
+        self.options
+    }
+
     fn write_request_head(&self, out: &mut Vec<u8>, request: &UpstreamRequest<'_>) {
         write_request_head(out, self.addressing, request);
     }

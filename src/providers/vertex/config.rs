@@ -2,10 +2,11 @@
 //! project, location, base URL, where tokens come from (a static token in `keys`, a
 //! `credentials_file`, or Application Default Credentials), the model map and beta overrides.
 
-use super::envelope::VertexTarget;
+use super::envelope::{VertexTarget, default_base_url};
 use super::oauth::{GoogleSource, application_default, source_from_file};
-use crate::config::Secret;
+use crate::config::{OptionError, Secret};
 use crate::providers::betas::BetaPolicy;
+use crate::providers::options::{KindOptions, safe_value, string_arrays, strings};
 use crate::providers::raw_config::{
     ModelMap, model_map, opt_str, reject_unknown, req_str, str_array,
 };
@@ -20,6 +21,34 @@ pub const VERTEX_OPTIONS: &[&str] = &[
     "betas_allow",
     "betas_drop",
 ];
+
+/// `kind = "vertex"`'s own `[[providers]]` keys, checked at load (types; `project` and
+/// `location` required); [`VertexConfig::from_table`] reads them at start-up.
+pub static VERTEX_KIND_OPTIONS: KindOptions = KindOptions {
+    keys: &[
+        "project",
+        "location",
+        "credentials_file",
+        "betas_allow",
+        "betas_drop",
+    ],
+    needs_keys: false,
+    check: check_at_load,
+};
+
+fn check_at_load(
+    options: &toml::Table,
+    base_url_given: bool,
+) -> Result<Option<String>, OptionError> {
+    let project = safe_value(options, "project")?;
+    let location = safe_value(options, "location")?;
+    strings(options, &["credentials_file"])?;
+    string_arrays(options, &["betas_allow", "betas_drop"])?;
+    let needs = |key: &str| OptionError::entry(format!("kind `vertex` needs `{key}`"));
+    project.ok_or_else(|| needs("project"))?;
+    let location = location.ok_or_else(|| needs("location"))?;
+    Ok((!base_url_given).then(|| default_base_url(location)))
+}
 
 /// Where access tokens come from.
 #[derive(Debug)]
