@@ -22,6 +22,7 @@ use super::attempt_metrics::outcome_label;
 use super::context::{AttemptOutcome, AttemptRecord, RequestContext};
 use super::openai_in::Inbound;
 use super::outcome;
+use super::phase_clock::Boundary;
 use super::state::ProxyState;
 use crate::config::{Config, NEVER_RETRY, RoutingConfig, Secret};
 use crate::error::{ErrorKind, GatewayError};
@@ -156,7 +157,9 @@ pub async fn attempt<'c>(
                 broadcast(state, probing(target.index, Some(k), until));
             }
             if previous == Some(target.index) && !rules.backoff.is_zero() {
-                ctx.overhead.excluding(sleep(jittered(rules.backoff))).await;
+                ctx.clock.cross(Boundary::Backoff);
+                sleep(jittered(rules.backoff)).await;
+                ctx.clock.cross(Boundary::BackoffOver);
             }
             previous = Some(target.index);
             made += 1;
@@ -419,7 +422,7 @@ async fn send(
     } else {
         read_timeout
     };
-    ctx.overhead.pause();
+    ctx.clock.cross(Boundary::UpstreamCall);
     let exchange = state
         .upstreams
         .exchange_within(
@@ -431,8 +434,10 @@ async fn send(
         )
         .await;
     match &exchange {
-        Ok(exchange) => ctx.overhead.resume_at(exchange.head_received_at),
-        Err(_) => ctx.overhead.resume(),
+        Ok(exchange) => ctx
+            .clock
+            .cross_at(Boundary::UpstreamAnswered, exchange.head_received_at),
+        Err(_) => ctx.clock.cross(Boundary::UpstreamAnswered),
     }
     outcome::end_attempt(ctx, exchange.as_ref().map(|e| e.head.status()));
     Ok((exchange?, translation))

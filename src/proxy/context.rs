@@ -2,11 +2,12 @@
 //! settles and records it: its lifecycle phase, ids, timings (with sluice's own time kept apart
 //! from waits on the upstream and the client), what was sent, and what the codec saw.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use super::phase_clock::PhaseClock;
 
 use crate::config::Config;
 use crate::error::GatewayError;
@@ -67,57 +68,6 @@ pub struct AttemptRecord {
     pub elapsed: Duration,
 }
 
-/// Accumulates the time sluice itself spends on a request, excluding waits on the upstream
-/// and the client: `resume` when work starts, `pause` when a wait begins.
-#[derive(Debug)]
-pub struct Stopwatch {
-    running_since: Option<Instant>,
-    total: Duration,
-}
-
-impl Stopwatch {
-    /// A stopwatch already running from `at`.
-    pub fn started_at(at: Instant) -> Self {
-        Stopwatch {
-            running_since: Some(at),
-            total: Duration::ZERO,
-        }
-    }
-
-    pub fn resume_at(&mut self, at: Instant) {
-        if self.running_since.is_none() {
-            self.running_since = Some(at);
-        }
-    }
-
-    pub fn resume(&mut self) {
-        self.resume_at(Instant::now());
-    }
-
-    pub fn pause_at(&mut self, at: Instant) {
-        if let Some(since) = self.running_since.take() {
-            self.total += at.saturating_duration_since(since);
-        }
-    }
-
-    pub fn pause(&mut self) {
-        self.pause_at(Instant::now());
-    }
-
-    pub fn total(&self) -> Duration {
-        self.total
-    }
-
-    /// Awaits `fut` with the stopwatch paused: a wait on the upstream, the client or another
-    /// shard is not sluice's own time.
-    pub async fn excluding<F: Future>(&mut self, fut: F) -> F::Output {
-        self.pause();
-        let out = fut.await;
-        self.resume();
-        out
-    }
-}
-
 /// One try of the request at an upstream, as the trace, the audit log and the access log
 /// read it (a failover loop adds one per provider tried).
 #[derive(Debug)]
@@ -159,7 +109,8 @@ pub struct RequestContext {
     pub settlement: Settlement,
     /// Whether the connection may serve another request afterwards.
     pub keep_alive: bool,
-    pub overhead: Stopwatch,
+    /// sluice's own time, from the phase boundaries the request crosses.
+    pub clock: PhaseClock,
     pub upstream_ttfb: Option<Duration>,
     pub summary: Option<ResponseSummary>,
     /// A failure after the response started (answered in-band, e.g. an SSE error event).
@@ -207,7 +158,7 @@ impl RequestContext {
             phase: Phase::Reading,
             settlement: Settlement::Release,
             keep_alive,
-            overhead: Stopwatch::started_at(now),
+            clock: PhaseClock::head_parsed_at(now),
             upstream_ttfb: None,
             summary: None,
             late_fault: None,
@@ -252,29 +203,11 @@ impl RequestContext {
             cost_pico: self.cost_pico,
             rejection: self.rejection,
             started: self.started,
-            overhead: self.overhead.total(),
+            overhead: self.clock.own_time(),
             upstream_ttfb: self.upstream_ttfb,
             client_gone: self.client_gone,
             client_addr: self.client_addr,
             attempts: &[],
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stopwatch_counts_only_running_time() {
-        let t0 = Instant::now();
-        let ms = Duration::from_millis;
-        let mut sw = Stopwatch::started_at(t0);
-        sw.pause_at(t0 + ms(2)); // 2 ms of work
-        sw.resume_at(t0 + ms(10)); // 8 ms waiting on upstream: not counted
-        sw.resume_at(t0 + ms(11)); // already running: ignored
-        sw.pause_at(t0 + ms(13)); // 3 ms of work
-        sw.pause_at(t0 + ms(20)); // already paused: ignored
-        assert_eq!(sw.total(), ms(5));
     }
 }

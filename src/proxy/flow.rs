@@ -13,6 +13,7 @@ use super::govern;
 use super::openai_codecs::ClientCodec;
 use super::openai_in;
 use super::outcome;
+use super::phase_clock::Boundary;
 use super::relay;
 use super::state::ProxyState;
 use super::translate::{self, Prepared, answer_count_tokens};
@@ -63,9 +64,12 @@ async fn handle(
     // Reading. Route by method and path. The body is still read on a refusal, so that the
     // connection stays in step with the client's next request.
     let routed = routing::classify(head.method(), head.path());
-    ctx.overhead
-        .excluding(client.read_body(head, server.max_body_bytes, server.idle_timeout, body))
-        .await?;
+    ctx.clock.cross(Boundary::ReadingBody);
+    let read = client
+        .read_body(head, server.max_body_bytes, server.idle_timeout, body)
+        .await;
+    ctx.clock.cross(Boundary::BodyRead);
+    read?;
     let route = openai_in::refine(routed?, head);
     ctx.route = Some(route);
 
@@ -247,9 +251,12 @@ async fn finish(
 ) -> bool {
     // The one settlement: before the response's last byte goes out, so that once the client
     // has it, every later admission on any shard sees this cost.
+    ctx.clock.cross(Boundary::Finishing);
     govern::settle(state, &mut ctx);
     if !pending.is_empty() {
-        let written = ctx.overhead.excluding(client.write_all(pending)).await;
+        ctx.clock.cross(Boundary::FinalWrite);
+        let written = client.write_all(pending).await;
+        ctx.clock.cross(Boundary::FinalWritten);
         pending.clear();
         if written.is_err() {
             ctx.client_gone = true;
@@ -265,7 +272,10 @@ async fn finish(
             let id = ctx.request_id.as_str();
             openai_in::error_response_for(ctx.route, &mut out, &err, id, &limits, close);
             ctx.status = err.status();
-            if client.write_all(&out).await.is_err() {
+            ctx.clock.cross(Boundary::FinalWrite);
+            let written = client.write_all(&out).await;
+            ctx.clock.cross(Boundary::FinalWritten);
+            if written.is_err() {
                 ctx.client_gone = true;
             }
             if close {
@@ -277,7 +287,7 @@ async fn finish(
         error = Some(err);
     }
     ctx.enter(Phase::Finished);
-    ctx.overhead.pause();
+    ctx.clock.cross(Boundary::Recorded);
     let (bytes_in, bytes_out) = client.take_byte_counts();
     state.metrics.add_bytes(bytes_in, bytes_out);
     let config = ctx

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::context::{RequestContext, Settlement};
+use super::phase_clock::Boundary;
 use super::state::ProxyState;
 use crate::error::GatewayError;
 use crate::governance::{Rejection, SHARE_REQUEST_INTERVAL_MS, Usage, request_bound};
@@ -70,7 +71,9 @@ pub async fn admit(
                 // Woken by the next governance message applied here; at the latest after one
                 // share-request interval, so a request whose ask was throttled asks again.
                 let wait = (give_up_at - now).min(SHARE_RETRY);
-                ctx.overhead.excluding(deadline(wait, grant)).await;
+                ctx.clock.cross(Boundary::AwaitingGrant);
+                deadline(wait, grant).await;
+                ctx.clock.cross(Boundary::GrantWaitOver);
             }
             other => break other,
         }

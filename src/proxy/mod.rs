@@ -12,6 +12,7 @@ pub mod mcp;
 pub mod openai_codecs;
 pub mod openai_in;
 pub mod outcome;
+pub mod phase_clock;
 pub mod relay;
 pub mod state;
 pub mod translate;

@@ -244,7 +244,7 @@ fn send_trace(state: &ProxyState, ctx: &RequestContext, facts: &Facts<'_>) {
         ttft_nanos: facts
             .ttft
             .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-        overhead_nanos: u64::try_from(ctx.overhead.total().as_nanos()).unwrap_or(u64::MAX),
+        overhead_nanos: u64::try_from(ctx.clock.own_time().as_nanos()).unwrap_or(u64::MAX),
         tool_calls: tool_calls(ctx),
         attempts,
     });

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::Client;
 use super::context::{Phase, RequestContext, Settlement};
 use super::govern;
+use super::phase_clock::Boundary;
 use super::state::ProxyState;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::chunked::{LAST_CHUNK, encode_chunk};
@@ -166,6 +167,7 @@ async fn relay<C: ResponseCodec>(
             ctx.enter(Phase::Streaming);
         }
         if finished {
+            ctx.clock.cross(Boundary::ResponseEnded);
             // `finish` settles, then writes these last bytes.
             ctx.settlement = Settlement::Complete(codec.usage().cloned());
             if framing == ClientFraming::Chunked && !replaces {
@@ -177,7 +179,8 @@ async fn relay<C: ResponseCodec>(
             break;
         }
         if !out.is_empty() {
-            let written = ctx.overhead.excluding(client.write_all(out)).await;
+            ctx.clock.cross(Boundary::Relaying);
+            let written = client.write_all(out).await;
             out.clear();
             if written.is_err() {
                 ctx.client_gone = true;
@@ -203,25 +206,24 @@ async fn relay<C: ResponseCodec>(
             );
         }
         let watch_client = client.may_read_ahead();
-        let wake = ctx
-            .overhead
-            .excluding(futures_lite::future::or(
-                async { Wake::Upstream(conn.fill().await) },
-                futures_lite::future::or(
-                    async {
-                        if watch_client {
-                            Wake::Client(client.fill().await)
-                        } else {
-                            std::future::pending().await
-                        }
-                    },
-                    async {
-                        sleep(wait).await;
-                        Wake::Tick
-                    },
-                ),
-            ))
-            .await;
+        ctx.clock.cross(Boundary::Relaying);
+        let wake = futures_lite::future::or(
+            async { Wake::Upstream(conn.fill().await) },
+            futures_lite::future::or(
+                async {
+                    if watch_client {
+                        Wake::Client(client.fill().await)
+                    } else {
+                        std::future::pending().await
+                    }
+                },
+                async {
+                    sleep(wait).await;
+                    Wake::Tick
+                },
+            ),
+        )
+        .await;
         match wake {
             Wake::Upstream(Ok(n)) if n > 0 => last_upstream_bytes = Instant::now(),
             Wake::Upstream(Ok(_)) => {
