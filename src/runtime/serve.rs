@@ -31,11 +31,7 @@ impl Transport for ClientStream {
         sleep(d)
     }
     fn peer_addr(&self) -> Option<SocketAddr> {
-        let tcp = match self {
-            ClientStream::Plain(tcp) => tcp,
-            ClientStream::Tls(tls) => tls.get_ref().0,
-        };
-        tcp.peer_addr().ok()
+        self.tcp().peer_addr().ok()
     }
 }
 

@@ -1,5 +1,6 @@
 //! A client connection as the listeners hand it to the HTTP server loop: plain TCP, or TLS
-//! over TCP (rustls, the handshake done on the shard by `futures-rustls`).
+//! over TCP (rustls, the handshake done on the shard by `futures-rustls`); the same
+//! plain-or-TLS type carries the upstream connections.
 
 use std::io;
 use std::pin::Pin;
@@ -12,47 +13,79 @@ pub use futures_rustls::rustls::ServerConfig;
 use super::net::TcpStream;
 
 /// A client connection: plain, or TLS-terminated by sluice.
-pub enum ClientStream {
+pub type ClientStream = MaybeTls<futures_rustls::server::TlsStream<TcpStream>>;
+
+/// A TCP stream, plain or with TLS over it (`T`: rustls's server or client side), read and
+/// written alike: the listeners' client connections and the upstream connections.
+pub enum MaybeTls<T> {
     Plain(TcpStream),
-    Tls(Box<futures_rustls::server::TlsStream<TcpStream>>),
+    Tls(Box<T>),
 }
 
-impl AsyncRead for ClientStream {
+/// A TLS stream over the runtime's TCP stream (either side).
+pub trait OverTcp {
+    /// The TCP stream underneath.
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl OverTcp for futures_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+impl OverTcp for futures_rustls::client::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+impl<T: OverTcp> MaybeTls<T> {
+    /// The TCP stream underneath (peer address, liveness probes).
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            MaybeTls::Plain(s) => s,
+            MaybeTls::Tls(s) => s.tcp(),
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for MaybeTls<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
 
-impl AsyncWrite for ClientStream {
+impl<T: AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_close(cx),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+            MaybeTls::Plain(s) => Pin::new(s).poll_close(cx),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
         }
     }
 }
