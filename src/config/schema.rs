@@ -2,7 +2,8 @@
 //! before any validation.
 //!
 //! Every table rejects unknown keys (`deny_unknown_fields`) so a typo such as `lisen` is an
-//! error carrying the key's path instead of a silently ignored setting. Values stay close to
+//! error carrying the key's path instead of a silently ignored setting; a `[[providers]]`
+//! entry keeps the keys outside the common ones for its kind to accept or refuse. Values stay close to
 //! their text form (addresses, URLs and secrets as strings, amounts as floats) so that
 //! `validate` can report a precise path and message when one is wrong.
 

@@ -77,9 +77,12 @@ impl PhaseClock {
         }
     }
 
-    /// Crosses `boundary` now.
+    /// Crosses `boundary` now. The clock is read only when the boundary changes the state:
+    /// the relay crosses `Relaying` on every wait and pays nothing after the first.
     pub fn cross(&mut self, boundary: Boundary) {
-        self.cross_at(boundary, Instant::now());
+        if boundary.starts_work() != self.working_since.is_some() {
+            self.cross_at(boundary, Instant::now());
+        }
     }
 
     /// Crosses `boundary` at `at` (a timestamp taken where it happened, e.g. when the
