@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use support::gateway::config_toml;
-use support::{EVENTUALLY, Gateway, MockUpstream, Recorded, Reply, TempDir};
+use support::{EVENTUALLY, Gateway, MockUpstream, Recorded, Reply, TempDir, wait_for};
 
 const CLIENT_EMAIL: &str = "sluice-test@my-proj.iam.gserviceaccount.com";
 const BEDROCK_MODEL: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
@@ -333,6 +333,23 @@ fn bedrock_signs_with_the_named_profile_from_the_shared_files() {
         request.header_str("x-amz-security-token").as_deref(),
         Some("team-a-session")
     );
+
+    // Rotated keys in the profile file apply on reload (SIGHUP), with no failed request.
+    std::fs::write(
+        aws.join("credentials"),
+        "[team-a]\naws_access_key_id = AKIDROTATED\naws_secret_access_key = rotated/secret\n",
+    )
+    .expect("write");
+    gateway.signal(libc::SIGHUP);
+    wait_for(EVENTUALLY, || {
+        let response = post(&gateway, "bedrock/claude-sonnet-4-5");
+        assert_eq!(response.status, 200, "{}", response.text());
+        let request = bedrock.requests().pop().expect("a request");
+        let auth = request.header_str("authorization").expect("signed");
+        auth.contains("Credential=AKIDROTATED/")
+            .then(|| assert!(request.header("x-amz-security-token").is_none()))
+    })
+    .expect("the rotated profile keys never applied after SIGHUP");
 }
 
 /// A mock IMDSv2 that hands out role credentials `ASIAGEN<n>` living [`SHORT_LIFETIME_SECS`].

@@ -131,8 +131,9 @@ impl Clouds {
     }
 
     /// The state for a reloaded `providers` list, not yet in use: a provider whose entry did not
-    /// change keeps its state (and its credentials); a new or changed one is built afresh (its
-    /// credentials fetched again). Blocking: call it off the shards. An invalid cloud provider
+    /// change keeps its state (a Vertex token stays cached until near expiry); a new or changed
+    /// one, and every Bedrock provider on the AWS chain, is built afresh (its credentials fetched
+    /// again: a reload re-reads the environment and the shared profile files). Blocking: call it off the shards. An invalid cloud provider
     /// refuses the whole reload.
     pub fn prepare_reload(
         &self,
@@ -156,7 +157,10 @@ impl Clouds {
         let held = self.current.load();
         let mut built = Vec::new();
         for provider in providers {
-            if let Some(same) = held.iter().find(|c| c.config == *provider) {
+            let same = held
+                .iter()
+                .find(|c| c.config == *provider && c.kept_on_reload());
+            if let Some(same) = same {
                 built.push(Arc::clone(same));
                 continue;
             }
@@ -263,6 +267,18 @@ fn vertex(
 }
 
 impl Cloud {
+    /// Whether a reload with an unchanged entry keeps this state: not for the AWS chain, whose
+    /// sources (profile files) may have changed without the entry changing.
+    fn kept_on_reload(&self) -> bool {
+        !matches!(
+            self.kind,
+            CloudKind::Bedrock {
+                auth: AwsAuth::Chain(_),
+                ..
+            }
+        )
+    }
+
     /// Whether this is a `kind = "bedrock"` provider (its streams are event streams).
     pub fn is_bedrock(&self) -> bool {
         matches!(self.kind, CloudKind::Bedrock { .. })
