@@ -265,7 +265,11 @@ pub fn claude_code_turn(
     if let Some(result) = tool_result {
         let output = tool_result_text(&result);
         let text = format!("done: {}", output.trim());
-        ("msg_done", vec![json!({"type": "text", "text": text})], "end_turn")
+        (
+            "msg_done",
+            vec![json!({"type": "text", "text": text})],
+            "end_turn",
+        )
     } else if has_tool && message_text(&last).contains(token) {
         let call = json!({"type": "tool_use", "id": "toolu_01SluiceBashCall0000000001",
             "name": tool, "input": input});
