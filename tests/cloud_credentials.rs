@@ -428,3 +428,54 @@ fn expiring_instance_credentials_are_refreshed_without_a_failed_request() {
     );
     assert!(handed.load(Ordering::SeqCst) >= 3);
 }
+
+/// The failed-refresh count in `/metrics` for provider `vertex`.
+fn vertex_refresh_failures(gateway: &Gateway) -> u64 {
+    let metrics = gateway.admin_client().get("/metrics").text();
+    metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("sluice_credential_refresh_failures_total{provider=\"vertex\"} ")
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn after_a_failed_refresh_requests_keep_the_old_token_until_it_expires() {
+    // The first exchange succeeds with an 8 s token; every later one is refused.
+    let exchanges = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&exchanges);
+    let tokens = MockUpstream::start(move |_| {
+        if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::json(200, r#"{"access_token":"ya29.only","expires_in":8}"#)
+        } else {
+            Reply::json(500, r#"{"error":"backend_error"}"#)
+        }
+    });
+    let vertex = MockUpstream::start(|_| message("from vertex"));
+    let (gateway, _dir) = vertex_with_service_account(&tokens, &vertex);
+    // The refresh (due at half the lifetime) fails: the old token still serves.
+    wait_for(EVENTUALLY, || {
+        (vertex_refresh_failures(&gateway) >= 1).then_some(())
+    })
+    .expect("no failed refresh was counted");
+    let response = post(&gateway, "vertex/claude-sonnet-4-5");
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(bearer(&vertex.requests()[0]), "Bearer ya29.only");
+    // Once it expires, requests fail with a clear error and reach no upstream.
+    let refused = wait_for(EVENTUALLY, || {
+        let response = post(&gateway, "vertex/claude-sonnet-4-5");
+        (response.status != 200).then_some(response)
+    })
+    .expect("the expired token kept serving");
+    assert_eq!(refused.status, 502, "{}", refused.text());
+    let message = refused.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains("expired"), "{message}");
+    let served = vertex.requests().len();
+    assert_eq!(post(&gateway, "vertex/claude-sonnet-4-5").status, 502);
+    assert_eq!(vertex.requests().len(), served);
+}
