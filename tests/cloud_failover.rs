@@ -202,3 +202,50 @@ fn a_sighup_reload_that_reorders_providers_keeps_each_ones_credentials() {
     assert_eq!(east.requests().len(), 5);
     assert_eq!(west.requests().len(), 5);
 }
+
+#[test]
+fn a_reload_with_an_invalid_cloud_provider_is_refused_and_the_running_one_stays() {
+    let east = MockUpstream::start(|_| bedrock_answer("east"));
+    let first = MockUpstream::start(|_| Reply::json(200, r#"{"from":"first"}"#));
+    let mut toml = config_toml(&first.base_url(), None, &[]);
+    toml.push_str(&bedrock_provider(
+        "east",
+        &east.base_url(),
+        "us-east-1",
+        "AKIDEAST",
+    ));
+    let gateway = Gateway::start_config(&toml);
+    assert_eq!(post(&gateway, "east/claude-sonnet-4-5", false).status, 200);
+
+    // SigV4 keys and a Bedrock API key at once: the cloud validation (not the generic config
+    // check) refuses that.
+    let second = MockUpstream::start(|_| Reply::json(200, r#"{"from":"second"}"#));
+    let mut broken = config_toml(&second.base_url(), None, &[]);
+    broken.push_str(&bedrock_provider(
+        "east",
+        &east.base_url(),
+        "us-east-1",
+        "AKIDEAST",
+    ));
+    broken.push_str("keys = [{ secret = \"bedrock-api-key\" }]\n");
+    std::fs::write(&gateway.config_path, broken).unwrap();
+    gateway.signal(libc::SIGHUP);
+    wait_for(EVENTUALLY, || {
+        gateway.stderr().contains("reload refused").then_some(())
+    })
+    .unwrap_or_else(|| panic!("the reload was not refused: {}", gateway.stderr()));
+    assert!(
+        gateway.stderr().contains("provider `east`"),
+        "{}",
+        gateway.stderr()
+    );
+    let response = post(&gateway, "anthropic/claude-sonnet-4-5", false);
+    assert_eq!(
+        response.json()["from"],
+        "first",
+        "the running configuration stays"
+    );
+    let response = post(&gateway, "east/claude-sonnet-4-5", false);
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(second.requests().is_empty());
+}
