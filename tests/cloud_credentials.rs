@@ -124,8 +124,9 @@ fn vertex_provider(vertex: &MockUpstream, credentials: &str) -> String {
     )
 }
 
-/// Starts sluice with a Vertex provider whose service-account file points at `tokens`.
-fn vertex_with_service_account(tokens: &MockUpstream, vertex: &MockUpstream) -> (Gateway, TempDir) {
+/// A service-account file whose `token_uri` is `tokens`; returns its directory and the
+/// `credentials_file` line naming it.
+fn service_account_file(tokens: &MockUpstream) -> (TempDir, String) {
     let dir = TempDir::new("vertex-sa");
     let file = dir.join("sa.json");
     let key = String::from_utf8(vertex_fixture("test_sa_key.pem")).expect("pem");
@@ -133,8 +134,14 @@ fn vertex_with_service_account(tokens: &MockUpstream, vertex: &MockUpstream) -> 
         "private_key_id": "key-1", "private_key": key, "client_email": CLIENT_EMAIL,
         "token_uri": format!("{}/token", tokens.base_url())});
     std::fs::write(&file, account.to_string()).expect("write");
+    let line = format!("credentials_file = \"{}\"\n", file.display());
+    (dir, line)
+}
+
+/// Starts sluice with a Vertex provider whose service-account file points at `tokens`.
+fn vertex_with_service_account(tokens: &MockUpstream, vertex: &MockUpstream) -> (Gateway, TempDir) {
+    let (dir, credentials) = service_account_file(tokens);
     let mut toml = config_toml("http://127.0.0.1:9", None, &[]);
-    let credentials = format!("credentials_file = \"{}\"\n", file.display());
     toml.push_str(&vertex_provider(vertex, &credentials));
     (Gateway::start_config(&toml), dir)
 }
@@ -478,4 +485,38 @@ fn after_a_failed_refresh_requests_keep_the_old_token_until_it_expires() {
     let served = vertex.requests().len();
     assert_eq!(post(&gateway, "vertex/claude-sonnet-4-5").status, 502);
     assert_eq!(vertex.requests().len(), served);
+}
+
+#[test]
+fn a_reload_keeps_an_unchanged_vertex_providers_cached_token() {
+    let (tokens, exchanges) = token_endpoint(3600);
+    let vertex = MockUpstream::start(|_| message("from vertex"));
+    let first = MockUpstream::start(|_| Reply::json(200, r#"{"from":"first"}"#));
+    let (_dir, credentials) = service_account_file(&tokens);
+    let config = |anthropic: &str| {
+        let mut toml = config_toml(anthropic, None, &[]);
+        toml.push_str(&vertex_provider(&vertex, &credentials));
+        toml
+    };
+    let gateway = Gateway::start_config(&config(&first.base_url()));
+    assert_eq!(post(&gateway, "vertex/claude-sonnet-4-5").status, 200);
+
+    // Only the Anthropic upstream changes (which shows when the reload applied).
+    let second = MockUpstream::start(|_| Reply::json(200, r#"{"from":"second"}"#));
+    std::fs::write(&gateway.config_path, config(&second.base_url())).unwrap();
+    gateway.signal(libc::SIGHUP);
+    wait_for(EVENTUALLY, || {
+        let response = post(&gateway, "anthropic/claude-sonnet-4-5");
+        (response.json()["from"] == "second").then_some(())
+    })
+    .expect("the reloaded configuration never applied");
+    assert_eq!(post(&gateway, "vertex/claude-sonnet-4-5").status, 200);
+    for request in vertex.requests() {
+        assert_eq!(bearer(&request), "Bearer ya29.token-1");
+    }
+    assert_eq!(
+        exchanges.load(Ordering::SeqCst),
+        1,
+        "no new exchange on reload"
+    );
 }
