@@ -179,10 +179,10 @@ fn stream_past_first_event(gateway: &Gateway, gate: &Gate) -> String {
     assert_eq!(head.status, 200);
     let mut seen = Vec::new();
     while !String::from_utf8_lossy(&seen).contains("\n\n") {
-        let piece = client
-            .read_body_piece(&mut head)
-            .expect("piece")
-            .expect("more");
+        let piece = client.read_body_piece(&mut head).expect("piece");
+        let Some(piece) = piece else {
+            panic!("ended without a ping: {}", String::from_utf8_lossy(&seen));
+        };
         seen.extend_from_slice(&piece);
     }
     gate.open();
@@ -203,6 +203,50 @@ fn a_throttling_exception_after_the_first_event_ends_the_stream_with_an_error_ev
                 "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\""
             ),
         "{text}"
+    );
+}
+
+#[test]
+fn a_silent_bedrock_stream_gets_pings_between_its_events() {
+    let (mock, gate) = after_first_event(fixture("thinking_tool_use.bin"));
+    let mut toml = config_toml("http://127.0.0.1:9", None, &[("stream_ping_ms", "50")]);
+    toml.push_str(&format!(
+        "\n[[providers]]\nname = \"bedrock\"\nkind = \"bedrock\"\nregion = \"us-east-1\"\nbase_url = \"{}\"\n{STATIC_KEYS}\nmodel_map = {{ \"claude-sonnet-4-5\" = \"{MODEL_ID}\" }}\n",
+        mock.base_url()
+    ));
+    let gateway = Gateway::start_config(&toml);
+    let mut client = gateway.client();
+    let body = br#"{"model":"bedrock/claude-sonnet-4-5","max_tokens":1024,"stream":true,"messages":[{"role":"user","content":"list src"}]}"#;
+    client
+        .send(&request_bytes(
+            "POST",
+            "/v1/messages",
+            &[("content-type", "application/json")],
+            body,
+        ))
+        .expect("send");
+    let mut head = client.read_head().expect("head");
+    assert_eq!(head.status, 200);
+    // Bedrock sends no pings and is silent after its first event (the gate is shut): sluice's
+    // own pings arrive meanwhile.
+    let ping = std::str::from_utf8(support::sse::PING_EVENT).expect("utf-8");
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains(ping) {
+        let piece = client.read_body_piece(&mut head).expect("piece");
+        let Some(piece) = piece else {
+            panic!("ended without a ping: {}", String::from_utf8_lossy(&seen));
+        };
+        seen.extend_from_slice(&piece);
+    }
+    gate.open();
+    seen.extend_from_slice(&client.finish(head).body);
+    let text = String::from_utf8(seen).expect("utf-8");
+    assert!(text.starts_with("event: message_start\n"), "{text}");
+    // Without the pings, the stream is exactly the events Bedrock carried.
+    let events = text.replace(ping, "");
+    assert_eq!(
+        events,
+        String::from_utf8(fixture("expected_thinking_tool_use.sse")).unwrap()
     );
 }
 

@@ -5,6 +5,8 @@
 //! `write_request_head` writes.
 
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
@@ -20,15 +22,26 @@ use crate::config::{ProviderConfig, ProviderKind, Secret};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::RequestHead;
 
-/// The cloud state of every configured provider, by provider index (None: not a cloud kind).
-#[derive(Default)]
+/// The cloud state of every configured cloud provider, found by provider name (so that a reload
+/// that reorders `[[providers]]` cannot hand one provider another's credentials). Swapped whole
+/// on reload, off the shards; a request loads it once, lock-free.
 pub struct Clouds {
-    by_index: Vec<Option<Cloud>>,
+    current: ArcSwap<Vec<Arc<Cloud>>>,
+}
+
+impl Default for Clouds {
+    fn default() -> Self {
+        Clouds {
+            current: ArcSwap::from_pointee(Vec::new()),
+        }
+    }
 }
 
 /// One cloud provider.
 pub struct Cloud {
     pub name: String,
+    /// The provider entry this state was built from (a reload keeps it when unchanged).
+    config: ProviderConfig,
     kind: CloudKind,
     betas: BetaPolicy,
     /// Refreshed credentials, if any (for the refresh-failure metric).
@@ -110,30 +123,67 @@ impl Clouds {
         providers: &[ProviderConfig],
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Clouds, String> {
-        let mut by_index = Vec::with_capacity(providers.len());
+        let clouds = Clouds::default();
+        clouds
+            .current
+            .store(Arc::new(clouds.build(providers, env)?));
+        Ok(clouds)
+    }
+
+    /// The state for a reloaded `providers` list, not yet in use: a provider whose entry did not
+    /// change keeps its state (a Vertex token stays cached until near expiry); a new or changed
+    /// one, and every Bedrock provider on the AWS chain, is built afresh (its credentials fetched
+    /// again: a reload re-reads the environment and the shared profile files). Blocking: call it off the shards. An invalid cloud provider
+    /// refuses the whole reload.
+    pub fn prepare_reload(
+        &self,
+        providers: &[ProviderConfig],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Reloaded, String> {
+        self.build(providers, env).map(Reloaded)
+    }
+
+    /// Puts a prepared reload in use; the state of providers no longer configured ends (with
+    /// its refresh thread) once the last request using it is done.
+    pub fn apply(&self, reloaded: Reloaded) {
+        self.current.store(Arc::new(reloaded.0));
+    }
+
+    fn build(
+        &self,
+        providers: &[ProviderConfig],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<Arc<Cloud>>, String> {
+        let held = self.current.load();
+        let mut built = Vec::new();
         for provider in providers {
-            let cloud = match provider.kind {
-                ProviderKind::Bedrock => Some(bedrock(provider, env)?),
-                ProviderKind::Vertex => Some(vertex(provider, env)?),
-                _ => None,
-            };
-            if let Some(cloud) = &cloud {
-                cloud.start_refresh()?;
+            let same = held
+                .iter()
+                .find(|c| c.config == *provider && c.kept_on_reload());
+            if let Some(same) = same {
+                built.push(Arc::clone(same));
+                continue;
             }
-            by_index.push(cloud);
+            let cloud = match provider.kind {
+                ProviderKind::Bedrock => bedrock(provider, env)?,
+                ProviderKind::Vertex => vertex(provider, env)?,
+                _ => continue,
+            };
+            cloud.start_refresh()?;
+            built.push(Arc::new(cloud));
         }
-        Ok(Clouds { by_index })
+        Ok(built)
     }
 
-    pub fn get(&self, index: usize) -> Option<&Cloud> {
-        self.by_index.get(index).and_then(Option::as_ref)
-    }
-
-    /// Every cloud provider, for the metrics.
-    pub fn iter(&self) -> impl Iterator<Item = &Cloud> {
-        self.by_index.iter().flatten()
+    /// The state of the cloud provider named `name` (None: not a cloud provider, or not
+    /// configured any more).
+    pub fn get(&self, name: &str) -> Option<Arc<Cloud>> {
+        self.current.load().iter().find(|c| c.name == name).cloned()
     }
 }
+
+/// A validated cloud state for a reloaded configuration, waiting for [`Clouds::apply`].
+pub struct Reloaded(Vec<Arc<Cloud>>);
 
 fn base_url_text(provider: &ProviderConfig) -> String {
     let url = &provider.base_url;
@@ -165,6 +215,7 @@ fn bedrock(
     };
     Ok(Cloud {
         name: provider.name.clone(),
+        config: provider.clone(),
         kind: CloudKind::Bedrock {
             region: config.region,
             auth,
@@ -199,6 +250,7 @@ fn vertex(
     };
     Ok(Cloud {
         name: provider.name.clone(),
+        config: provider.clone(),
         kind: CloudKind::Vertex {
             target: config.target,
             auth,
@@ -210,6 +262,23 @@ fn vertex(
 }
 
 impl Cloud {
+    /// Whether a reload with an unchanged entry keeps this state: not for the AWS chain, whose
+    /// sources (profile files) may have changed without the entry changing.
+    fn kept_on_reload(&self) -> bool {
+        !matches!(
+            self.kind,
+            CloudKind::Bedrock {
+                auth: AwsAuth::Chain(_),
+                ..
+            }
+        )
+    }
+
+    /// Whether this is a `kind = "bedrock"` provider (its streams are event streams).
+    pub fn is_bedrock(&self) -> bool {
+        matches!(self.kind, CloudKind::Bedrock { .. })
+    }
+
     /// Fetches the first credentials now (a failure is logged, not fatal: the refresh thread
     /// retries and requests fail with a clear error until it succeeds) and starts the thread.
     fn start_refresh(&self) -> Result<(), String> {
@@ -351,11 +420,12 @@ impl Clouds {
     /// `anthropic-beta` values and failed credential refreshes.
     pub fn render_metrics(&self, out: &mut String) {
         use std::fmt::Write as _;
-        if self.by_index.iter().all(Option::is_none) {
+        let clouds = self.current.load();
+        if clouds.is_empty() {
             return;
         }
         out.push_str("# HELP sluice_betas_dropped_total anthropic-beta values dropped before sending to a provider that does not accept them.\n# TYPE sluice_betas_dropped_total counter\n");
-        for cloud in self.iter() {
+        for cloud in clouds.iter() {
             for (beta, n) in cloud.betas_dropped.snapshot() {
                 let _ = writeln!(
                     out,
@@ -366,7 +436,7 @@ impl Clouds {
             }
         }
         out.push_str("# HELP sluice_credential_refresh_failures_total Failed fetches of a cloud provider's credentials or tokens.\n# TYPE sluice_credential_refresh_failures_total counter\n");
-        for cloud in self.iter() {
+        for cloud in clouds.iter() {
             let _ = writeln!(
                 out,
                 "sluice_credential_refresh_failures_total{{provider=\"{}\"}} {}",

@@ -5,7 +5,7 @@
 //! Bedrock answers in its event stream, relayed as Anthropic SSE.
 
 use super::anthropic::Anthropic;
-use super::bedrock::codec::{BedrockErrorCodec, BedrockEventsCodec};
+use super::bedrock::codec::{BedrockErrorCodec, BedrockEventsCodec, is_event_stream};
 use super::bedrock::config::BEDROCK_KIND_OPTIONS;
 use super::options::KindOptions;
 use super::registry::AnyCodec;
@@ -66,9 +66,7 @@ impl Provider for CloudKind {
             return Anthropic.response_codec(messages, response, translation);
         }
         let status = response.status();
-        let event_stream = response.header("content-type").is_some_and(|v| {
-            v.len() >= 34 && v[..34].eq_ignore_ascii_case(b"application/vnd.amazon.eventstream")
-        });
+        let event_stream = is_event_stream(response);
         if !(200..300).contains(&status) {
             AnyCodec::BedrockError(BedrockErrorCodec::new(
                 status,

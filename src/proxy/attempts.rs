@@ -7,7 +7,9 @@
 //! - next key of the same provider: 401/403 (the key cools down for the breaker cool-down) and
 //!   429 (the key cools down for `retry-after`, or `routing.rate_limit_cooldown_ms`);
 //! - next target: connect errors and timeouts, 500/502/503/504/529, a streaming request with no
-//!   head within `routing.first_byte_timeout_ms`, and 429 when no other key is healthy;
+//!   head within `routing.first_byte_timeout_ms`, and 429 when no other key is healthy; a
+//!   cloud stream that fails before its first event (a Bedrock exception frame) is judged by
+//!   the status its failure maps to (proxy/cloud.rs);
 //! - never: 400/404/413/422 and any status not in `routing.retry_on`, and a read timeout of a
 //!   non-streaming request (the upstream may still be generating: the client gets 504).
 //!
@@ -19,6 +21,7 @@
 use std::time::{Duration, Instant};
 
 use super::attempt_metrics::outcome_label;
+use super::cloud;
 use super::context::{AttemptOutcome, AttemptRecord, RequestContext};
 use super::openai_in::Inbound;
 use super::outcome;
@@ -185,11 +188,31 @@ pub async fn attempt<'c>(
             ctx.provider = Some(target.index);
             ctx.provider_key = key_index;
             let (outcome, next, failure) = match result {
-                Ok((exchange, translation)) => {
+                Ok((mut exchange, translation)) => {
                     let status = exchange.head.status();
-                    let outcome = AttemptOutcome::Status(status);
-                    let Some(next) = judge(state, rules, target.index, key_index, &exchange, now)
-                    else {
+                    let mut outcome = AttemptOutcome::Status(status);
+                    let (index, stream) = (target.index, ctx.stream);
+                    let mut verdict = judge(state, rules, index, key_index, status, &exchange, now);
+                    // A stream that fails before its first event (Bedrock's exception frames)
+                    // is judged by the status that failure maps to.
+                    let mut early = None;
+                    if verdict.is_none()
+                        && stream
+                        && let Some(cloud) = state.clouds.get(&target.provider.name)
+                    {
+                        let wait = head_timeout(state, request, stream);
+                        let peek = cloud::failure_before_first_event(&cloud, &mut exchange, wait);
+                        // Waiting for the first frame is the upstream's time, not sluice's.
+                        ctx.clock.cross(Boundary::UpstreamCall);
+                        let failure = peek.await;
+                        ctx.clock.cross(Boundary::UpstreamAnswered);
+                        if let Some((status, e)) = failure {
+                            verdict = judge(state, rules, index, key_index, status, None, now);
+                            outcome = AttemptOutcome::Status(status);
+                            early = Some(e);
+                        }
+                    }
+                    let Some(next) = verdict else {
                         broadcast(
                             state,
                             HealthEvent::Succeeded {
@@ -209,13 +232,16 @@ pub async fn attempt<'c>(
                             translation,
                         });
                     };
-                    let served = Served {
-                        exchange,
-                        target: *target,
-                        provider,
-                        translation,
+                    let failure = match early {
+                        Some(e) => Failure::Error(e),
+                        None => Failure::Response(Box::new(Served {
+                            exchange,
+                            target: *target,
+                            provider,
+                            translation,
+                        })),
                     };
-                    (outcome, next, Failure::Response(Box::new(served)))
+                    (outcome, next, failure)
                 }
                 Err(e) if e.kind == ErrorKind::BadRequest => {
                     // The client's body cannot be translated: no other target changes that.
@@ -354,7 +380,7 @@ async fn send(
     let target = attempt.target;
     let model = target_model(target, request.requested);
     // A cloud kind rewrites its own copy of the body (the client's stays for the next attempt).
-    let (body, translation, cloud) = match state.clouds.get(target.index) {
+    let (body, translation, cloud) = match state.clouds.get(&target.provider.name) {
         Some(cloud) => {
             prepared.clear();
             match &request.model_span {
@@ -365,7 +391,7 @@ async fn send(
             }
             let (route, head, stream) = (request.route, request.head, ctx.stream);
             let call = super::cloud::prepare(
-                cloud,
+                &cloud,
                 target.provider,
                 route,
                 head,
@@ -375,6 +401,7 @@ async fn send(
             )?;
             (&prepared[..], None, Some(call))
         }
+        None if cloud::is_cloud(target.provider) => return Err(cloud::not_ready(target.provider)),
         None => {
             let (body, translation) = prepare_body(request, attempt, model, prepared)?;
             (body, translation, None)
@@ -416,12 +443,7 @@ async fn send(
     } else {
         body
     };
-    let read_timeout = state.upstreams.read_timeout();
-    let head_timeout = if ctx.stream {
-        request.config.routing.first_byte_timeout.min(read_timeout)
-    } else {
-        read_timeout
-    };
+    let head_timeout = head_timeout(state, request, ctx.stream);
     ctx.clock.cross(Boundary::UpstreamCall);
     let exchange = state
         .upstreams
@@ -443,17 +465,29 @@ async fn send(
     Ok((exchange?, translation))
 }
 
-/// Whether a response head means "move on" (and where), applying the key's cool-down or the
-/// breaker's count; None: relay it.
-fn judge(
+/// How long an attempt waits for its response head: `routing.first_byte_timeout_ms` for a
+/// streaming request, the read timeout otherwise.
+fn head_timeout(state: &ProxyState, request: &Request<'_>, stream: bool) -> Duration {
+    let read_timeout = state.upstreams.read_timeout();
+    if stream {
+        request.config.routing.first_byte_timeout.min(read_timeout)
+    } else {
+        read_timeout
+    }
+}
+
+/// Whether an attempt's outcome `status` means "move on" (and where), applying the key's
+/// cool-down (`retry-after` read from `exchange`'s head, if any) or the breaker's count; None:
+/// relay it.
+fn judge<'e>(
     state: &ProxyState,
     rules: &RoutingConfig,
     provider: usize,
     key: Option<usize>,
-    exchange: &Exchange,
+    status: u16,
+    exchange: impl Into<Option<&'e Exchange>>,
     now: Instant,
 ) -> Option<Next> {
-    let status = exchange.head.status();
     if NEVER_RETRY.contains(&status) || !rules.retry_on.contains(&status) {
         return None;
     }
@@ -464,7 +498,9 @@ fn judge(
             Some(Next::SameProvider)
         }
         (429, Some(k)) => {
-            let wait = retry_after(exchange).unwrap_or(rules.rate_limit_cooldown);
+            let wait = (exchange.into())
+                .and_then(retry_after)
+                .unwrap_or(rules.rate_limit_cooldown);
             broadcast(state, cool_down(provider, k, now + wait));
             if state.health.other_key_usable(provider, k, now) {
                 Some(Next::SameProvider)

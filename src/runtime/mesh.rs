@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::governance::{EntityUsage, Level};
 use crate::mcp::ForwardedRequest;
 use crate::observe::metrics::MetricsSnapshot;
+use crate::providers::cloud::Clouds;
 use crate::routing::{HealthBroadcast, HealthEvent};
 
 /// A message to one shard.
@@ -45,6 +46,8 @@ pub type Inbox = mpsc::UnboundedReceiver<MeshMsg>;
 pub struct Mesh {
     shards: Vec<mpsc::UnboundedSender<MeshMsg>>,
     config_path: Option<Arc<PathBuf>>,
+    /// The cloud providers' state, rebuilt by a reload (by provider name).
+    clouds: Option<Arc<Clouds>>,
 }
 
 impl Mesh {
@@ -55,8 +58,15 @@ impl Mesh {
         let mesh = Mesh {
             shards: senders,
             config_path: config_path.map(Arc::new),
+            clouds: None,
         };
         (mesh, inboxes)
+    }
+
+    /// Makes reloads rebuild `clouds` for the reloaded providers.
+    pub fn with_clouds(mut self, clouds: Arc<Clouds>) -> Mesh {
+        self.clouds = Some(clouds);
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -108,6 +118,12 @@ impl Mesh {
         let config = Config::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
         // Certificates are read and checked here, off the shards; a bad one refuses the reload.
         let certs = ListenerCerts::load(&config.server.tls)?;
+        // So are the cloud providers' options and first credentials.
+        let env = |name: &str| std::env::var(name).ok();
+        let clouds = match &self.clouds {
+            Some(clouds) => Some((clouds, clouds.prepare_reload(&config.providers, &env)?)),
+            None => None,
+        };
         let config = Arc::new(config);
         let mut pending = Vec::new();
         for index in 0..self.shards.len() {
@@ -123,6 +139,9 @@ impl Mesh {
                 Ok(Err(e)) => return Err(e),
                 Err(_) => {}
             }
+        }
+        if let Some((clouds, reloaded)) = clouds {
+            clouds.apply(reloaded);
         }
         for index in 0..self.shards.len() {
             self.send(index, MeshMsg::Certificates(certs.clone()));

@@ -133,6 +133,7 @@ pub fn serve(
     );
 
     let (mesh, inboxes) = mesh::Mesh::wire(cpus.len(), config_path);
+    let mesh = mesh.with_clouds(Arc::clone(&clouds));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<Option<SocketAddr>, String>>();
 
     let mut handles = Vec::with_capacity(cpus.len());

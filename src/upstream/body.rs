@@ -18,6 +18,19 @@ pub enum BodyError {
     BadChunking(ChunkedError),
 }
 
+/// Decodes the start of a body with `framing` from the bytes buffered on `conn` into `out`,
+/// consuming nothing (a reader made afterwards still reads the whole body); returns whether the
+/// body is complete within them.
+pub fn peek_buffered(
+    framing: ResponseFraming,
+    conn: &UpstreamConn,
+    out: &mut Vec<u8>,
+) -> Result<bool, BodyError> {
+    let mut reader = BodyReader::new(framing);
+    reader.decode(conn.buffered(), out)?;
+    Ok(reader.finished)
+}
+
 /// Decodes one response body from the bytes buffered on its connection.
 pub struct BodyReader {
     framing: ResponseFraming,
@@ -60,10 +73,17 @@ impl BodyReader {
         conn: &mut UpstreamConn,
         out: &mut Vec<u8>,
     ) -> Result<bool, BodyError> {
+        let consumed = self.decode(conn.buffered(), out)?;
+        conn.consume(consumed);
+        Ok(self.finished)
+    }
+
+    /// Decodes the body bytes at the start of `input` into `out`; returns how many bytes of
+    /// `input` were used.
+    fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, BodyError> {
         if self.finished {
-            return Ok(true);
+            return Ok(0);
         }
-        let input = conn.buffered();
         let consumed = match (&mut self.chunked, self.framing) {
             (Some(decoder), _) => {
                 let progress = decoder.decode(input, out).map_err(BodyError::BadChunking)?;
@@ -84,8 +104,7 @@ impl BodyReader {
                 input.len()
             }
         };
-        conn.consume(consumed);
-        Ok(self.finished)
+        Ok(consumed)
     }
 
     /// Called when the connection reached end of stream: fine for a close-delimited body,

@@ -86,7 +86,7 @@ pub fn run_bounded(command: &mut Command, limit: Duration) -> Output {
 }
 
 /// The Anthropic event stream of one assistant message with the given content blocks.
-fn sse_message(id: &str, blocks: &[Value], stop_reason: &str) -> Vec<u8> {
+pub fn sse_message(id: &str, blocks: &[Value], stop_reason: &str) -> Vec<u8> {
     let mut out = String::new();
     let mut push = |name: &str, data: Value| {
         out.push_str(&format!("event: {name}\ndata: {data}\n\n"));
@@ -152,11 +152,15 @@ fn assistant_reply(request: &Value, id: &str, blocks: Vec<Value>, stop_reason: &
         bytes.extend_from_slice(LAST_CHUNK);
         Reply::new().write(bytes)
     } else {
-        let body = json!({"id": id, "type": "message", "role": "assistant", "model": fixtures::MODEL,
-            "content": blocks, "stop_reason": stop_reason, "stop_sequence": null,
-            "usage": {"input_tokens": 1200, "output_tokens": 42}});
-        Reply::json(200, &body.to_string())
+        Reply::json(200, &message_json(id, blocks, stop_reason).to_string())
     }
+}
+
+/// One assistant message as a non-streaming Messages response.
+pub fn message_json(id: &str, blocks: Vec<Value>, stop_reason: &str) -> Value {
+    json!({"id": id, "type": "message", "role": "assistant", "model": fixtures::MODEL,
+        "content": blocks, "stop_reason": stop_reason, "stop_sequence": null,
+        "usage": {"input_tokens": 1200, "output_tokens": 42}})
 }
 
 /// The text of a tool_result block (string content, or text blocks).
@@ -192,13 +196,18 @@ pub fn claude_code_handler(
     token: String,
     marker: PathBuf,
 ) -> impl Fn(&Recorded) -> Reply + Send + Sync {
+    let input = bash_marker_input(&token, &marker);
+    claude_code_calling(token, "Bash".to_owned(), input)
+}
+
+/// The Bash tool input that writes `sluice-ok-<token>` to `marker` and prints it.
+pub fn bash_marker_input(token: &str, marker: &Path) -> Value {
     let command = format!(
         "echo sluice-ok-{token} > {} && cat {}",
         marker.display(),
         marker.display()
     );
-    let input = json!({"command": command, "description": "Write the sluice marker file"});
-    claude_code_calling(token, "Bash".to_owned(), input)
+    json!({"command": command, "description": "Write the sluice marker file"})
 }
 
 /// Like [`claude_code_handler`], with the main turn calling `tool` (as Claude Code names it,
@@ -222,48 +231,53 @@ pub fn claude_code_calling(
                         &fixtures::error_json("invalid_request_error", "bad json"),
                     );
                 };
-                let messages = body["messages"].as_array().cloned().unwrap_or_default();
-                // Claude Code may put `role: "system"` entries after the user's turn.
-                let last = messages
-                    .iter()
-                    .rev()
-                    .find(|m| m["role"] == "user")
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                let tool_result = last["content"]
-                    .as_array()
-                    .and_then(|blocks| blocks.iter().find(|b| b["type"] == "tool_result").cloned());
-                let has_tool = body["tools"]
-                    .as_array()
-                    .is_some_and(|tools| tools.iter().any(|t| t["name"] == tool.as_str()));
-                if let Some(result) = tool_result {
-                    let output = tool_result_text(&result);
-                    assistant_reply(
-                        &body,
-                        "msg_done",
-                        vec![json!({"type": "text", "text": format!("done: {}", output.trim())})],
-                        "end_turn",
-                    )
-                } else if has_tool && message_text(&last).contains(&token) {
-                    let tool = json!({"type": "tool_use", "id": "toolu_01SluiceBashCall0000000001", "name": tool,
-                        "input": input});
-                    assistant_reply(
-                        &body,
-                        "msg_tool",
-                        vec![json!({"type": "text", "text": "Running it now."}), tool],
-                        "tool_use",
-                    )
-                } else {
-                    assistant_reply(
-                        &body,
-                        "msg_side",
-                        vec![json!({"type": "text", "text": "Sluice test session"})],
-                        "end_turn",
-                    )
-                }
+                let (id, blocks, stop_reason) = claude_code_turn(&token, &tool, &input, &body);
+                assistant_reply(&body, id, blocks, stop_reason)
             }
             _ => Reply::json(404, &fixtures::error_json("not_found_error", "Not found")),
         }
+    }
+}
+
+/// The answer of [`claude_code_calling`]'s upstream to one Messages `body`: (message id,
+/// content blocks, stop reason). The main turn that mentions `token` calls `tool` with `input`;
+/// the turn carrying its result answers "done: <result>"; any other call gets a short text.
+pub fn claude_code_turn(
+    token: &str,
+    tool: &str,
+    input: &Value,
+    body: &Value,
+) -> (&'static str, Vec<Value>, &'static str) {
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    // Claude Code may put `role: "system"` entries after the user's turn.
+    let last = messages
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let tool_result = last["content"]
+        .as_array()
+        .and_then(|blocks| blocks.iter().find(|b| b["type"] == "tool_result").cloned());
+    let has_tool = body["tools"]
+        .as_array()
+        .is_some_and(|tools| tools.iter().any(|t| t["name"] == tool));
+    if let Some(result) = tool_result {
+        let output = tool_result_text(&result);
+        let text = format!("done: {}", output.trim());
+        (
+            "msg_done",
+            vec![json!({"type": "text", "text": text})],
+            "end_turn",
+        )
+    } else if has_tool && message_text(&last).contains(token) {
+        let call = json!({"type": "tool_use", "id": "toolu_01SluiceBashCall0000000001",
+            "name": tool, "input": input});
+        let blocks = vec![json!({"type": "text", "text": "Running it now."}), call];
+        ("msg_tool", blocks, "tool_use")
+    } else {
+        let text = json!({"type": "text", "text": "Sluice test session"});
+        ("msg_side", vec![text], "end_turn")
     }
 }
 

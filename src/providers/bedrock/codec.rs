@@ -6,6 +6,7 @@ use super::errors::{BedrockError, error_response};
 use super::stream::BedrockSse;
 use crate::error::{ErrorKind, GatewayError};
 use crate::governance::Usage;
+use crate::http::response_head::ResponseHead;
 use crate::observe::summary::ResponseSummary;
 use crate::providers::anthropic::EventStreamCodec;
 use crate::providers::anthropic::codec::MAX_OBSERVED_JSON_BYTES;
@@ -119,6 +120,14 @@ impl ResponseCodec for BedrockEventsCodec {
     fn upstream_error(&self) -> Option<GatewayError> {
         self.failed.as_ref().map(gateway_error)
     }
+}
+
+/// Whether `response` carries Bedrock's event stream (`application/vnd.amazon.eventstream`).
+pub fn is_event_stream(response: &ResponseHead) -> bool {
+    const TYPE: &[u8] = b"application/vnd.amazon.eventstream";
+    response
+        .header("content-type")
+        .is_some_and(|v| v.len() >= TYPE.len() && v[..TYPE.len()].eq_ignore_ascii_case(TYPE))
 }
 
 /// The error to answer with when Bedrock failed before the stream started.

@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod envelope;
 pub mod errors;
 pub mod eventstream;
+pub mod first_event;
 pub mod profile;
 pub mod sigv4;
 pub mod stream;

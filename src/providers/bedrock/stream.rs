@@ -21,9 +21,6 @@ pub struct InvocationMetrics {
     pub cache_creation_input_tokens: u64,
 }
 
-/// A keep-alive event for silences (Bedrock sends no pings of its own).
-pub const PING_EVENT: &[u8] = b"event: ping\ndata: {\"type\":\"ping\"}\n\n";
-
 /// The translator for one response stream.
 #[derive(Debug, Default)]
 pub struct BedrockSse {
