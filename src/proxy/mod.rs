@@ -15,6 +15,7 @@ pub mod outcome;
 pub mod relay;
 pub mod state;
 pub mod translate;
+pub mod upstream_limits;
 
 use std::rc::Rc;
 
