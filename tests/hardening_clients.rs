@@ -145,3 +145,61 @@ fn out_of_descriptors_accept_backs_off_and_recovers() {
         gateway.stderr()
     );
 }
+
+/// Failed authentications a client address may make per minute in the test below.
+const AUTH_FAILURES: usize = 3;
+
+#[test]
+fn failed_authentications_are_limited_per_address_with_429_and_retry_after() {
+    use support::governance::{
+        self as gov, Auth, GovConfig, assert_error, call, platform_hierarchy,
+    };
+    let mock = gov::priced_mock();
+    let state = support::TempDir::new("hard-auth-throttle");
+    let alice = gov::vkey("alice");
+    let mut config = GovConfig::new(&mock.base_url(), state.path());
+    config.cores = 1;
+    config.hierarchy = platform_hierarchy("", "", &[("alice", alice.as_str(), "")]);
+    let toml = config.toml().replacen(
+        "[server]\n",
+        &format!("[server]\nmax_auth_failures_per_minute = {AUTH_FAILURES}\n"),
+        1,
+    );
+    let gateway = Gateway::start_config(&toml);
+
+    // A key works, and a missing key is not a guess: neither counts.
+    assert_eq!(call(&gateway, Auth::XApiKey(&alice)).status, 200);
+    assert_error(&call(&gateway, Auth::Nothing), 401, "authentication_error");
+    // Up to the limit, a wrong key is 401.
+    for i in 0..AUTH_FAILURES {
+        let guess = format!("sk-sluice-guess-{i}");
+        assert_error(
+            &call(&gateway, Auth::XApiKey(&guess)),
+            401,
+            "authentication_error",
+        );
+    }
+    // One past: 429 with retry-after, whatever key is sent, the right one included.
+    for key in ["sk-sluice-guess-next", alice.as_str()] {
+        let refused = call(&gateway, Auth::XApiKey(key));
+        let message = assert_error(&refused, 429, "rate_limit_error");
+        assert!(message.contains("failed authentications"), "{message}");
+        let retry_after: u64 = refused
+            .header("retry-after")
+            .and_then(|v| v.parse().ok())
+            .expect("retry-after");
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+    }
+    let metrics = gov::metrics(&gateway);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("sluice_rejections_total{reason=\"auth_throttled\"} 2")),
+        "{metrics}"
+    );
+    assert_eq!(
+        mock.requests().len(),
+        1,
+        "only the first request went upstream"
+    );
+}

@@ -18,6 +18,12 @@ use crate::http::read_buffer::ReadBuffer;
 pub trait Transport: AsyncRead + AsyncWrite + Unpin {
     /// Waits for `d` (the runtime's timer).
     fn sleep(d: Duration) -> impl Future<Output = ()>;
+
+    /// The peer's address, when the transport has one (failed authentications are limited per
+    /// address).
+    fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        None
+    }
 }
 
 /// Runs `fut` for at most `limit` on `S`'s timer: `None` when the time ran out first.
@@ -140,6 +146,11 @@ impl<S: Transport> ClientConn<S> {
             bytes_in: 0,
             bytes_out: 0,
         }
+    }
+
+    /// The client's address (None when the transport does not know it).
+    pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        self.stream.peer_ip()
     }
 
     fn buffered(&self) -> &[u8] {

@@ -4,6 +4,7 @@
 
 pub mod attempt_metrics;
 pub mod attempts;
+pub mod auth_throttle;
 pub mod cloud;
 pub mod context;
 pub mod flow;

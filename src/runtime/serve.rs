@@ -51,6 +51,14 @@ impl Transport for ClientStream {
     fn sleep(d: Duration) -> impl Future<Output = ()> {
         sleep(d)
     }
+
+    fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        let tcp = match self {
+            ClientStream::Plain(tcp) => tcp,
+            ClientStream::Tls(tls) => tls.get_ref().0,
+        };
+        tcp.peer_addr().ok().map(|a| a.ip())
+    }
 }
 
 /// Accepts on `listener` until `stop` completes, serving each connection with `serve` in its
