@@ -359,10 +359,7 @@ fn serve_and_ask(script: MockScript, profile: Profile) -> Vec<(u16, bool)> {
         .spawn(move || async move {
             let listener = glommio::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
-            let shared = Arc::new(MockShared {
-                responses: Responses::render(&script),
-                script,
-            });
+            let shared = Arc::new(MockShared::new(script));
             glommio::spawn_local(serve(listener, shared, 1)).detach();
             let endpoint = Endpoint {
                 host: addr.to_string(),
