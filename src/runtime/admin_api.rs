@@ -233,6 +233,9 @@ async fn update_key(shard: &Shard, id: &str, body: &[u8]) -> Result<AdminReply, 
             )
         })?;
     }
+    // Settlements the other shards sent before the read are in it: apply them before the new
+    // budget exists, so they are not counted into it twice.
+    shard.proxy.gov_link.sync(gov);
     let key = gov.update_key(id, update).map_err(admin_error)?;
     gov.seed_key_budgets(id, added, history);
     Ok(reply(200, json!({"key": key_json(&key)})))
