@@ -243,7 +243,7 @@ fn rejections_are_counted_by_reason_in_metrics() {
 }
 
 #[test]
-fn metered_requests_ask_for_identity_encoding_passthrough_keeps_the_clients() {
+fn messages_ask_for_identity_encoding_other_passthrough_routes_keep_the_clients() {
     let mock = gov::priced_mock();
     let state = TempDir::new("gov-auth-encoding");
     let alice = gov::vkey("alice");
@@ -252,28 +252,38 @@ fn metered_requests_ask_for_identity_encoding_passthrough_keeps_the_clients() {
     config.hierarchy = platform_hierarchy("", "", &[("alice", &alice, "")]);
     let gateway = config.start();
     let body = body_for(TEST_MODEL, 10, false);
+    let headers = |key| {
+        [
+            ("content-type", "application/json"),
+            ("accept-encoding", "gzip, deflate, br, zstd"),
+            ("x-api-key", key),
+        ]
+    };
     for key in [CLIENT_OWN_KEY, alice.as_str()] {
-        let response = gateway.client().request(
-            "POST",
-            "/v1/messages",
-            &[
-                ("content-type", "application/json"),
-                ("accept-encoding", "gzip, deflate, br, zstd"),
-                ("x-api-key", key),
-            ],
-            body.as_bytes(),
-        );
+        let response =
+            gateway
+                .client()
+                .request("POST", "/v1/messages", &headers(key), body.as_bytes());
         assert_eq!(response.status, 200, "{}", response.text());
     }
-    let requests = mock.wait_requests(2, EVENTUALLY);
-    assert_eq!(
-        requests[0].header_str("accept-encoding").as_deref(),
-        Some("gzip, deflate, br, zstd"),
-        "a passthrough request keeps the client's Accept-Encoding"
+    // count_tokens is not observed: a passthrough request keeps the client's encoding.
+    gateway.client().request(
+        "POST",
+        "/v1/messages/count_tokens",
+        &headers(CLIENT_OWN_KEY),
+        body.as_bytes(),
     );
+    let requests = mock.wait_requests(3, EVENTUALLY);
+    for (request, why) in requests[..2].iter().zip(["passthrough", "metered"]) {
+        assert_eq!(
+            request.header_str("accept-encoding"),
+            None,
+            "a {why} Messages request must get an uncompressed answer, whose usage sluice reads"
+        );
+    }
     assert_eq!(
-        requests[1].header_str("accept-encoding"),
-        None,
-        "a metered request must get an uncompressed answer, whose usage sluice can read"
+        requests[2].header_str("accept-encoding").as_deref(),
+        Some("gzip, deflate, br, zstd"),
+        "a passthrough request whose answer is not observed keeps the client's Accept-Encoding"
     );
 }

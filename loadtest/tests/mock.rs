@@ -281,6 +281,12 @@ fn fault_shares_pick_in_proportion_and_are_checked() {
     let resets = picks.iter().filter(|p| **p == Some(Fault::Reset)).count();
     assert!((800..1200).contains(&limited), "{limited}");
     assert!((800..1200).contains(&resets), "{resets}");
+    let all_truncated = FaultShares {
+        truncate: 100.0,
+        ..FaultShares::default()
+    };
+    assert!(!all_truncated.is_none());
+    assert!((0..100).all(|_| all_truncated.pick(&mut rng) == Some(Fault::Truncate)));
     let over = MockScript {
         faults: FaultShares {
             server_error: 60.0,
@@ -359,10 +365,7 @@ fn serve_and_ask(script: MockScript, profile: Profile) -> Vec<(u16, bool)> {
         .spawn(move || async move {
             let listener = glommio::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
-            let shared = Arc::new(MockShared {
-                responses: Responses::render(&script),
-                script,
-            });
+            let shared = Arc::new(MockShared::new(script));
             glommio::spawn_local(serve(listener, shared, 1)).detach();
             let endpoint = Endpoint {
                 host: addr.to_string(),

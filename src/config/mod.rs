@@ -16,6 +16,7 @@ mod kind_rules;
 mod listener_tls;
 mod mcp;
 mod model_map;
+mod peer_limits;
 mod routing;
 mod schema;
 mod secret;
@@ -53,6 +54,7 @@ pub use mcp::{
     MAX_MCP_TOOL_GLOBS, McpServerConfig, McpTransportConfig, valid_mcp_server_name,
 };
 pub use model_map::ModelMap;
+pub use peer_limits::*;
 pub use routing::{
     DEFAULT_RETRY_ON, MAX_ATTEMPTS_LIMIT, MAX_ROUTING_MS, NEVER_RETRY, RoutingConfig,
 };

@@ -55,6 +55,10 @@ pub struct RawServer {
     pub admin_tls_key: Option<String>,
     pub admin_tls_client_ca: Option<String>,
     pub egress_proxy: Option<String>,
+    pub max_upstream_event_bytes: Option<u64>,
+    pub max_upstream_body_bytes: Option<u64>,
+    pub max_connections: Option<u64>,
+    pub max_auth_failures_per_minute: Option<u64>,
 }
 
 /// One `[[providers]]` entry: the keys common to every kind, typed, and the kind-specific

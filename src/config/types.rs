@@ -69,6 +69,8 @@ pub struct ServerConfig {
     pub access_log: AccessLogTarget,
     /// TLS on the data and the admin listeners (plain HTTP without it).
     pub tls: super::ListenersTls,
+    /// Limits against hostile peers (config/peer_limits.rs).
+    pub limits: super::PeerLimits,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +91,7 @@ impl Default for ServerConfig {
             spin_before_park: Duration::ZERO,
             access_log: AccessLogTarget::Stderr,
             tls: super::ListenersTls::default(),
+            limits: super::PeerLimits::default(),
         }
     }
 }

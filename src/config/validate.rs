@@ -217,6 +217,12 @@ fn validate_server(raw: RawServer) -> Result<ServerConfig, ConfigError> {
                 ));
             }
         },
+        limits: super::peer_limits::validate_peer_limits(super::peer_limits::RawPeerLimits {
+            max_upstream_event_bytes: raw.max_upstream_event_bytes,
+            max_upstream_body_bytes: raw.max_upstream_body_bytes,
+            max_connections: raw.max_connections,
+            max_auth_failures_per_minute: raw.max_auth_failures_per_minute,
+        })?,
         access_log,
         tls: defaults.tls,
     })

@@ -394,6 +394,50 @@ impl Store {
     }
 }
 
+impl Store {
+    /// One entity's spend rows still within `SPEND_RETENTION_MS` of `now_ms`, and its budget
+    /// resets (the rest of the snapshot stays empty).
+    pub fn entity_history(
+        &self,
+        entity: EntityId,
+        now_ms: u64,
+    ) -> Result<LedgerSnapshot, LedgerError> {
+        let mut history = LedgerSnapshot::default();
+        let id = entity.0 as i64;
+        let mut spend = self.conn.prepare(
+            "SELECT start_ms, res_ms, cost_pico, tokens, requests FROM spend WHERE entity = ?1 AND start_ms + res_ms > ?2",
+        )?;
+        let since = to_i64(now_ms.saturating_sub(SPEND_RETENTION_MS));
+        let rows = spend.query_map(params![id, since], |r| {
+            Ok(SpendRow {
+                entity,
+                start_ms: from_i64(r.get(0)?),
+                len_ms: from_i64(r.get(1)?),
+                cost_pico: from_i64(r.get(2)?),
+                tokens: from_i64(r.get(3)?),
+                requests: from_i64(r.get(4)?),
+            })
+        })?;
+        for row in rows {
+            history.spend.push(row?);
+        }
+        let mut resets = self
+            .conn
+            .prepare("SELECT budget, at_ms FROM budget_resets WHERE entity = ?1")?;
+        let rows = resets.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (budget, at_ms) = row?;
+            history.resets.push(BudgetReset {
+                entity,
+                budget: decode_budget_key(&budget)
+                    .ok_or_else(|| LedgerError::Corrupt(format!("budget reset `{budget}`")))?,
+                at_ms: from_i64(at_ms),
+            });
+        }
+        Ok(history)
+    }
+}
+
 /// Reads the ledger at `path` (an absent file is an empty ledger).
 pub fn load_snapshot(path: &Path, now_ms: u64) -> Result<LedgerSnapshot, LedgerError> {
     if !path.exists() {

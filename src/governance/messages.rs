@@ -111,6 +111,8 @@ pub enum GovMsg {
     KeyUpsert(Box<KeyRecord>),
     KeyRevoked(KeyRevocation),
     BudgetReset(BudgetReset),
+    /// Budgets added to a created key, started from its recorded spend (budget_seed.rs).
+    BudgetSeed(Box<super::budget_seed::BudgetSeed>),
 }
 
 /// Where an outbound message goes among the shards.

@@ -20,6 +20,7 @@
 
 mod admin;
 mod admission;
+pub mod budget_seed;
 pub mod clock;
 pub mod counters;
 pub mod entity;

@@ -327,6 +327,14 @@ impl Governor {
             }
             GovMsg::KeyRevoked(revocation) => state.revoke(revocation.hash, revocation.at_ms),
             GovMsg::BudgetReset(reset) => state.reset_budget(reset),
+            GovMsg::BudgetSeed(seed) => {
+                let ctx = BuildContext {
+                    now_ms,
+                    shard: self.shard,
+                    shards: self.shards,
+                };
+                state.seed_budgets(seed, ctx);
+            }
         }
     }
 }
@@ -493,14 +501,8 @@ fn restore(registry: &mut Registry, snapshot: &LedgerSnapshot, ctx: BuildContext
             .start_ms
             .saturating_add(row.len_ms.max(1) - 1)
             .min(ctx.now_ms);
-        let end_ms = row.start_ms.saturating_add(row.len_ms);
         for budget in &mut entity.budgets {
-            if end_ms > budget.reset_at_ms {
-                budget.global.add(at_ms, row.cost_pico);
-                budget
-                    .own
-                    .add(at_ms, own_part(row.cost_pico, ctx.shard, ctx.shards));
-            }
+            super::budget_seed::charge_row(budget, row, ctx);
         }
         for limit in &mut entity.limits {
             limit.requests.add(at_ms, row.requests);

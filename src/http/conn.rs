@@ -155,6 +155,11 @@ impl<S: Transport> ClientConn<S> {
         self.peer
     }
 
+    /// The client's IP address (failed authentications are limited per address).
+    pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        self.peer.map(|a| a.ip())
+    }
+
     fn buffered(&self) -> &[u8] {
         self.input.data()
     }

@@ -51,8 +51,9 @@ pub enum Credentials<'a> {
 pub enum ResponseEncoding {
     /// `Accept-Encoding` travels as the client sent it.
     AsClientAsked,
-    /// The request is metered (a virtual key or a provider budget): `Accept-Encoding` is
-    /// dropped so the usage in the response can be read and charged.
+    /// The request is metered (a virtual key or a provider budget) or its response is observed
+    /// (Messages): `Accept-Encoding` is dropped so the usage and tool calls in the response
+    /// can be read, charged and logged.
     Identity,
 }
 

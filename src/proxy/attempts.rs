@@ -408,7 +408,10 @@ async fn send(
         }
     };
     upstream.clear();
-    let encoding = if request.metered || request.inbound.is_some() {
+    // Metered or not, a Messages response is read for the log and metrics (tokens, tool
+    // calls): ask for identity whenever the codec observes it.
+    let observed = request.route == Route::Messages || request.inbound.is_some();
+    let encoding = if request.metered || observed {
         ResponseEncoding::Identity
     } else {
         ResponseEncoding::AsClientAsked

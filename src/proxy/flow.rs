@@ -86,7 +86,7 @@ async fn handle(
 
     // Authenticate the virtual key; without one, the client's own credentials pass through
     // (unless `governance.require_virtual_key`).
-    govern::authenticate(state, head, ctx)?;
+    govern::authenticate(state, head, ctx, Some(client))?;
 
     // Peek the fields that decide, without re-serialising.
     let peek = if route.has_json_body() {

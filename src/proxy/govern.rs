@@ -5,21 +5,39 @@
 
 use std::time::{Duration, Instant};
 
+use super::auth_throttle::AUTH_THROTTLED;
 use super::context::{RequestContext, Settlement};
 use super::phase_clock::Boundary;
 use super::state::ProxyState;
 use crate::error::GatewayError;
+use crate::governance::rejection::AuthFailure;
 use crate::governance::{Rejection, SHARE_REQUEST_INTERVAL_MS, Usage, request_bound};
 use crate::http::head::RequestHead;
 use crate::runtime::io::time::deadline;
 
 /// Finds the request's virtual key. Drains the governance inbox first, so a key revoked or
-/// created on another shard counts from this request on.
+/// created on another shard counts from this request on. With `client`, failures are limited
+/// per client address (proxy/auth_throttle.rs).
 pub fn authenticate(
     state: &ProxyState,
     head: &RequestHead,
     ctx: &mut RequestContext,
+    client: Option<&super::Client>,
 ) -> Result<(), GatewayError> {
+    let max_failures = state.config.server.limits.max_auth_failures_per_minute;
+    let throttled = client.filter(|_| max_failures > 0);
+    let now = Instant::now();
+    // The address is looked up only when some address has failed, or this one just did.
+    let mut addr = None;
+    if let Some(client) = throttled.filter(|_| !state.auth_throttle.is_empty()) {
+        addr = client.peer_ip();
+        if let Some(ip) = addr
+            && let Err(refused) = state.auth_throttle.check(ip, max_failures, now)
+        {
+            ctx.rejection = Some(AUTH_THROTTLED);
+            return Err(refused);
+        }
+    }
     state.gov_link.sync(&state.gov);
     match state
         .gov
@@ -31,6 +49,12 @@ pub fn authenticate(
             Ok(())
         }
         Err(rejection) => {
+            let guessed = !matches!(rejection, Rejection::Unauthenticated(AuthFailure::Missing));
+            if let Some(client) = throttled.filter(|_| guessed)
+                && let Some(ip) = addr.or_else(|| client.peer_ip())
+            {
+                state.auth_throttle.failed(ip, now);
+            }
             ctx.rejection = Some(rejection.reason());
             Err(GatewayError::from(&rejection))
         }

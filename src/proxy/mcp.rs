@@ -127,7 +127,7 @@ fn caller(
     head: &RequestHead,
     ctx: &mut RequestContext,
 ) -> Result<Caller, McpError> {
-    if govern::authenticate(state, head, ctx).is_err() || ctx.key.is_none() {
+    if govern::authenticate(state, head, ctx, None).is_err() || ctx.key.is_none() {
         ctx.rejection.get_or_insert("unauthenticated");
         return Err(McpError::Unauthorized);
     }

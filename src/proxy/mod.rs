@@ -4,6 +4,7 @@
 
 pub mod attempt_metrics;
 pub mod attempts;
+pub mod auth_throttle;
 pub mod cloud;
 pub mod context;
 pub mod flow;
@@ -16,6 +17,7 @@ pub mod phase_clock;
 pub mod relay;
 pub mod state;
 pub mod translate;
+pub mod upstream_limits;
 
 use std::rc::Rc;
 

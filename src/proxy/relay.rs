@@ -14,6 +14,7 @@ use super::context::{Phase, RequestContext, Settlement};
 use super::govern;
 use super::phase_clock::Boundary;
 use super::state::ProxyState;
+use super::upstream_limits::UpstreamHold;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::chunked::{LAST_CHUNK, encode_chunk};
 use crate::http::conn::Scratch;
@@ -100,6 +101,8 @@ async fn relay<C: ResponseCodec>(
     let replaces = codec.replaces_body();
     let mut replaced = Vec::new();
     let mut head_held = replaces || codec.holds_head();
+    let mut hold = UpstreamHold::new(&state.config.server.limits, is_sse);
+    hold.check_framing(upstream_framing)?;
     if !head_held {
         start_response(state, ctx, out, &head, framing, codec.content_type());
     }
@@ -129,7 +132,8 @@ async fn relay<C: ResponseCodec>(
                 .await;
             }
         };
-        let before = out.len();
+        let read = data.len() - fed;
+        let (before, replaced_before) = (out.len(), replaced.len());
         let fed_through = codec.feed(data, fed, finished, |bytes| {
             if replaces {
                 replaced.extend_from_slice(bytes);
@@ -139,6 +143,10 @@ async fn relay<C: ResponseCodec>(
         });
         if (out.len() > before || !replaced.is_empty()) && ctx.first_body_at.is_none() {
             ctx.first_body_at = Some(Instant::now());
+        }
+        let emitted = out.len() > before || replaced.len() > replaced_before;
+        if let Err(e) = hold.after_feed(read, emitted, data.len()) {
+            return fail_mid_body(client, ctx, codec, out, e, head_held && !replaces).await;
         }
         if let Err(e) = fed_through {
             return fail_mid_body(

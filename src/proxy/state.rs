@@ -50,6 +50,8 @@ pub struct ProxyState {
     pub clouds: Arc<Clouds>,
     /// Notified after each governance message applied in the background (share grants).
     pub gov_events: Notify,
+    /// Failed authentications by client address (proxy/auth_throttle.rs).
+    pub auth_throttle: super::auth_throttle::AuthThrottle,
     draining: Cell<bool>,
     in_flight: Cell<usize>,
     next_request: Cell<u64>,
@@ -94,6 +96,7 @@ impl ProxyState {
             health_bus: parts.health_bus,
             clouds: parts.clouds,
             gov_events: Notify::new(),
+            auth_throttle: Default::default(),
             draining: Cell::new(false),
             in_flight: Cell::new(0),
             next_request: Cell::new(0),

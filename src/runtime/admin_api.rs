@@ -8,10 +8,12 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::config::{Budget, RateLimit, parse_rfc3339_unix_secs};
+use crate::governance::budget_seed::{added_budgets, load_entity_history};
+use crate::governance::entity::EntityId;
 use crate::governance::window::format_rfc3339;
 use crate::governance::{
-    AdminError, BudgetUsage, EntityUsage, KeyInfo, KeyOrigin, KeyUpdate, Level, NewKey, RateUsage,
-    parse_budget, parse_rate_limit,
+    AdminError, BudgetUsage, EntityUsage, KeyInfo, KeyOrigin, KeyUpdate, LedgerSnapshot, Level,
+    NewKey, RateUsage, ledger_path, parse_budget, parse_rate_limit,
 };
 use crate::http::head::RequestHead;
 use crate::runtime::Shard;
@@ -51,7 +53,7 @@ pub async fn handle(shard: &Rc<Shard>, head: &RequestHead, body: &[u8]) -> Admin
             200,
             json!({"keys": shard.proxy.gov.list_keys().iter().map(key_json).collect::<Vec<_>>()}),
         )),
-        ("PATCH", ["keys", id]) => update_key(shard, id, body),
+        ("PATCH", ["keys", id]) => update_key(shard, id, body).await,
         ("DELETE", ["keys", id]) => shard
             .proxy
             .gov
@@ -196,7 +198,7 @@ fn create_key(shard: &Shard, body: &[u8]) -> Result<AdminReply, AdminReply> {
     ))
 }
 
-fn update_key(shard: &Shard, id: &str, body: &[u8]) -> Result<AdminReply, AdminReply> {
+async fn update_key(shard: &Shard, id: &str, body: &[u8]) -> Result<AdminReply, AdminReply> {
     let v = parse_json(body)?;
     let update = KeyUpdate {
         budgets: budgets_of(v.get("budgets"))?,
@@ -204,11 +206,38 @@ fn update_key(shard: &Shard, id: &str, body: &[u8]) -> Result<AdminReply, AdminR
         models: models_of(v.get("models"))?,
         expires_at_unix_secs: expiry_of(v.get("expires_at"))?,
     };
-    let key = shard
-        .proxy
-        .gov
-        .update_key(id, update)
-        .map_err(admin_error)?;
+    let gov = &shard.proxy.gov;
+    // A budget the key did not have starts from the spend already recorded for its window:
+    // read the key's history (after committing what is queued) before the budget exists.
+    let added = match (gov.key_budgets(id), &update.budgets) {
+        (Some(old), Some(new)) => added_budgets(&old, new),
+        _ => Vec::new(),
+    };
+    let mut history = LedgerSnapshot::default();
+    if !added.is_empty() {
+        shard.proxy.gov_link.flush(gov);
+        let ledger = shard.proxy.gov_link.ledger().clone();
+        let path = ledger_path(&shard.proxy.config.governance.state_dir);
+        let entity = EntityId::of(Level::Key, id);
+        let now_ms = gov.now_unix_millis();
+        history = spawn_blocking(move || {
+            ledger.flush()?;
+            load_entity_history(&path, entity, now_ms)
+        })
+        .await
+        .map_err(|e| {
+            error(
+                500,
+                "api_error",
+                format!("the ledger could not be read: {e}"),
+            )
+        })?;
+    }
+    // Settlements the other shards sent before the read are in it: apply them before the new
+    // budget exists, so they are not counted into it twice.
+    shard.proxy.gov_link.sync(gov);
+    let key = gov.update_key(id, update).map_err(admin_error)?;
+    gov.seed_key_budgets(id, added, history);
     Ok(reply(200, json!({"key": key_json(&key)})))
 }
 

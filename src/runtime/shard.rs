@@ -16,7 +16,7 @@ use super::io::sync::Notify;
 use super::io::task::spawn_local;
 use super::io::time::sleep;
 use super::mesh::{Inbox, Mesh, MeshHealth, MeshMsg};
-use super::serve::accept_and_serve;
+use super::serve::{ADMIN_MAX_CONNECTIONS, accept_and_serve};
 use super::tls::{ListenerCerts, ShardAcceptor};
 use crate::config::Config;
 use crate::governance::{GovLink, Governor, LedgerSnapshot, SystemClock};
@@ -252,7 +252,8 @@ pub async fn run(setup: ShardSetup) {
         let proxy = Rc::clone(&data.proxy);
         let name = format!("shard {}", data.index);
         let stop = data.until(|shard| shard.proxy.draining());
-        accept_and_serve(&name, listener, stop, |stream| {
+        let max_connections = proxy.config.server.limits.max_connections;
+        accept_and_serve(&name, listener, max_connections, stop, |stream| {
             let proxy = Rc::clone(&proxy);
             let tls = data.data_tls.clone();
             async move {
@@ -304,7 +305,7 @@ fn start_admin(shard: &Rc<Shard>, addr: SocketAddr) -> std::io::Result<SocketAdd
     let shard = Rc::clone(shard);
     spawn_local(async move {
         let stop = shard.until(|shard| shard.stopped.get());
-        accept_and_serve("admin", listener, stop, |stream| {
+        accept_and_serve("admin", listener, ADMIN_MAX_CONNECTIONS, stop, |stream| {
             let admin = Admin(Rc::clone(&shard));
             let tls = shard.admin_tls.clone();
             async move {

@@ -9,7 +9,6 @@ use std::time::Duration;
 use clap::Parser;
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
-use sluice_loadtest::mock::responses::Responses;
 use sluice_loadtest::mock::script::{FaultShares, MockScript};
 use sluice_loadtest::mock::server::{MockShared, serve};
 use sluice_loadtest::sys::{parse_cpu_list, raise_nofile_limit};
@@ -67,6 +66,9 @@ struct Args {
     /// Percent of responses that stall for --stall-ms after their first event.
     #[arg(long, default_value_t = 0.0)]
     fault_stall: f64,
+    /// Percent of responses closed cleanly (no RST, no last chunk) halfway through.
+    #[arg(long, default_value_t = 0.0)]
+    fault_truncate: f64,
     /// Length of a stall, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     stall_ms: u64,
@@ -94,6 +96,7 @@ fn script_from(args: &Args) -> MockScript {
             overloaded: args.fault_529,
             reset: args.fault_reset,
             stall: args.fault_stall,
+            truncate: args.fault_truncate,
         },
         retry_after_secs: args.retry_after,
         stall: Duration::from_millis(args.stall_ms),
@@ -121,10 +124,7 @@ fn run(args: &Args) -> Result<(), String> {
             .map(|_| Placement::Unbound)
             .collect(),
     };
-    let shared = Arc::new(MockShared {
-        responses: Responses::render(&script),
-        script,
-    });
+    let shared = Arc::new(MockShared::new(script));
     let (ready_tx, ready_rx) = mpsc::channel::<Result<SocketAddr, String>>();
     let mut handles = Vec::new();
     let mut addr = args.listen;

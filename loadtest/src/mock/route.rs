@@ -17,6 +17,8 @@ pub enum Endpoint {
     ChatCompletions,
     /// `GET /health`.
     Health,
+    /// `GET /mock/stats`: how many Messages and Chat Completions requests were answered.
+    Stats,
     /// `HEAD` on any path (Claude Code's connectivity check).
     HeadCheck,
     /// Anything else.
@@ -39,6 +41,7 @@ pub fn route(method: Method, path: &[u8]) -> Endpoint {
         (Method::Get, b"/v1/models") => Endpoint::Models,
         (Method::Post, b"/v1/chat/completions") => Endpoint::ChatCompletions,
         (Method::Get, b"/health") => Endpoint::Health,
+        (Method::Get, b"/mock/stats") => Endpoint::Stats,
         _ => Endpoint::NotFound,
     }
 }

@@ -72,6 +72,8 @@ pub struct FaultShares {
     /// The response stops for [`MockScript::stall`] after its first event (or before its head
     /// when not streaming).
     pub stall: f64,
+    /// The connection is closed cleanly (FIN, no last chunk) halfway through the response.
+    pub truncate: f64,
 }
 
 /// A fault applied to one request.
@@ -82,6 +84,7 @@ pub enum Fault {
     Overloaded,
     Reset,
     Stall,
+    Truncate,
 }
 
 /// Why a script is refused.
@@ -123,15 +126,16 @@ impl MockScript {
 
 impl FaultShares {
     /// Cumulative thresholds in [`FAULT_RESOLUTION`] units, in [`Fault`] order.
-    fn thresholds(&self) -> Result<[u64; 5], ScriptError> {
+    fn thresholds(&self) -> Result<[u64; 6], ScriptError> {
         let shares = [
             self.rate_limited,
             self.server_error,
             self.overloaded,
             self.reset,
             self.stall,
+            self.truncate,
         ];
-        let mut cumulative = [0u64; 5];
+        let mut cumulative = [0u64; 6];
         let mut sum = 0.0;
         for (slot, share) in shares.into_iter().enumerate() {
             if !(0.0..=100.0).contains(&share) {
@@ -150,13 +154,13 @@ impl FaultShares {
 
     /// True when no fault is ever injected.
     pub fn is_none(&self) -> bool {
-        self.thresholds().map(|t| t[4] == 0).unwrap_or(true)
+        self.thresholds().map(|t| t[5] == 0).unwrap_or(true)
     }
 
     /// Picks the fault for one request (or none) from `rng`.
     pub fn pick(&self, rng: &mut Rng) -> Option<Fault> {
         let thresholds = self.thresholds().ok()?;
-        if thresholds[4] == 0 {
+        if thresholds[5] == 0 {
             return None;
         }
         let draw = rng.below(FAULT_RESOLUTION);
@@ -166,6 +170,7 @@ impl FaultShares {
             Fault::Overloaded,
             Fault::Reset,
             Fault::Stall,
+            Fault::Truncate,
         ];
         thresholds
             .iter()

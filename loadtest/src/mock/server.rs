@@ -6,6 +6,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -29,6 +30,18 @@ pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 pub struct MockShared {
     pub script: MockScript,
     pub responses: Responses,
+    /// Messages and Chat Completions requests answered (faulted ones included).
+    pub served: AtomicU64,
+}
+
+impl MockShared {
+    pub fn new(script: MockScript) -> MockShared {
+        MockShared {
+            responses: Responses::render(&script),
+            script,
+            served: AtomicU64::new(0),
+        }
+    }
 }
 
 /// Why a connection ended early.
@@ -132,7 +145,18 @@ async fn respond(
     let script = &shared.script;
     let responses = &shared.responses;
     let openai = endpoint == Endpoint::ChatCompletions;
+    if endpoint == Endpoint::Stats {
+        let body = format!("{{\"served\":{}}}", shared.served.load(Ordering::Relaxed));
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        return Ok(());
+    }
     let (fault, delay) = if matches!(endpoint, Endpoint::Messages | Endpoint::ChatCompletions) {
+        shared.served.fetch_add(1, Ordering::Relaxed);
         let mut rng = rng.borrow_mut();
         (script.faults.pick(&mut rng), script.head_delay(&mut rng))
     } else {
@@ -168,13 +192,17 @@ async fn respond(
         (Endpoint::Models, _) => &responses.models,
         (Endpoint::Health, _) => &responses.health,
         (Endpoint::HeadCheck, _) => &responses.head_ok,
-        (Endpoint::NotFound, _) => &responses.not_found,
+        (Endpoint::NotFound | Endpoint::Stats, _) => &responses.not_found,
     };
     match fault {
         Some(Fault::Stall) => sleep(script.stall).await,
         Some(Fault::Reset) => {
             stream.write_all(&whole[..whole.len() / 2]).await?;
             return reset(stream);
+        }
+        Some(Fault::Truncate) => {
+            stream.write_all(&whole[..whole.len() / 2]).await?;
+            return Err(ConnEnd::Closed);
         }
         _ => {}
     }
@@ -208,6 +236,9 @@ async fn write_stream(
         }
         if n == halfway && fault == Some(Fault::Reset) {
             return reset(stream);
+        }
+        if n == halfway && fault == Some(Fault::Truncate) {
+            return Err(ConnEnd::Closed);
         }
         stream.write_all(event).await?;
         if n == 0 && fault == Some(Fault::Stall) {
