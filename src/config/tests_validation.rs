@@ -384,6 +384,7 @@ fn rate_limits_are_checked() {
         vec![RateLimit {
             requests: None,
             tokens: Some(5),
+            tool_calls: None,
             window: std::time::Duration::from_secs(30)
         }]
     );

@@ -193,17 +193,27 @@ pub fn parse_rate_limit(
     tokens: Option<u64>,
     window: &str,
 ) -> Result<RateLimit, AdminError> {
-    if requests.is_none() && tokens.is_none() || requests == Some(0) || tokens == Some(0) {
+    parse_rate_limit_counts(
+        RateLimit {
+            requests,
+            tokens,
+            ..RateLimit::default()
+        },
+        window,
+    )
+}
+
+/// A rate limit whose counts (`requests`, `tokens`, `tool_calls`) are in `counts` (its
+/// window ignored) over `window` (such as `1m`).
+pub fn parse_rate_limit_counts(counts: RateLimit, window: &str) -> Result<RateLimit, AdminError> {
+    let all = [counts.requests, counts.tokens, counts.tool_calls];
+    if all.iter().all(Option::is_none) || all.contains(&Some(0)) {
         return Err(AdminError::InvalidRateLimit(
-            "needs `requests`, `tokens` or both, above 0".into(),
+            "needs `requests`, `tokens` and/or `tool_calls`, above 0".into(),
         ));
     }
     let window = parse_window(window).map_err(AdminError::InvalidRateLimit)?;
-    Ok(RateLimit {
-        requests,
-        tokens,
-        window,
-    })
+    Ok(RateLimit { window, ..counts })
 }
 
 fn valid_id(id: &str) -> bool {

@@ -44,7 +44,10 @@ impl LedgerHandle {
     /// Queues a message for the next group commit (share messages are not persisted and are
     /// dropped here). false once the thread has stopped.
     pub fn record(&self, msg: GovMsg) -> bool {
-        if matches!(msg, GovMsg::ShareRequest(_) | GovMsg::ShareGrant(_)) {
+        if matches!(
+            msg,
+            GovMsg::ShareRequest(_) | GovMsg::ShareGrant(_) | GovMsg::ToolCall(_)
+        ) {
             return true;
         }
         self.tx.send(Command::Record(msg)).is_ok()
@@ -172,7 +175,7 @@ fn fold(batch: &mut Batch, msg: GovMsg) {
         GovMsg::KeyUpsert(record) => batch.keys.push(*record),
         GovMsg::KeyRevoked(revocation) => batch.revocations.push(revocation),
         GovMsg::BudgetReset(reset) => batch.resets.push(reset),
-        GovMsg::ShareRequest(_) | GovMsg::ShareGrant(_) => {}
+        GovMsg::ShareRequest(_) | GovMsg::ShareGrant(_) | GovMsg::ToolCall(_) => {}
     }
 }
 

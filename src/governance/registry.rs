@@ -322,10 +322,16 @@ impl Entity {
                     before.spec.tokens.unwrap_or(0),
                     spec.tokens.unwrap_or(0),
                 );
+                let tool_calls = rescale_share(
+                    before.tool_call_share,
+                    before.spec.tool_calls.unwrap_or(0),
+                    spec.tool_calls.unwrap_or(0),
+                );
                 *limit = before.clone();
                 limit.spec = spec;
                 limit.request_share = requests;
                 limit.token_share = tokens;
+                limit.tool_call_share = tool_calls;
             }
         }
     }

@@ -327,6 +327,7 @@ impl Governor {
             }
             GovMsg::KeyRevoked(revocation) => state.revoke(revocation.hash, revocation.at_ms),
             GovMsg::BudgetReset(reset) => state.reset_budget(reset),
+            GovMsg::ToolCall(delta) => super::tool_calls::apply(&mut state.registry, delta),
         }
     }
 }

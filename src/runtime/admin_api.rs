@@ -11,7 +11,7 @@ use crate::config::{Budget, RateLimit, parse_rfc3339_unix_secs};
 use crate::governance::window::format_rfc3339;
 use crate::governance::{
     AdminError, BudgetUsage, EntityUsage, KeyInfo, KeyOrigin, KeyUpdate, Level, NewKey, RateUsage,
-    parse_budget, parse_rate_limit,
+    parse_budget, parse_rate_limit_counts,
 };
 use crate::http::head::RequestHead;
 use crate::runtime::Shard;
@@ -304,7 +304,13 @@ fn rate_limits_of(v: Option<&Value>) -> Result<Option<Vec<RateLimit>>, AdminRepl
         .map(|r| {
             let count = |name: &str| r.get(name).and_then(Value::as_u64);
             let window = r.get("window").and_then(Value::as_str).unwrap_or("");
-            parse_rate_limit(count("requests"), count("tokens"), window).map_err(admin_error)
+            let counts = RateLimit {
+                requests: count("requests"),
+                tokens: count("tokens"),
+                tool_calls: count("tool_calls"),
+                window: std::time::Duration::ZERO,
+            };
+            parse_rate_limit_counts(counts, window).map_err(admin_error)
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
