@@ -28,7 +28,7 @@ pub use catalog::{Catalog, CatalogTool, MAX_TOOL_NAME_LEN, NameProblem, TOOLS_PA
 pub use error::McpError;
 pub use filter::ToolPolicy;
 pub use server::{
-    CallObserver, CallReport, Caller, HttpMethod, McpGateway, McpReply, McpRequest, McpResponse,
+    CallGate, CallObserver, CallReport, Caller, HttpMethod, McpGateway, McpReply, McpRequest, McpResponse,
     Placement,
 };
 pub use session::{ForwardedRequest, SUPPORTED_PROTOCOL_VERSIONS, owner_shard};

@@ -117,7 +117,8 @@ struct StartedCall {
     rpc_id: RequestId,
     server: String,
     call_id: u64,
-    answer: oneshot::Receiver<CallOutcome>,
+    /// `None` until the gate admitted the call and it was sent upstream.
+    answer: Option<oneshot::Receiver<CallOutcome>>,
     /// The upstream tool's own name and the arguments it was called with (for the report).
     tool: String,
     arguments: Option<Value>,
@@ -144,6 +145,7 @@ impl CallReport<'_> {
             Ok(result) if result.get("isError") == Some(&Value::Bool(true)) => "tool_error",
             Ok(_) => "ok",
             Err(error) if error.code == super::jsonrpc::REQUEST_TIMEOUT => "timeout",
+            Err(error) if error.code == super::jsonrpc::RATE_LIMITED => "rate_limited",
             Err(_) => "error",
         }
     }
@@ -151,6 +153,10 @@ impl CallReport<'_> {
 
 /// What a shard does with each finished call.
 pub type CallObserver = Box<dyn Fn(&CallReport<'_>)>;
+
+/// Decides whether the key (by id) may make one more `tools/call` (its `tool_calls` rate
+/// limits); an `Err` is answered to the client instead of calling upstream.
+pub type CallGate = Box<dyn Fn(&str) -> futures_lite::future::BoxedLocal<Result<(), RpcError>>>;
 
 /// A POST's answers: the ones ready now and the calls still running, in request order.
 enum Slot {
@@ -167,6 +173,7 @@ pub struct McpGateway {
     catalog: RefCell<Rc<Catalog>>,
     next_call: Cell<u64>,
     observer: RefCell<Option<CallObserver>>,
+    gate: RefCell<Option<CallGate>>,
 }
 
 impl McpGateway {
@@ -179,12 +186,18 @@ impl McpGateway {
             catalog: RefCell::new(Rc::new(Catalog::default())),
             next_call: Cell::new(0),
             observer: RefCell::new(None),
+            gate: RefCell::new(None),
         })
     }
 
     /// Sets what is told about every finished `tools/call` (cancelled ones are not reported).
     pub fn observe(&self, observer: CallObserver) {
         *self.observer.borrow_mut() = Some(observer);
+    }
+
+    /// Sets what admits each `tools/call` before it goes upstream (none: every call goes).
+    pub fn gate(&self, gate: CallGate) {
+        *self.gate.borrow_mut() = Some(gate);
     }
 
     /// Follows the hub's tool-list changes until it stops (spawn it on the shard).
@@ -296,7 +309,7 @@ impl McpGateway {
     /// Handles one `/mcp` request to the end. Dropping the future (the client went away)
     /// cancels its upstream calls.
     pub async fn handle(&self, request: McpRequest<'_>, caller: &Caller) -> McpReply {
-        let (session_id, sse, batch, slots) = match self.dispatch(request, caller) {
+        let (session_id, sse, batch, mut slots) = match self.dispatch(request, caller) {
             Ok(Dispatched::Reply(reply)) => return reply,
             Ok(Dispatched::Calls {
                 session_id,
@@ -319,15 +332,33 @@ impl McpGateway {
                 })
                 .collect(),
         };
+        // Admitted one by one, then all awaited: a batch's calls still run side by side.
+        let mut refused = HashMap::new();
+        for slot in &mut slots {
+            if let Slot::Call(call) = slot
+                && call.answer.is_none()
+            {
+                match self.admit(&caller.key_id).await {
+                    Ok(()) => call.answer = Some(self.start(call)),
+                    Err(error) => {
+                        refused.insert(call.call_id, error);
+                    }
+                }
+            }
+        }
         let mut messages = Vec::with_capacity(slots.len());
         for slot in slots {
             match slot {
                 Slot::Ready(bytes) => messages.push(bytes),
                 Slot::Call(call) => {
-                    let outcome = call
-                        .answer
-                        .await
-                        .unwrap_or_else(|_| Err(RpcError::internal("the tool call was cancelled")));
+                    let outcome = match (call.answer, refused.remove(&call.call_id)) {
+                        (Some(answer), _) => answer.await.unwrap_or_else(|_| {
+                            Err(RpcError::internal("the tool call was cancelled"))
+                        }),
+                        (None, refused) => Err(refused.unwrap_or_else(|| {
+                            RpcError::internal("the tool call was not started")
+                        })),
+                    };
                     self.call_finished(&session_id, &call.rpc_id);
                     guard.calls.retain(|(id, _, _)| *id != call.rpc_id);
                     if let Some(observe) = self.observer.borrow().as_ref() {
@@ -582,21 +613,39 @@ impl McpGateway {
         session
             .in_flight
             .insert(request.id.clone(), (tool.server.clone(), call_id));
-        let answer = self.hub.call(
-            call_id,
-            &tool.server,
-            &tool.upstream_name,
-            arguments.clone(),
-        );
-        Slot::Call(StartedCall {
+        drop(sessions);
+        let mut call = StartedCall {
             rpc_id: request.id.clone(),
             server: tool.server.clone(),
             call_id,
-            answer,
+            answer: None,
             tool: tool.upstream_name.clone(),
             arguments,
             started: Instant::now(),
-        })
+        };
+        if self.gate.borrow().is_none() {
+            call.answer = Some(self.start(&call));
+        }
+        Slot::Call(call)
+    }
+
+    /// Asks the gate (if any) whether `key_id` may make one more call.
+    async fn admit(&self, key_id: &str) -> Result<(), RpcError> {
+        let admission = self.gate.borrow().as_ref().map(|gate| gate(key_id));
+        match admission {
+            Some(admission) => admission.await,
+            None => Ok(()),
+        }
+    }
+
+    /// Sends an admitted call upstream.
+    fn start(&self, call: &StartedCall) -> oneshot::Receiver<CallOutcome> {
+        self.hub.call(
+            call.call_id,
+            &call.server,
+            &call.tool,
+            call.arguments.clone(),
+        )
     }
 
     fn notification(&self, session_id: &str, notification: &Notification) {

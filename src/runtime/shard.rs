@@ -215,6 +215,7 @@ pub async fn run(setup: ShardSetup) {
         started_secs,
     }));
     crate::proxy::mcp::observe_calls(&proxy);
+    crate::proxy::mcp::gate_calls(&proxy);
     let events = Rc::clone(&proxy);
     spawn_local(gov_link.serve(gov, move || events.gov_events.notify_all())).detach();
     let shard = Rc::new(Shard {
