@@ -10,9 +10,10 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use support::governance::{
-    self as gov, Auth, GovConfig, MAX_TOKENS, TEST_MODEL, body_for, key_toml, team_toml,
+    self as gov, ADMIN_TOKEN, Auth, GovConfig, MAX_TOKENS, TEST_MODEL, admin, admin_ok, body_for,
+    create_key, key_toml, keys_cli, team_toml,
 };
-use support::mcp::{call_tool, initialize, python, rpc_answer, script};
+use support::mcp::{NEWEST, call_tool, initialize, post, python, rpc_answer, script};
 use support::{Gateway, MockUpstream, TempDir};
 
 /// The error code sluice answers a `tools/call` refused by a rate limit with.
@@ -173,4 +174,108 @@ fn tool_call_limits_hold_exactly_across_shards_and_apart_from_requests() {
         metrics.contains("outcome=\"rate_limited\""),
         "refused calls are counted by outcome"
     );
+}
+
+/// The public names `tools/list` gives `key` in `session` (every page).
+fn listed(gateway: &Gateway, key: &str, session: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    for id in 0..100 {
+        let mut list = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"});
+        if let Some(cursor) = &cursor {
+            list["params"] = json!({"cursor": cursor});
+        }
+        let response = post(gateway, Some(key), Some(session), Some(NEWEST), list.to_string().as_bytes());
+        assert_eq!(response.status, 200, "{}", response.text());
+        let answer = rpc_answer(&response);
+        for tool in answer["result"]["tools"].as_array().unwrap() {
+            names.push(tool["name"].as_str().unwrap().to_owned());
+        }
+        match answer["result"]["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return names,
+        }
+    }
+    panic!("tools/list never ended");
+}
+
+/// The error message of a refused `tools/call` (panics on a result).
+fn refusal(gateway: &Gateway, key: &str, session: &str, name: &str) -> String {
+    let response = call_tool(gateway, key, session, 7, name, json!({"city": "Oslo"}));
+    let answer = rpc_answer(&response);
+    answer["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} was not refused: {answer}"))
+        .to_owned()
+}
+
+#[test]
+fn mcp_tools_set_through_the_admin_api_and_the_cli() {
+    let mock = gov::priced_mock();
+    let state = TempDir::new("mcp-gov-admin");
+    let gateway = start(&mock, &state, team_toml("ops", None, ""));
+
+    // Created with a list: only that tool is listed and callable, whichever shard answers.
+    let secret = create_key(&gateway, "api", "ops", json!({"mcp_tools": ["files__echo"]}));
+    let session = initialize(&gateway, &secret);
+    assert_eq!(listed(&gateway, &secret, &session), ["files__echo"]);
+    assert!(refusal(&gateway, &secret, &session, "files__weather").contains("not permitted"));
+    let keys = admin_ok(&gateway, "GET", "/admin/keys", None, 200);
+    let api = keys["keys"].as_array().unwrap().iter().find(|k| k["id"] == "api").cloned();
+    assert_eq!(api.unwrap()["mcp_tools"], json!(["files__echo"]), "{keys}");
+
+    // PATCHed: the open session follows the new list at once.
+    let patched = admin_ok(
+        &gateway,
+        "PATCH",
+        "/admin/keys/api",
+        Some(&json!({"mcp_tools": ["files__weather", "files__fail"]})),
+        200,
+    );
+    assert_eq!(patched["key"]["mcp_tools"], json!(["files__weather", "files__fail"]));
+    for _ in 0..4 {
+        assert_eq!(listed(&gateway, &secret, &session), ["files__fail", "files__weather"]);
+        assert!(refusal(&gateway, &secret, &session, "files__echo").contains("not permitted"));
+    }
+    let weather = call_tool(&gateway, &secret, &session, 8, "files__weather", json!({"city": "Oslo"}));
+    assert_eq!(rpc_answer(&weather)["result"]["structuredContent"]["city"], "Oslo");
+
+    // null removes the key's list; its team has none either, so it sees no tool.
+    admin_ok(&gateway, "PATCH", "/admin/keys/api", Some(&json!({"mcp_tools": null})), 200);
+    assert!(listed(&gateway, &secret, &session).is_empty());
+
+    // Malformed lists are 400s in the admin API's format; the gateway lives on.
+    for bad in [json!("files__*"), json!([""]), json!([1]), json!(vec!["a*"; sluice::config::MAX_MCP_TOOL_GLOBS + 1])] {
+        let response = admin(
+            &gateway,
+            "PATCH",
+            "/admin/keys/api",
+            Some(ADMIN_TOKEN),
+            Some(&json!({ "mcp_tools": bad })),
+        );
+        assert_eq!(response.status, 400, "{bad}: {}", response.text());
+        assert_eq!(response.json()["error"]["type"], "invalid_request_error");
+    }
+
+    // `sluice keys create --mcp-tools GLOB,...`, with a tool-call limit from --rate-limit.
+    let output = keys_cli(
+        &gateway,
+        Some(ADMIN_TOKEN),
+        &[
+            "create", "--id", "cli", "--team", "ops",
+            "--mcp-tools", "files__echo,files__we*",
+            "--rate-limit", "::1h:2",
+        ],
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let created: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(created["key"]["mcp_tools"], json!(["files__echo", "files__we*"]));
+    assert_eq!(created["key"]["rate_limits"][0]["tool_calls"], 2);
+    let cli = created["secret"].as_str().unwrap();
+    let session = initialize(&gateway, cli);
+    assert_eq!(listed(&gateway, cli, &session), ["files__echo", "files__weather"]);
+    let sessions = sessions_on_both_shards(&gateway, cli);
+    assert_eq!(call_until_limited(&gateway, cli, &sessions, 1), 2);
+    let usage = admin_ok(&gateway, "GET", "/admin/usage/key/cli", None, 200);
+    assert_eq!(usage["rate_limits"][0]["tool_calls_limit"], 2, "{usage}");
 }

@@ -97,6 +97,7 @@ fn spend_keys_revocations_and_resets_survive_a_restart() {
             budgets: vec![parse_budget(5.0, "1M", true).unwrap()],
             rate_limits: vec![parse_rate_limit(Some(10), None, "1m").unwrap()],
             models: vec!["p/*".into()],
+            mcp_tools: Some(vec!["files__*".into()]),
             expires_at_unix_secs: Some(2_000_000_000),
         })
         .unwrap();
@@ -142,6 +143,7 @@ fn spend_keys_revocations_and_resets_survive_a_restart() {
         vec![parse_rate_limit(Some(10), None, "1m").unwrap()]
     );
     assert_eq!(dave.expires_at_unix_secs, Some(2_000_000_000));
+    assert_eq!(dave.mcp_tools, Some(vec!["files__*".to_owned()]));
     assert_eq!(
         dave.hash,
         keys::hash_secret(created.secret.as_bytes()),

@@ -1,6 +1,7 @@
-//! MCP tool calls against `tool_calls` rate limits: counted apart from requests, on the key,
-//! team and customer levels, and (strict mode, several shards) exact across shards through the
-//! same share requests and grants as the request and token counts.
+//! MCP under governance: tool calls against `tool_calls` rate limits (counted apart from
+//! requests, on the key, team and customer levels, and in strict mode with several shards exact
+//! across shards through the same share requests and grants as the request and token counts),
+//! and each key's `mcp_tools` list as it stands now (config or admin API).
 
 use super::admission::{SHARE_ASK_FACTOR, SHARE_LOW_WATER_FACTOR, secs_until};
 use super::counters::window_ms;
@@ -16,6 +17,14 @@ use crate::config::BudgetMode;
 const LEVELS: [Level; 3] = [Level::Key, Level::Team, Level::Customer];
 
 impl Governor {
+    /// The key's team and its `mcp_tools` list (`None`: no list on the key), for config keys
+    /// and created ones alike, as last set; `None` for an unknown key.
+    pub fn key_mcp_tools(&self, key_id: &str) -> Option<(String, Option<Vec<String>>)> {
+        let state = self.state.borrow();
+        let record = state.keys.get(state.keys.slot_of_id(key_id)?)?;
+        Some((record.team.clone(), record.mcp_tools.clone()))
+    }
+
     /// Admits one MCP `tools/call` by the virtual key named `key_id`: refused when a
     /// `tool_calls` limit on the key, its team or its customer is reached (or, strict mode,
     /// when this shard's share of one is used up: more is asked of the others and the call

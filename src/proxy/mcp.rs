@@ -195,16 +195,18 @@ fn caller(
     })
 }
 
-/// The tool globs of a configured key and its team.
+/// The tool globs of a key (configured or created through the admin API) and its team, with
+/// every key change broadcast before now taken in.
 fn policy_of(state: &ProxyState, key_id: &str) -> ToolPolicy {
-    let config = &state.config;
-    match config.virtual_keys.iter().find(|k| k.id == key_id) {
-        Some(key) => {
-            let team = config.teams.iter().find(|t| t.id == key.team);
-            ToolPolicy::for_key(key, team)
-        }
-        None => ToolPolicy::none(),
-    }
+    state.gov_link.sync(&state.gov);
+    let Some((team, key_tools)) = state.gov.key_mcp_tools(key_id) else {
+        return ToolPolicy::none();
+    };
+    let team = state.config.teams.iter().find(|t| t.id == team);
+    ToolPolicy::from_levels([
+        team.and_then(|t| t.mcp_tools.as_deref()),
+        key_tools.as_deref(),
+    ])
 }
 
 /// Runs the request where its session lives. `None`: the client went away first (the
