@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use support::clients;
 use support::governance::{ADMIN_TOKEN, admin_ok, key_toml, team_toml};
 use support::mcp::{HttpServer, NEWEST, initialize, post, python, rpc_code, script};
-use support::{Gateway, MockUpstream, Response, TempDir};
+use support::{Gateway, MockUpstream, TempDir};
 
 /// Tools each fixture server offers (tests/clients/mcp_fixture_tools.py).
 const FIXTURE_TOOLS: usize = 68;

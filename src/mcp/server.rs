@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_channel::mpsc::{UnboundedReceiver, unbounded};
-use futures_channel::oneshot;
+use futures_lite::future::BoxedLocal;
 use futures_lite::StreamExt;
 use serde_json::{Value, json};
 
@@ -26,7 +26,7 @@ use super::session::{
     SUPPORTED_PROTOCOL_VERSIONS, Session, allows_batches, negotiate_version, new_session_id,
     owner_shard,
 };
-use super::upstream::{CallOutcome, HubEvent, HubHandle};
+use super::upstream::{CallOutcome, HubEvent, HubHandle, UpstreamSession};
 
 pub const CONTENT_TYPE_JSON: &str = "application/json";
 pub const CONTENT_TYPE_SSE: &str = "text/event-stream";
@@ -118,7 +118,7 @@ struct StartedCall {
     server: String,
     call_id: u64,
     /// `None` until the gate admitted the call and it was sent upstream.
-    answer: Option<oneshot::Receiver<CallOutcome>>,
+    answer: Option<BoxedLocal<CallOutcome>>,
     /// The upstream tool's own name and the arguments it was called with (for the report).
     tool: String,
     arguments: Option<Value>,
@@ -154,9 +154,24 @@ impl CallReport<'_> {
 /// What a shard does with each finished call.
 pub type CallObserver = Box<dyn Fn(&CallReport<'_>)>;
 
+/// A `tools/call` the shard sends itself, over its own connections to a Streamable HTTP
+/// server whose session the helper thread set up.
+#[derive(Debug)]
+pub struct DirectCall {
+    pub call_id: u64,
+    pub server: String,
+    /// The tool's name on its server.
+    pub tool: String,
+    pub arguments: Option<Value>,
+    pub session: UpstreamSession,
+}
+
+/// Runs a [`DirectCall`] to its end; dropping the future abandons the call (the server is told).
+pub type DirectCaller = Box<dyn Fn(DirectCall) -> BoxedLocal<CallOutcome>>;
+
 /// Decides whether the key (by id) may make one more `tools/call` (its `tool_calls` rate
 /// limits); an `Err` is answered to the client instead of calling upstream.
-pub type CallGate = Box<dyn Fn(&str) -> futures_lite::future::BoxedLocal<Result<(), RpcError>>>;
+pub type CallGate = Box<dyn Fn(&str) -> BoxedLocal<Result<(), RpcError>>>;
 
 /// A POST's answers: the ones ready now and the calls still running, in request order.
 enum Slot {
@@ -174,6 +189,9 @@ pub struct McpGateway {
     next_call: Cell<u64>,
     observer: RefCell<Option<CallObserver>>,
     gate: RefCell<Option<CallGate>>,
+    /// Each HTTP server's ready session, as the hub last told.
+    upstream_sessions: RefCell<HashMap<String, UpstreamSession>>,
+    direct: RefCell<Option<DirectCaller>>,
 }
 
 impl McpGateway {
@@ -187,6 +205,8 @@ impl McpGateway {
             next_call: Cell::new(0),
             observer: RefCell::new(None),
             gate: RefCell::new(None),
+            upstream_sessions: RefCell::new(HashMap::new()),
+            direct: RefCell::new(None),
         })
     }
 
@@ -198,6 +218,17 @@ impl McpGateway {
     /// Sets what admits each `tools/call` before it goes upstream (none: every call goes).
     pub fn gate(&self, gate: CallGate) {
         *self.gate.borrow_mut() = Some(gate);
+    }
+
+    /// The upstream clients this gateway calls through.
+    pub fn hub(&self) -> &HubHandle {
+        &self.hub
+    }
+
+    /// Sets how this shard calls tools of HTTP servers with a ready session itself (none:
+    /// every call goes through the server's helper thread).
+    pub fn call_directly(&self, direct: DirectCaller) {
+        *self.direct.borrow_mut() = Some(direct);
     }
 
     /// Follows the hub's tool-list changes until it stops (spawn it on the shard).
@@ -213,6 +244,14 @@ impl McpGateway {
         match event {
             HubEvent::Tools { server, tools } => {
                 self.upstream_tools.borrow_mut().insert(server, tools);
+            }
+            HubEvent::Session { server, session } => {
+                let mut sessions = self.upstream_sessions.borrow_mut();
+                match session {
+                    Some(session) => sessions.insert(server, session),
+                    None => sessions.remove(&server),
+                };
+                return;
             }
         }
         let (catalog, problems) = Catalog::build(&self.upstream_tools.borrow());
@@ -352,9 +391,7 @@ impl McpGateway {
                 Slot::Ready(bytes) => messages.push(bytes),
                 Slot::Call(call) => {
                     let outcome = match (call.answer, refused.remove(&call.call_id)) {
-                        (Some(answer), _) => answer.await.unwrap_or_else(|_| {
-                            Err(RpcError::internal("the tool call was cancelled"))
-                        }),
+                        (Some(answer), _) => answer.await,
                         (None, refused) => Err(refused.unwrap_or_else(|| {
                             RpcError::internal("the tool call was not started")
                         })),
@@ -638,14 +675,30 @@ impl McpGateway {
         }
     }
 
-    /// Sends an admitted call upstream.
-    fn start(&self, call: &StartedCall) -> oneshot::Receiver<CallOutcome> {
-        self.hub.call(
+    /// Sends an admitted call upstream: from this shard when its server has a ready HTTP
+    /// session and a direct caller is set, else through the server's helper thread.
+    fn start(&self, call: &StartedCall) -> BoxedLocal<CallOutcome> {
+        let session = self.upstream_sessions.borrow().get(&call.server).cloned();
+        if let (Some(session), Some(direct)) = (session, self.direct.borrow().as_ref()) {
+            return direct(DirectCall {
+                call_id: call.call_id,
+                server: call.server.clone(),
+                tool: call.tool.clone(),
+                arguments: call.arguments.clone(),
+                session,
+            });
+        }
+        let answer = self.hub.call(
             call.call_id,
             &call.server,
             &call.tool,
             call.arguments.clone(),
-        )
+        );
+        Box::pin(async move {
+            answer
+                .await
+                .unwrap_or_else(|_| Err(RpcError::internal("the tool call was cancelled")))
+        })
     }
 
     fn notification(&self, session_id: &str, notification: &Notification) {
