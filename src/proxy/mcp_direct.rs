@@ -24,6 +24,9 @@ use crate::upstream::dns::{DnsCache, Resolver};
 
 /// Longest error body quoted in an error message.
 const QUOTED_BODY_BYTES: usize = 300;
+/// How much longer than the call timeout the upstream client waits for a response head, so
+/// the call timeout (a JSON-RPC timeout error and a cancellation) is what fires.
+const HEAD_TIMEOUT_MARGIN: Duration = Duration::from_secs(1);
 
 /// One HTTP server as this shard reaches it.
 struct DirectServer {
@@ -169,7 +172,7 @@ impl DirectCalls {
                 &server.target,
                 head,
                 body,
-                server.call_timeout,
+                server.call_timeout + HEAD_TIMEOUT_MARGIN,
             )
             .await
             .map_err(|e| lost(e.message.to_string()))?;
