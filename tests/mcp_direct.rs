@@ -50,9 +50,20 @@ fn shards_call_the_server_themselves_on_pooled_connections() {
     let gateway = start(&mock, &state);
     let session = initialize(&gateway, KEY);
     for n in 0..16u64 {
-        let response = call_tool(&gateway, KEY, &session, n, "web__echo", json!({"text": n.to_string()}));
+        let response = call_tool(
+            &gateway,
+            KEY,
+            &session,
+            n,
+            "web__echo",
+            json!({"text": n.to_string()}),
+        );
         let answer = rpc_answer(&response);
-        assert_eq!(answer["result"]["content"][0]["text"], format!("echo: {n}"), "{answer}");
+        assert_eq!(
+            answer["result"]["content"][0]["text"],
+            format!("echo: {n}"),
+            "{answer}"
+        );
     }
     let initializes = mock.with_method("initialize");
     assert_eq!(initializes.len(), 1, "one upstream session");
@@ -61,7 +72,10 @@ fn shards_call_the_server_themselves_on_pooled_connections() {
     let connections: BTreeSet<u64> = calls.iter().map(|c| c.connection).collect();
     for call in &calls {
         // Sent by a shard (string ids), on the helper's session.
-        assert!(call.id.as_str().is_some_and(|id| id.starts_with("sluice-")), "{call:?}");
+        assert!(
+            call.id.as_str().is_some_and(|id| id.starts_with("sluice-")),
+            "{call:?}"
+        );
         assert_eq!(call.session.as_deref(), Some("mock-session-1"));
     }
     assert!(
@@ -79,12 +93,26 @@ fn a_timeout_and_a_client_that_leaves_cancel_the_call_upstream() {
 
     let response = call_tool(&gateway, KEY, &session, 1, "web__slow", json!({"ms": 4000}));
     let answer = rpc_answer(&response);
-    assert_eq!(answer["error"]["code"], sluice::mcp::jsonrpc::REQUEST_TIMEOUT, "{answer}");
+    assert_eq!(
+        answer["error"]["code"],
+        sluice::mcp::jsonrpc::REQUEST_TIMEOUT,
+        "{answer}"
+    );
     let id = mock.with_method("tools/call")[0].id.clone();
     assert_eq!(cancelled(&mock, &id)["reason"], "timed out in sluice");
     // The session survives.
-    let again = call_tool(&gateway, KEY, &session, 2, "web__echo", json!({"text": "after"}));
-    assert_eq!(rpc_answer(&again)["result"]["content"][0]["text"], "echo: after");
+    let again = call_tool(
+        &gateway,
+        KEY,
+        &session,
+        2,
+        "web__echo",
+        json!({"text": "after"}),
+    );
+    assert_eq!(
+        rpc_answer(&again)["result"]["content"][0]["text"],
+        "echo: after"
+    );
 
     // A client that sends a slow call and goes away.
     let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
@@ -117,18 +145,36 @@ fn a_forgotten_session_is_an_error_then_a_new_session() {
     let gateway = start(&mock, &state);
     let session = initialize(&gateway, KEY);
     mock.forget_sessions();
-    let response = call_tool(&gateway, KEY, &session, 1, "web__echo", json!({"text": "lost"}));
+    let response = call_tool(
+        &gateway,
+        KEY,
+        &session,
+        1,
+        "web__echo",
+        json!({"text": "lost"}),
+    );
     let answer = rpc_answer(&response);
     let message = answer["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("reconnecting"), "{answer}");
     let text = wait_for(EVENTUALLY, || {
-        let response = call_tool(&gateway, KEY, &session, 2, "web__echo", json!({"text": "back"}));
+        let response = call_tool(
+            &gateway,
+            KEY,
+            &session,
+            2,
+            "web__echo",
+            json!({"text": "back"}),
+        );
         rpc_answer(&response)["result"]["content"][0]["text"]
             .as_str()
             .map(str::to_owned)
     });
     assert_eq!(text.as_deref(), Some("echo: back"));
-    assert_eq!(mock.with_method("initialize").len(), 2, "the helper reconnected");
+    assert_eq!(
+        mock.with_method("initialize").len(),
+        2,
+        "the helper reconnected"
+    );
     let last = mock.with_method("tools/call").pop().unwrap();
     assert_eq!(last.session.as_deref(), Some("mock-session-2"));
 }
@@ -140,16 +186,43 @@ fn the_result_size_cap_holds_at_the_limit_and_one_past_it() {
     let gateway = start(&mock, &state);
     let session = initialize(&gateway, KEY);
     let limit = sluice::mcp::MAX_RESULT_BYTES as u64;
-    let at = call_tool(&gateway, KEY, &session, 1, "web__sized", json!({"bytes": limit}));
+    let at = call_tool(
+        &gateway,
+        KEY,
+        &session,
+        1,
+        "web__sized",
+        json!({"bytes": limit}),
+    );
     let text = rpc_answer(&at)["result"]["content"][0]["text"]
         .as_str()
         .map(str::len)
         .unwrap_or_default();
-    assert!(text > limit as usize - 200, "at the limit the result passes ({text} bytes)");
-    let past = call_tool(&gateway, KEY, &session, 2, "web__sized", json!({"bytes": limit + 1}));
+    assert!(
+        text > limit as usize - 200,
+        "at the limit the result passes ({text} bytes)"
+    );
+    let past = call_tool(
+        &gateway,
+        KEY,
+        &session,
+        2,
+        "web__sized",
+        json!({"bytes": limit + 1}),
+    );
     let answer = rpc_answer(&past);
     let message = answer["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("limit"), "{answer}");
-    let after = call_tool(&gateway, KEY, &session, 3, "web__echo", json!({"text": "ok"}));
-    assert_eq!(rpc_answer(&after)["result"]["content"][0]["text"], "echo: ok");
+    let after = call_tool(
+        &gateway,
+        KEY,
+        &session,
+        3,
+        "web__echo",
+        json!({"text": "ok"}),
+    );
+    assert_eq!(
+        rpc_answer(&after)["result"]["content"][0]["text"],
+        "echo: ok"
+    );
 }

@@ -59,17 +59,29 @@ enum Outcome {
 }
 
 fn echo(gateway: &Gateway, key: &str, session: &str, id: u64) -> Outcome {
-    let response = call_tool(gateway, key, session, id, "files__echo", json!({"text": id.to_string()}));
+    let response = call_tool(
+        gateway,
+        key,
+        session,
+        id,
+        "files__echo",
+        json!({"text": id.to_string()}),
+    );
     assert_eq!(response.status, 200, "{}", response.text());
     let answer = rpc_answer(&response);
     if answer["error"].is_object() {
         assert_eq!(answer["error"]["code"], RATE_LIMITED, "{answer}");
         let message = answer["error"]["message"].as_str().unwrap_or_default();
         assert!(!message.is_empty(), "{answer}");
-        let reason = answer["error"]["data"]["reason"].as_str().unwrap_or_default();
+        let reason = answer["error"]["data"]["reason"]
+            .as_str()
+            .unwrap_or_default();
         return Outcome::Refused(reason.to_owned());
     }
-    assert_eq!(answer["result"]["content"][0]["text"], format!("echo: {id}"));
+    assert_eq!(
+        answer["result"]["content"][0]["text"],
+        format!("echo: {id}")
+    );
     Outcome::Ok
 }
 
@@ -165,10 +177,18 @@ fn tool_call_limits_hold_exactly_across_shards_and_apart_from_requests() {
     for line in &lines {
         assert_eq!(line["server"], "files");
         assert_eq!(line["tool"], "echo");
-        assert!(line["key_id"] == "alice" || line["key_id"] == "bob", "{line}");
+        assert!(
+            line["key_id"] == "alice" || line["key_id"] == "bob",
+            "{line}"
+        );
     }
-    assert!(lines.iter().any(|l| l["outcome"] == "rate_limited"
-        && l["error"].as_str().unwrap_or_default().contains("tool calls")));
+    assert!(lines.iter().any(|l| {
+        l["outcome"] == "rate_limited"
+            && l["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("tool calls")
+    }));
     let metrics = gov::metrics(&gateway);
     assert!(
         metrics.contains("outcome=\"rate_limited\""),
@@ -185,7 +205,13 @@ fn listed(gateway: &Gateway, key: &str, session: &str) -> Vec<String> {
         if let Some(cursor) = &cursor {
             list["params"] = json!({"cursor": cursor});
         }
-        let response = post(gateway, Some(key), Some(session), Some(NEWEST), list.to_string().as_bytes());
+        let response = post(
+            gateway,
+            Some(key),
+            Some(session),
+            Some(NEWEST),
+            list.to_string().as_bytes(),
+        );
         assert_eq!(response.status, 200, "{}", response.text());
         let answer = rpc_answer(&response);
         for tool in answer["result"]["tools"].as_array().unwrap() {
@@ -216,12 +242,22 @@ fn mcp_tools_set_through_the_admin_api_and_the_cli() {
     let gateway = start(&mock, &state, team_toml("ops", None, ""));
 
     // Created with a list: only that tool is listed and callable, whichever shard answers.
-    let secret = create_key(&gateway, "api", "ops", json!({"mcp_tools": ["files__echo"]}));
+    let secret = create_key(
+        &gateway,
+        "api",
+        "ops",
+        json!({"mcp_tools": ["files__echo"]}),
+    );
     let session = initialize(&gateway, &secret);
     assert_eq!(listed(&gateway, &secret, &session), ["files__echo"]);
     assert!(refusal(&gateway, &secret, &session, "files__weather").contains("not permitted"));
     let keys = admin_ok(&gateway, "GET", "/admin/keys", None, 200);
-    let api = keys["keys"].as_array().unwrap().iter().find(|k| k["id"] == "api").cloned();
+    let api = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == "api")
+        .cloned();
     assert_eq!(api.unwrap()["mcp_tools"], json!(["files__echo"]), "{keys}");
 
     // PATCHed: the open session follows the new list at once.
@@ -232,20 +268,47 @@ fn mcp_tools_set_through_the_admin_api_and_the_cli() {
         Some(&json!({"mcp_tools": ["files__weather", "files__fail"]})),
         200,
     );
-    assert_eq!(patched["key"]["mcp_tools"], json!(["files__weather", "files__fail"]));
+    assert_eq!(
+        patched["key"]["mcp_tools"],
+        json!(["files__weather", "files__fail"])
+    );
     for _ in 0..4 {
-        assert_eq!(listed(&gateway, &secret, &session), ["files__fail", "files__weather"]);
+        assert_eq!(
+            listed(&gateway, &secret, &session),
+            ["files__fail", "files__weather"]
+        );
         assert!(refusal(&gateway, &secret, &session, "files__echo").contains("not permitted"));
     }
-    let weather = call_tool(&gateway, &secret, &session, 8, "files__weather", json!({"city": "Oslo"}));
-    assert_eq!(rpc_answer(&weather)["result"]["structuredContent"]["city"], "Oslo");
+    let weather = call_tool(
+        &gateway,
+        &secret,
+        &session,
+        8,
+        "files__weather",
+        json!({"city": "Oslo"}),
+    );
+    assert_eq!(
+        rpc_answer(&weather)["result"]["structuredContent"]["city"],
+        "Oslo"
+    );
 
     // null removes the key's list; its team has none either, so it sees no tool.
-    admin_ok(&gateway, "PATCH", "/admin/keys/api", Some(&json!({"mcp_tools": null})), 200);
+    admin_ok(
+        &gateway,
+        "PATCH",
+        "/admin/keys/api",
+        Some(&json!({"mcp_tools": null})),
+        200,
+    );
     assert!(listed(&gateway, &secret, &session).is_empty());
 
     // Malformed lists are 400s in the admin API's format; the gateway lives on.
-    for bad in [json!("files__*"), json!([""]), json!([1]), json!(vec!["a*"; sluice::config::MAX_MCP_TOOL_GLOBS + 1])] {
+    for bad in [
+        json!("files__*"),
+        json!([""]),
+        json!([1]),
+        json!(vec!["a*"; sluice::config::MAX_MCP_TOOL_GLOBS + 1]),
+    ] {
         let response = admin(
             &gateway,
             "PATCH",
@@ -262,18 +325,34 @@ fn mcp_tools_set_through_the_admin_api_and_the_cli() {
         &gateway,
         Some(ADMIN_TOKEN),
         &[
-            "create", "--id", "cli", "--team", "ops",
-            "--mcp-tools", "files__echo,files__we*",
-            "--rate-limit", "::1h:2",
+            "create",
+            "--id",
+            "cli",
+            "--team",
+            "ops",
+            "--mcp-tools",
+            "files__echo,files__we*",
+            "--rate-limit",
+            "::1h:2",
         ],
     );
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let created: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(created["key"]["mcp_tools"], json!(["files__echo", "files__we*"]));
+    assert_eq!(
+        created["key"]["mcp_tools"],
+        json!(["files__echo", "files__we*"])
+    );
     assert_eq!(created["key"]["rate_limits"][0]["tool_calls"], 2);
     let cli = created["secret"].as_str().unwrap();
     let session = initialize(&gateway, cli);
-    assert_eq!(listed(&gateway, cli, &session), ["files__echo", "files__weather"]);
+    assert_eq!(
+        listed(&gateway, cli, &session),
+        ["files__echo", "files__weather"]
+    );
     let sessions = sessions_on_both_shards(&gateway, cli);
     assert_eq!(call_until_limited(&gateway, cli, &sessions, 1), 2);
     let usage = admin_ok(&gateway, "GET", "/admin/usage/key/cli", None, 200);

@@ -154,7 +154,9 @@ fn updates_apply_to_created_keys_and_keep_their_counters() {
         mcp_tools: Some(mcp_tools),
         ..KeyUpdate::default()
     };
-    let updated = g.update_key("k", tools(Some(vec!["files__*".into()]))).unwrap();
+    let updated = g
+        .update_key("k", tools(Some(vec!["files__*".into()])))
+        .unwrap();
     assert_eq!(updated.mcp_tools, Some(vec!["files__*".to_owned()]));
     assert!(matches!(
         g.update_key("k", tools(Some(vec![String::new()]))),

@@ -58,13 +58,18 @@ fn requests_do_not_use_up_tool_calls_and_a_customer_limit_applies() {
     all[0].admit_tool_call("alice").unwrap();
     all[0].admit_tool_call("alice").unwrap();
     match all[0].admit_tool_call("alice") {
-        Err(rejection @ Rejection::RateLimited {
-            level: Level::Customer,
-            kind: RateKind::ToolCalls,
-            ..
-        }) => {
+        Err(
+            rejection @ Rejection::RateLimited {
+                level: Level::Customer,
+                kind: RateKind::ToolCalls,
+                ..
+            },
+        ) => {
             assert_eq!(rejection.reason(), "rate_limit_tool_calls");
-            assert!(rejection.message().contains("2 tool calls per 3600s"), "{rejection}");
+            assert!(
+                rejection.message().contains("2 tool calls per 3600s"),
+                "{rejection}"
+            );
         }
         other => panic!("expected the customer's limit, got {other:?}"),
     }
@@ -148,12 +153,19 @@ fn never_past_the_limit(n: usize, seed: u64) {
         }
         assert!(admitted <= 30, "{admitted} admitted past a limit of 30");
     }
-    assert!(admitted >= 20, "the shards did share the limit ({admitted})");
+    assert!(
+        admitted >= 20,
+        "the shards did share the limit ({admitted})"
+    );
 }
 
 #[test]
 fn strict_shards_never_pass_a_tool_call_limit_whatever_the_message_timing() {
-    for (n, seed) in [(2, 0x2545_f491_4f6c_dd1d), (3, 0x9e37_79b9_7f4a_7c15), (4, 7)] {
+    for (n, seed) in [
+        (2, 0x2545_f491_4f6c_dd1d),
+        (3, 0x9e37_79b9_7f4a_7c15),
+        (4, 7),
+    ] {
         never_past_the_limit(n, seed);
     }
 }

@@ -114,7 +114,10 @@ fn check(
                 kind: RateKind::ToolCalls,
                 limit: max,
                 window_secs: limit.spec.window.as_secs(),
-                retry_after_secs: secs_until(now_ms, limit.tool_calls.relief_at_ms(now_ms, max - 1)),
+                retry_after_secs: secs_until(
+                    now_ms,
+                    limit.tool_calls.relief_at_ms(now_ms, max - 1),
+                ),
             });
         }
         let Some(shard) = sharing_shard else {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_channel::mpsc::{UnboundedReceiver, unbounded};
-use futures_lite::future::BoxedLocal;
 use futures_lite::StreamExt;
+use futures_lite::future::BoxedLocal;
 use serde_json::{Value, json};
 
 use super::catalog::Catalog;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use futures_lite::future::{block_on, poll_once};
 use serde_json::{Value, json};
 
-use super::jsonrpc::{RpcError,
-    INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, REQUEST_TIMEOUT,
+use super::jsonrpc::{
+    INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, REQUEST_TIMEOUT, RpcError,
 };
 use super::session::new_session_id;
 use super::upstream::transport::{EventSink, Outgoing, Transport, TransportEvent};
@@ -872,7 +872,10 @@ fn the_gate_refuses_before_the_upstream_and_ready_http_sessions_are_called_direc
     }));
     let upstream_calls = || {
         let seen = f.seen.lock().unwrap();
-        seen.messages.iter().filter(|m| m["method"] == "tools/call").count()
+        seen.messages
+            .iter()
+            .filter(|m| m["method"] == "tools/call")
+            .count()
     };
     f.gateway.gate(Box::new(|key| {
         let key = key.to_owned();
@@ -884,9 +887,21 @@ fn the_gate_refuses_before_the_upstream_and_ready_http_sessions_are_called_direc
         })
     }));
     let before = upstream_calls();
-    let (_, value) = send(&f.gateway, post(Some(&session), &call(1, "fake__echo")), &alice);
-    assert_eq!(value["error"]["code"], super::jsonrpc::RATE_LIMITED, "{value}");
-    assert_eq!(upstream_calls(), before, "a refused call never goes upstream");
+    let (_, value) = send(
+        &f.gateway,
+        post(Some(&session), &call(1, "fake__echo")),
+        &alice,
+    );
+    assert_eq!(
+        value["error"]["code"],
+        super::jsonrpc::RATE_LIMITED,
+        "{value}"
+    );
+    assert_eq!(
+        upstream_calls(),
+        before,
+        "a refused call never goes upstream"
+    );
     assert_eq!(*outcomes.borrow(), ["rate_limited"]);
 
     f.gateway.gate(Box::new(|_| Box::pin(async { Ok(()) })));
@@ -897,8 +912,15 @@ fn the_gate_refuses_before_the_upstream_and_ready_http_sessions_are_called_direc
         })
     }));
     let text = |id| {
-        let (_, value) = send(&f.gateway, post(Some(&session), &call(id, "fake__echo")), &alice);
-        value["result"]["content"][0]["text"].as_str().unwrap().to_owned()
+        let (_, value) = send(
+            &f.gateway,
+            post(Some(&session), &call(id, "fake__echo")),
+            &alice,
+        );
+        value["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     assert_eq!(text(2), "echo", "no HTTP session: through the hub");
     let ready = UpstreamSession {

@@ -17,17 +17,17 @@ use super::context::{Phase, RequestContext};
 use super::govern;
 use super::state::ProxyState;
 use crate::error::GatewayError;
+use crate::governance::Rejection;
 use crate::http::chunked::encode_chunk;
 use crate::http::encode::{reason_phrase, write_content_length, write_header, write_status_line};
 use crate::http::head::RequestHead;
-use crate::governance::Rejection;
 use crate::mcp::CallReport;
 use crate::mcp::jsonrpc::{RATE_LIMITED, RpcError};
-use crate::observe::access_log::McpCallLine;
 use crate::mcp::{
     Caller, ForwardedRequest, HttpMethod, McpError, McpGateway, McpReply, McpRequest, McpResponse,
     Placement, ToolPolicy,
 };
+use crate::observe::access_log::McpCallLine;
 use crate::observe::audit::chain::sha256_hex;
 use crate::observe::audit::{McpCallRecord, UnixMillis};
 use crate::runtime::io::time::deadline;

@@ -51,7 +51,11 @@ pub fn call_directly(state: &Rc<ProxyState>, resolver: Resolver) -> Result<(), S
     let Some(mcp) = &state.mcp else {
         return Ok(());
     };
-    let direct = Rc::new(DirectCalls::new(state, resolver, mcp.gateway.hub().clone())?);
+    let direct = Rc::new(DirectCalls::new(
+        state,
+        resolver,
+        mcp.gateway.hub().clone(),
+    )?);
     if direct.servers.is_empty() {
         return Ok(());
     }

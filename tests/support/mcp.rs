@@ -175,4 +175,3 @@ pub fn call_tool(
         call.to_string().as_bytes(),
     )
 }
-

@@ -196,8 +196,10 @@ fn call(params: &Value, id: &Value) -> Value {
         }
         // The text is `pad` (3 bytes), replaced by padding to the size asked for.
         "sized" => json!({"content": [{"type": "text", "text": "pad"}]}),
-        _ => json!({"content": [{"type": "text", "text": format!("echo: {}", arguments["text"].as_str().unwrap_or(""))}],
-                    "structuredContent": {"id": id}}),
+        _ => {
+            json!({"content": [{"type": "text", "text": format!("echo: {}", arguments["text"].as_str().unwrap_or(""))}],
+                    "structuredContent": {"id": id}})
+        }
     }
 }
 

@@ -50,7 +50,11 @@ fn start(command: &mut Command) -> Started {
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("its first line");
-    let addr = line.split_whitespace().nth(1).expect("an address").to_owned();
+    let addr = line
+        .split_whitespace()
+        .nth(1)
+        .expect("an address")
+        .to_owned();
     Started(child, addr)
 }
 
