@@ -252,6 +252,12 @@ impl Registry {
         self.entities.get_mut(slot as usize)
     }
 
+    /// The entity with this id, if this shard has it.
+    pub fn by_id_mut(&mut self, id: &EntityId) -> Option<&mut Entity> {
+        let slot = self.by_id.get(id).copied()?;
+        self.get_mut(slot)
+    }
+
     pub fn get(&self, slot: u32) -> Option<&Entity> {
         self.entities.get(slot as usize)
     }

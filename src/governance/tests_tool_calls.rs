@@ -139,15 +139,7 @@ fn never_past_the_limit(n: usize, seed: u64) {
             }
             for _ in 0..rng.below(4) {
                 if let Some(o) = queued[s].pop_front() {
-                    for target in &refs {
-                        let chosen = match o.route {
-                            Route::Others => target.shard() != s,
-                            Route::Shard(index) => target.shard() == index as usize,
-                        };
-                        if chosen {
-                            target.apply(&o.msg);
-                        }
-                    }
+                    route(&o, s, &refs);
                 }
             }
         }

@@ -179,12 +179,7 @@ fn hold(
 /// Adds another shard's admitted tool call to every entity it counted against.
 pub(super) fn apply(registry: &mut Registry, delta: &ToolCallDelta) {
     for id in delta.entities.iter().flatten() {
-        let Some(entity) = registry
-            .by_id
-            .get(id)
-            .copied()
-            .and_then(|s| registry.get_mut(s))
-        else {
+        let Some(entity) = registry.by_id_mut(id) else {
             continue;
         };
         for limit in &mut entity.limits {
