@@ -4,28 +4,12 @@
 
 mod support;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use support::Gateway;
-use support::gateway::gateway_binary;
 use support::governance::{
-    self as gov, ADMIN_TOKEN, GovConfig, assert_error, call_key, platform_hierarchy,
+    self as gov, ADMIN_TOKEN, GovConfig, assert_error, call_key, keys_cli, platform_hierarchy,
 };
 use support::temp::TempDir;
-
-fn keys_cli(gateway: &Gateway, token: Option<&str>, args: &[&str]) -> Output {
-    let mut command = Command::new(gateway_binary());
-    command
-        .arg("keys")
-        .args(args)
-        .arg("--admin-url")
-        .arg(format!("http://{}", gateway.admin))
-        .env_remove("SLUICE_ADMIN_TOKEN");
-    if let Some(token) = token {
-        command.env("SLUICE_ADMIN_TOKEN", token);
-    }
-    command.output().expect("run sluice keys")
-}
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()

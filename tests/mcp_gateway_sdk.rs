@@ -12,14 +12,13 @@ use serde_json::{Value, json};
 
 use support::clients;
 use support::governance::{ADMIN_TOKEN, admin_ok, key_toml, team_toml};
-use support::mcp::{HttpServer, python, script};
-use support::{Gateway, MockUpstream, Response, TempDir};
+use support::mcp::{HttpServer, NEWEST, initialize, post, python, rpc_code, script};
+use support::{Gateway, MockUpstream, TempDir};
 
 /// Tools each fixture server offers (tests/clients/mcp_fixture_tools.py).
 const FIXTURE_TOOLS: usize = 68;
 /// sluice's page size for `tools/list`.
 const PAGE: usize = sluice::mcp::TOOLS_PAGE_SIZE;
-const NEWEST: &str = "2025-11-25";
 
 /// sluice on two shards in front of both fixture servers. `require_virtual_key = false`: `/mcp`
 /// must still refuse a caller without one.
@@ -221,57 +220,6 @@ fn each_key_sees_and_calls_only_its_tools() {
         Vec::<String>::new(),
         "no list anywhere: no tool"
     );
-}
-
-/// A raw `/mcp` POST.
-fn post(
-    gateway: &Gateway,
-    key: Option<&str>,
-    session: Option<&str>,
-    version: Option<&str>,
-    body: &[u8],
-) -> Response {
-    let bearer = key.map(|k| format!("Bearer {k}"));
-    let mut headers = vec![
-        ("content-type", "application/json"),
-        ("accept", "application/json, text/event-stream"),
-    ];
-    if let Some(bearer) = &bearer {
-        headers.push(("authorization", bearer));
-    }
-    if let Some(session) = session {
-        headers.push(("mcp-session-id", session));
-    }
-    if let Some(version) = version {
-        headers.push(("mcp-protocol-version", version));
-    }
-    // A new connection each time: with two shards, some land on the session's other shard.
-    gateway.client().request("POST", "/mcp", &headers, body)
-}
-
-fn initialize(gateway: &Gateway, key: &str) -> String {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": NEWEST, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}});
-    let response = post(gateway, Some(key), None, None, body.to_string().as_bytes());
-    assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(response.json()["result"]["protocolVersion"], NEWEST);
-    let session = response.header("mcp-session-id").expect("a session id");
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let response = post(
-        gateway,
-        Some(key),
-        Some(&session),
-        Some(NEWEST),
-        initialized.to_string().as_bytes(),
-    );
-    assert_eq!(response.status, 202);
-    session
-}
-
-fn rpc_code(response: &Response) -> i64 {
-    response.json()["error"]["code"]
-        .as_i64()
-        .unwrap_or_default()
 }
 
 #[test]

@@ -12,9 +12,11 @@ pub struct CreateKey {
     pub customer: Option<String>,
     /// `USD:RESET` pairs, e.g. `25:1d`.
     pub budgets: Vec<String>,
-    /// `REQUESTS:TOKENS:WINDOW`, either count may be empty, e.g. `120:2000000:1m`.
+    /// `REQUESTS:TOKENS:WINDOW[:TOOL_CALLS]`, any count may be empty, e.g. `120:2000000:1m`.
     pub rate_limits: Vec<String>,
     pub models: Vec<String>,
+    /// MCP tool globs (`server__tool`); `None`: no list on the key.
+    pub mcp_tools: Option<Vec<String>>,
     pub expires_at: Option<String>,
 }
 
@@ -38,10 +40,14 @@ pub fn create_body(key: &CreateKey) -> Result<Value, String> {
         .iter()
         .map(|r| {
             let parts: Vec<&str> = r.split(':').collect();
-            let [requests, tokens, window] = parts[..] else {
-                return Err(format!(
-                    "--rate-limit {r}: expected REQUESTS:TOKENS:WINDOW, e.g. 120:2000000:1m"
-                ));
+            let (requests, tokens, window, tool_calls) = match parts[..] {
+                [requests, tokens, window] => (requests, tokens, window, ""),
+                [requests, tokens, window, tool_calls] => (requests, tokens, window, tool_calls),
+                _ => {
+                    return Err(format!(
+                        "--rate-limit {r}: expected REQUESTS:TOKENS:WINDOW[:TOOL_CALLS], e.g. 120:2000000:1m"
+                    ));
+                }
             };
             let count = |s: &str| -> Result<Option<u64>, String> {
                 if s.is_empty() {
@@ -52,7 +58,12 @@ pub fn create_body(key: &CreateKey) -> Result<Value, String> {
                         .map_err(|_| format!("--rate-limit {r}: {s} is not a count"))
                 }
             };
-            Ok(json!({ "requests": count(requests)?, "tokens": count(tokens)?, "window": window }))
+            Ok(json!({
+                "requests": count(requests)?,
+                "tokens": count(tokens)?,
+                "tool_calls": count(tool_calls)?,
+                "window": window,
+            }))
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(json!({
@@ -62,6 +73,7 @@ pub fn create_body(key: &CreateKey) -> Result<Value, String> {
         "budgets": budgets,
         "rate_limits": rate_limits,
         "models": key.models,
+        "mcp_tools": key.mcp_tools,
         "expires_at": key.expires_at,
     }))
 }
@@ -99,8 +111,9 @@ mod tests {
             team: "platform".into(),
             customer: None,
             budgets: vec!["25:1d".into(), "500:1M".into()],
-            rate_limits: vec!["120::1m".into()],
+            rate_limits: vec!["120::1m".into(), "::1h:30".into()],
             models: vec!["anthropic/*".into()],
+            mcp_tools: Some(vec!["github__*".into(), "jira__get_*".into()]),
             expires_at: None,
         };
         let body = create_body(&key).unwrap();
@@ -109,6 +122,10 @@ mod tests {
         assert_eq!(body["rate_limits"][0]["requests"], 120);
         assert_eq!(body["rate_limits"][0]["tokens"], Value::Null);
         assert_eq!(body["models"][0], "anthropic/*");
+        assert_eq!(body["rate_limits"][0]["tool_calls"], Value::Null);
+        assert_eq!(body["rate_limits"][1]["tool_calls"], 30);
+        assert_eq!(body["rate_limits"][1]["requests"], Value::Null);
+        assert_eq!(body["mcp_tools"], json!(["github__*", "jira__get_*"]));
     }
 
     #[test]
@@ -120,6 +137,7 @@ mod tests {
             budgets: vec!["lots".into()],
             rate_limits: vec![],
             models: vec![],
+            mcp_tools: None,
             expires_at: None,
         };
         assert!(create_body(&key).unwrap_err().contains("USD:RESET"));

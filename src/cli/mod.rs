@@ -79,12 +79,17 @@ enum KeysAction {
         /// A budget as USD:RESET (reset 1m 5m 1h 1d 1w 1M 1Q 1Y); repeatable.
         #[arg(long = "budget")]
         budgets: Vec<String>,
-        /// A rate limit as REQUESTS:TOKENS:WINDOW (either count may be empty); repeatable.
+        /// A rate limit as REQUESTS:TOKENS:WINDOW[:TOOL_CALLS] (any count may be empty; MCP
+        /// tool calls are counted apart from requests); repeatable.
         #[arg(long = "rate-limit")]
         rate_limits: Vec<String>,
         /// Allowed models as provider/model globs, comma-separated.
         #[arg(long, value_delimiter = ',')]
         models: Vec<String>,
+        /// MCP tools the key may list and call, as server__tool globs, comma-separated
+        /// (without it the key has no list of its own: its team's decides).
+        #[arg(long = "mcp-tools", value_delimiter = ',')]
+        mcp_tools: Option<Vec<String>>,
         /// Expiry as an RFC 3339 UTC time, e.g. 2027-01-01T00:00:00Z.
         #[arg(long)]
         expires_at: Option<String>,
@@ -167,6 +172,7 @@ fn keys_command(admin: &AdminArgs, action: KeysAction) -> Result<(), String> {
             budgets,
             rate_limits,
             models,
+            mcp_tools,
             expires_at,
         } => {
             let body = keys::create_body(&keys::CreateKey {
@@ -176,6 +182,7 @@ fn keys_command(admin: &AdminArgs, action: KeysAction) -> Result<(), String> {
                 budgets,
                 rate_limits,
                 models,
+                mcp_tools,
                 expires_at,
             })?;
             keys::call_and_print(&target, "POST", "/admin/keys", Some(&body))

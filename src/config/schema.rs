@@ -151,7 +151,7 @@ pub struct RawBudget {
     pub calendar_aligned: bool,
 }
 
-/// `{ requests, tokens, window }`.
+/// `{ requests, tokens, tool_calls, window }`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRateLimit {
@@ -159,6 +159,8 @@ pub struct RawRateLimit {
     pub requests: Option<u64>,
     #[serde(default)]
     pub tokens: Option<u64>,
+    #[serde(default)]
+    pub tool_calls: Option<u64>,
     pub window: String,
 }
 

@@ -161,6 +161,7 @@ fn design_example_parses_once_its_bedrock_target_is_declared() {
         vec![RateLimit {
             requests: Some(120),
             tokens: Some(2_000_000),
+            tool_calls: None,
             window: Duration::from_secs(60)
         }]
     );

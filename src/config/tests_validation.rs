@@ -350,7 +350,12 @@ fn rate_limits_are_checked() {
     assert_rejected(
         &with("{ window = \"1m\" }"),
         "customers[0].rate_limits[0]",
-        "`requests`, `tokens` or both",
+        "`requests`, `tokens` and/or `tool_calls`",
+    );
+    assert_rejected(
+        &with("{ tool_calls = 0, window = \"1m\" }"),
+        "customers[0].rate_limits[0].tool_calls",
+        "greater than 0",
     );
     assert_rejected(
         &with("{ requests = 0, window = \"1m\" }"),
@@ -384,6 +389,7 @@ fn rate_limits_are_checked() {
         vec![RateLimit {
             requests: None,
             tokens: Some(5),
+            tool_calls: None,
             window: std::time::Duration::from_secs(30)
         }]
     );

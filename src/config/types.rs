@@ -195,11 +195,13 @@ pub struct Budget {
     pub calendar_aligned: bool,
 }
 
-/// A request and/or token rate limit over a window; at least one of the two is set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A request, token and/or MCP tool-call rate limit over a window; at least one is set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RateLimit {
     pub requests: Option<u64>,
     pub tokens: Option<u64>,
+    /// MCP `tools/call`s, counted apart from `requests`.
+    pub tool_calls: Option<u64>,
     pub window: Duration,
 }
 

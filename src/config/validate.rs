@@ -411,10 +411,17 @@ pub fn validate_rate_limits(
         .enumerate()
         .map(|(index, limit)| {
             let item = format!("{path}[{index}]");
-            if limit.requests.is_none() && limit.tokens.is_none() {
-                return Err(ConfigError::new(item, "needs `requests`, `tokens` or both"));
+            if limit.requests.is_none() && limit.tokens.is_none() && limit.tool_calls.is_none() {
+                return Err(ConfigError::new(
+                    item,
+                    "needs `requests`, `tokens` and/or `tool_calls`",
+                ));
             }
-            for (field, value) in [("requests", limit.requests), ("tokens", limit.tokens)] {
+            for (field, value) in [
+                ("requests", limit.requests),
+                ("tokens", limit.tokens),
+                ("tool_calls", limit.tool_calls),
+            ] {
                 if value == Some(0) {
                     return Err(ConfigError::new(
                         format!("{item}.{field}"),
@@ -427,6 +434,7 @@ pub fn validate_rate_limits(
             Ok(RateLimit {
                 requests: limit.requests,
                 tokens: limit.tokens,
+                tool_calls: limit.tool_calls,
                 window,
             })
         })

@@ -9,7 +9,9 @@ use super::keys::{KeyOrigin, KeyRecord, hash_secret, mint_secret};
 use super::messages::{BudgetKey, BudgetReset, GovMsg, KeyRevocation, Outbound, Route};
 use super::registry::{BuildContext, Entity};
 use super::state::Governor;
-use crate::config::{Budget, MAX_ID_LEN, RateLimit, ResetPeriod, parse_window, usd_to_micro_usd};
+use crate::config::{
+    Budget, MAX_ID_LEN, MAX_MCP_TOOL_GLOBS, RateLimit, ResetPeriod, parse_window, usd_to_micro_usd,
+};
 
 /// A key to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +23,8 @@ pub struct NewKey {
     pub budgets: Vec<Budget>,
     pub rate_limits: Vec<RateLimit>,
     pub models: Vec<String>,
+    /// MCP tool globs (`server__tool`); `None`: no list on the key.
+    pub mcp_tools: Option<Vec<String>>,
     pub expires_at_unix_secs: Option<u64>,
 }
 
@@ -30,6 +34,8 @@ pub struct KeyUpdate {
     pub budgets: Option<Vec<Budget>>,
     pub rate_limits: Option<Vec<RateLimit>>,
     pub models: Option<Vec<String>>,
+    /// `Some(None)`: remove the key's list.
+    pub mcp_tools: Option<Option<Vec<String>>>,
     pub expires_at_unix_secs: Option<Option<u64>>,
 }
 
@@ -43,6 +49,7 @@ pub struct KeyInfo {
     pub budgets: Vec<Budget>,
     pub rate_limits: Vec<RateLimit>,
     pub models: Vec<String>,
+    pub mcp_tools: Option<Vec<String>>,
     pub expires_at_unix_secs: Option<u64>,
     pub created_at_ms: u64,
     pub revoked_at_ms: Option<u64>,
@@ -79,6 +86,8 @@ pub struct RateUsage {
     pub requests: u64,
     pub tokens_limit: Option<u64>,
     pub tokens: u64,
+    pub tool_calls_limit: Option<u64>,
+    pub tool_calls: u64,
 }
 
 /// An entity's usage.
@@ -131,6 +140,7 @@ pub enum AdminError {
     InvalidBudget(String),
     InvalidRateLimit(String),
     InvalidModels(String),
+    InvalidMcpTools(String),
     /// The OS random source failed.
     Random(String),
 }
@@ -161,6 +171,7 @@ impl fmt::Display for AdminError {
             AdminError::InvalidBudget(why) => write!(f, "invalid budget: {why}"),
             AdminError::InvalidRateLimit(why) => write!(f, "invalid rate limit: {why}"),
             AdminError::InvalidModels(why) => write!(f, "invalid models: {why}"),
+            AdminError::InvalidMcpTools(why) => write!(f, "invalid mcp_tools: {why}"),
             AdminError::Random(why) => write!(f, "cannot mint a secret: {why}"),
         }
     }
@@ -193,17 +204,41 @@ pub fn parse_rate_limit(
     tokens: Option<u64>,
     window: &str,
 ) -> Result<RateLimit, AdminError> {
-    if requests.is_none() && tokens.is_none() || requests == Some(0) || tokens == Some(0) {
+    parse_rate_limit_counts(
+        RateLimit {
+            requests,
+            tokens,
+            ..RateLimit::default()
+        },
+        window,
+    )
+}
+
+/// A rate limit whose counts (`requests`, `tokens`, `tool_calls`) are in `counts` (its
+/// window ignored) over `window` (such as `1m`).
+pub fn parse_rate_limit_counts(counts: RateLimit, window: &str) -> Result<RateLimit, AdminError> {
+    let all = [counts.requests, counts.tokens, counts.tool_calls];
+    if all.iter().all(Option::is_none) || all.contains(&Some(0)) {
         return Err(AdminError::InvalidRateLimit(
-            "needs `requests`, `tokens` or both, above 0".into(),
+            "needs `requests`, `tokens` and/or `tool_calls`, above 0".into(),
         ));
     }
     let window = parse_window(window).map_err(AdminError::InvalidRateLimit)?;
-    Ok(RateLimit {
-        requests,
-        tokens,
-        window,
-    })
+    Ok(RateLimit { window, ..counts })
+}
+
+/// An `mcp_tools` list as the config accepts it: at most [`MAX_MCP_TOOL_GLOBS`], none empty.
+fn check_mcp_tools(globs: Option<&[String]>) -> Result<(), AdminError> {
+    let Some(globs) = globs else { return Ok(()) };
+    if globs.len() > MAX_MCP_TOOL_GLOBS {
+        return Err(AdminError::InvalidMcpTools(format!(
+            "at most {MAX_MCP_TOOL_GLOBS} globs"
+        )));
+    }
+    if globs.iter().any(String::is_empty) {
+        return Err(AdminError::InvalidMcpTools("a glob is empty".into()));
+    }
+    Ok(())
 }
 
 fn valid_id(id: &str) -> bool {
@@ -223,6 +258,7 @@ fn info(record: &KeyRecord) -> KeyInfo {
         budgets: record.budgets.clone(),
         rate_limits: record.rate_limits.clone(),
         models: record.models.clone(),
+        mcp_tools: record.mcp_tools.clone(),
         expires_at_unix_secs: record.expires_at_unix_secs,
         created_at_ms: record.created_at_ms,
         revoked_at_ms: record.revoked_at_ms,
@@ -255,6 +291,8 @@ fn usage_of(entity: &mut Entity, now_ms: u64) -> EntityUsage {
             requests: limit.requests.total(),
             tokens_limit: limit.spec.tokens,
             tokens: limit.tokens.total(),
+            tool_calls_limit: limit.spec.tool_calls,
+            tool_calls: limit.tool_calls.total(),
         }
     });
     EntityUsage {
@@ -276,6 +314,7 @@ impl Governor {
         if new.models.iter().any(String::is_empty) {
             return Err(AdminError::InvalidModels("a pattern is empty".into()));
         }
+        check_mcp_tools(new.mcp_tools.as_deref())?;
         let mut state = self.state.borrow_mut();
         if state.keys.slot_of_id(&new.id).is_some() {
             return Err(AdminError::DuplicateId(new.id));
@@ -309,6 +348,7 @@ impl Governor {
             budgets: new.budgets,
             rate_limits: new.rate_limits,
             models: new.models,
+            mcp_tools: new.mcp_tools,
             expires_at_unix_secs: new.expires_at_unix_secs,
             origin: KeyOrigin::Runtime,
             created_at_ms: now_ms,
@@ -342,6 +382,7 @@ impl Governor {
         {
             return Err(AdminError::InvalidModels("a pattern is empty".into()));
         }
+        check_mcp_tools(update.mcp_tools.as_ref().and_then(Option::as_deref))?;
         let mut state = self.state.borrow_mut();
         let slot = state
             .keys
@@ -363,6 +404,9 @@ impl Governor {
         }
         if let Some(models) = update.models {
             record.models = models;
+        }
+        if let Some(mcp_tools) = update.mcp_tools {
+            record.mcp_tools = mcp_tools;
         }
         if let Some(expires) = update.expires_at_unix_secs {
             record.expires_at_unix_secs = expires;

@@ -196,6 +196,14 @@ pub struct RateState {
     pub last_request_ask_ms: u64,
     /// When this shard last asked the others for token share (0: never).
     pub last_token_ask_ms: u64,
+    /// MCP tool calls admitted by every shard (own plus the others' `ToolCall` messages).
+    pub tool_calls: SlidingSum,
+    /// MCP tool calls this shard admitted (strict share accounting).
+    pub own_tool_calls: SlidingSum,
+    /// Strict mode: how many of the limit's tool calls this shard may admit.
+    pub tool_call_share: u64,
+    /// When this shard last asked the others for tool-call share (0: never).
+    pub last_tool_call_ask_ms: u64,
 }
 
 impl RateState {
@@ -215,6 +223,12 @@ impl RateState {
                 .map_or(0, |max| initial_share(max, shard, shards)),
             last_request_ask_ms: 0,
             last_token_ask_ms: 0,
+            tool_calls: SlidingSum::new(window_ms),
+            own_tool_calls: SlidingSum::new(window_ms),
+            tool_call_share: spec
+                .tool_calls
+                .map_or(0, |max| initial_share(max, shard, shards)),
+            last_tool_call_ask_ms: 0,
         }
     }
 
@@ -223,6 +237,8 @@ impl RateState {
         self.tokens.advance(now_ms);
         self.own_requests.advance(now_ms);
         self.own_tokens.advance(now_ms);
+        self.tool_calls.advance(now_ms);
+        self.own_tool_calls.advance(now_ms);
     }
 }
 

@@ -37,6 +37,8 @@ pub struct KeyRecord {
     pub rate_limits: Vec<RateLimit>,
     /// Globs on `provider/model`; empty: whatever the team allows.
     pub models: Vec<String>,
+    /// MCP tool globs (`server__tool`); `None`: no list at this level.
+    pub mcp_tools: Option<Vec<String>>,
     pub expires_at_unix_secs: Option<u64>,
     pub origin: KeyOrigin,
     pub created_at_ms: u64,
@@ -57,6 +59,7 @@ impl KeyRecord {
             budgets: key.budgets.clone(),
             rate_limits: key.rate_limits.clone(),
             models: key.models.clone(),
+            mcp_tools: key.mcp_tools.clone(),
             expires_at_unix_secs: key.expires_at_unix_secs,
             origin: KeyOrigin::Config,
             created_at_ms: 0,
@@ -193,6 +196,7 @@ mod tests {
             budgets: Vec::new(),
             rate_limits: Vec::new(),
             models: Vec::new(),
+            mcp_tools: None,
             expires_at_unix_secs: None,
             origin: KeyOrigin::Runtime,
             created_at_ms: 0,

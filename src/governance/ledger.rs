@@ -46,7 +46,10 @@ impl LedgerHandle {
     pub fn record(&self, msg: GovMsg) -> bool {
         if matches!(
             msg,
-            GovMsg::ShareRequest(_) | GovMsg::ShareGrant(_) | GovMsg::BudgetSeed(_)
+            GovMsg::ShareRequest(_)
+                | GovMsg::ShareGrant(_)
+                | GovMsg::BudgetSeed(_)
+                | GovMsg::ToolCall(_)
         ) {
             return true;
         }
@@ -175,7 +178,10 @@ fn fold(batch: &mut Batch, msg: GovMsg) {
         GovMsg::KeyUpsert(record) => batch.keys.push(*record),
         GovMsg::KeyRevoked(revocation) => batch.revocations.push(revocation),
         GovMsg::BudgetReset(reset) => batch.resets.push(reset),
-        GovMsg::ShareRequest(_) | GovMsg::ShareGrant(_) | GovMsg::BudgetSeed(_) => {}
+        GovMsg::ShareRequest(_)
+        | GovMsg::ShareGrant(_)
+        | GovMsg::BudgetSeed(_)
+        | GovMsg::ToolCall(_) => {}
     }
 }
 

@@ -41,18 +41,23 @@ pub fn decode_budgets(text: &str) -> Option<Vec<Budget>> {
         .collect()
 }
 
-/// `requests|-:tokens|-:window_ms` per limit, comma-separated.
+/// `requests|-:tokens|-:window_ms[:tool_calls]` per limit, comma-separated (the tool-call
+/// count only when set, so older ledgers read the same).
 pub fn encode_rate_limits(limits: &[RateLimit]) -> String {
     let count = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |n| n.to_string());
     let items: Vec<String> = limits
         .iter()
         .map(|l| {
-            format!(
+            let mut item = format!(
                 "{}:{}:{}",
                 count(l.requests),
                 count(l.tokens),
                 l.window.as_millis()
-            )
+            );
+            if let Some(tool_calls) = l.tool_calls {
+                item.push_str(&format!(":{tool_calls}"));
+            }
+            item
         })
         .collect();
     items.join(",")
@@ -73,9 +78,14 @@ pub fn decode_rate_limits(text: &str) -> Option<Vec<RateLimit>> {
             let requests = count(parts.next()?)?;
             let tokens = count(parts.next()?)?;
             let window = std::time::Duration::from_millis(parts.next()?.parse().ok()?);
+            let tool_calls = match parts.next() {
+                None => None,
+                Some(n) => Some(n.parse().ok()?),
+            };
             Some(RateLimit {
                 requests,
                 tokens,
+                tool_calls,
                 window,
             })
         })
@@ -138,12 +148,20 @@ mod tests {
             RateLimit {
                 requests: Some(120),
                 tokens: None,
+                tool_calls: None,
                 window: Duration::from_secs(60),
             },
             RateLimit {
                 requests: None,
                 tokens: Some(2_000_000),
+                tool_calls: None,
                 window: Duration::from_secs(30),
+            },
+            RateLimit {
+                requests: None,
+                tokens: None,
+                tool_calls: Some(7),
+                window: Duration::from_secs(10),
             },
         ];
         assert_eq!(

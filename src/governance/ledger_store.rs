@@ -161,13 +161,23 @@ impl Store {
              CREATE TABLE IF NOT EXISTS keys (
                  id TEXT PRIMARY KEY, hash BLOB NOT NULL UNIQUE, team TEXT NOT NULL,
                  customer TEXT, budgets TEXT NOT NULL, rate_limits TEXT NOT NULL,
-                 models TEXT NOT NULL, expires_at INTEGER, created_at_ms INTEGER NOT NULL);
+                 models TEXT NOT NULL, expires_at INTEGER, created_at_ms INTEGER NOT NULL,
+                 mcp_tools TEXT);
              CREATE TABLE IF NOT EXISTS revocations (
                  hash BLOB PRIMARY KEY, id TEXT NOT NULL, at_ms INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS budget_resets (
                  entity INTEGER NOT NULL, budget TEXT NOT NULL, at_ms INTEGER NOT NULL,
                  PRIMARY KEY (entity, budget));",
         )?;
+        // Ledgers written before keys had `mcp_tools` gain the column (NULL: no list).
+        let has_mcp_tools: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('keys') WHERE name = 'mcp_tools'",
+            [],
+            |r| r.get(0),
+        )?;
+        if has_mcp_tools == 0 {
+            conn.execute_batch("ALTER TABLE keys ADD COLUMN mcp_tools TEXT;")?;
+        }
         let version: Option<i64> = conn
             .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
                 r.get(0)
@@ -213,11 +223,11 @@ impl Store {
                 ])?;
             }
             let mut keys = tx.prepare_cached(
-                "INSERT INTO keys (id, hash, team, customer, budgets, rate_limits, models, expires_at, created_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                "INSERT INTO keys (id, hash, team, customer, budgets, rate_limits, models, expires_at, created_at_ms, mcp_tools)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (id) DO UPDATE SET budgets = excluded.budgets,
                    rate_limits = excluded.rate_limits, models = excluded.models,
-                   expires_at = excluded.expires_at",
+                   expires_at = excluded.expires_at, mcp_tools = excluded.mcp_tools",
             )?;
             for key in batch.keys.iter().filter(|k| k.origin == KeyOrigin::Runtime) {
                 keys.execute(params![
@@ -230,7 +240,12 @@ impl Store {
                     serde_json::to_string(&key.models)
                         .map_err(|e| LedgerError::Corrupt(e.to_string()))?,
                     key.expires_at_unix_secs.map(to_i64),
-                    to_i64(key.created_at_ms)
+                    to_i64(key.created_at_ms),
+                    key.mcp_tools
+                        .as_ref()
+                        .map(serde_json::to_string)
+                        .transpose()
+                        .map_err(|e| LedgerError::Corrupt(e.to_string()))?
                 ])?;
             }
             let mut revocations = tx.prepare_cached(
@@ -313,7 +328,7 @@ impl Store {
             snapshot.spend.push(row?);
         }
         let mut keys = self.conn.prepare(
-            "SELECT id, hash, team, customer, budgets, rate_limits, models, expires_at, created_at_ms FROM keys ORDER BY created_at_ms, id",
+            "SELECT id, hash, team, customer, budgets, rate_limits, models, expires_at, created_at_ms, mcp_tools FROM keys ORDER BY created_at_ms, id",
         )?;
         let rows = keys.query_map([], |r| {
             Ok((
@@ -326,10 +341,11 @@ impl Store {
                 r.get::<_, String>(6)?,
                 r.get::<_, Option<i64>>(7)?,
                 r.get::<_, i64>(8)?,
+                r.get::<_, Option<String>>(9)?,
             ))
         })?;
         for row in rows {
-            let (id, hash, team, customer, budgets, limits, models, expires, created) = row?;
+            let (id, hash, team, customer, budgets, limits, models, expires, created, tools) = row?;
             let hash: [u8; 32] = hash
                 .try_into()
                 .map_err(|_| LedgerError::Corrupt(format!("key `{id}` digest")))?;
@@ -340,6 +356,10 @@ impl Store {
                     .ok_or_else(|| LedgerError::Corrupt(format!("key `{id}` rate limits")))?,
                 models: serde_json::from_str(&models)
                     .map_err(|_| LedgerError::Corrupt(format!("key `{id}` models")))?,
+                mcp_tools: tools
+                    .map(|t| serde_json::from_str(&t))
+                    .transpose()
+                    .map_err(|_| LedgerError::Corrupt(format!("key `{id}` mcp_tools")))?,
                 id,
                 hash,
                 team,

@@ -64,6 +64,16 @@ pub enum ShareOf {
     Budget(BudgetKey),
     Requests { window_ms: u64 },
     Tokens { window_ms: u64 },
+    ToolCalls { window_ms: u64 },
+}
+
+/// One admitted MCP tool call, as every other shard needs it for `tool_calls` limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ToolCallDelta {
+    pub origin_shard: u32,
+    /// The entities it counts against: `[key, team, customer]`.
+    pub entities: [Option<EntityId>; 3],
+    pub at_ms: u64,
 }
 
 /// Strict mode: a shard short of its share of a cap or limit asks the others for some
@@ -113,6 +123,7 @@ pub enum GovMsg {
     BudgetReset(BudgetReset),
     /// Budgets added to a created key, started from its recorded spend (budget_seed.rs).
     BudgetSeed(Box<super::budget_seed::BudgetSeed>),
+    ToolCall(ToolCallDelta),
 }
 
 /// Where an outbound message goes among the shards.

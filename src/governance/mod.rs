@@ -39,6 +39,7 @@ mod reservation;
 mod shares;
 pub mod sliding;
 mod state;
+mod tool_calls;
 mod usage;
 pub mod window;
 
@@ -61,11 +62,13 @@ mod tests_shards;
 #[cfg(test)]
 mod tests_support;
 #[cfg(test)]
+mod tests_tool_calls;
+#[cfg(test)]
 mod tests_windows;
 
 pub use admin::{
     AdminError, BudgetUsage, CreatedKey, EntityUsage, KeyInfo, KeyUpdate, NewKey, RateUsage,
-    parse_budget, parse_rate_limit,
+    parse_budget, parse_rate_limit, parse_rate_limit_counts,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use entity::{EntityId, Level};
@@ -79,7 +82,7 @@ pub use ledger_store::{
 pub use link::GovLink;
 pub use messages::{
     BudgetKey, BudgetReset, GovMsg, KeyRevocation, Outbound, Route, ShareGrant, ShareOf,
-    ShareRequest, SpendDelta,
+    ShareRequest, SpendDelta, ToolCallDelta,
 };
 pub use pricing::{
     Price, PriceTable, Rates, UNKNOWN_MAX_OUTPUT_TOKENS, cost_pico, unpriced_mapped_models,

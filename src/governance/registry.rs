@@ -252,6 +252,12 @@ impl Registry {
         self.entities.get_mut(slot as usize)
     }
 
+    /// The entity with this id, if this shard has it.
+    pub fn by_id_mut(&mut self, id: &EntityId) -> Option<&mut Entity> {
+        let slot = self.by_id.get(id).copied()?;
+        self.get_mut(slot)
+    }
+
     pub fn get(&self, slot: u32) -> Option<&Entity> {
         self.entities.get(slot as usize)
     }
@@ -322,10 +328,16 @@ impl Entity {
                     before.spec.tokens.unwrap_or(0),
                     spec.tokens.unwrap_or(0),
                 );
+                let tool_calls = rescale_share(
+                    before.tool_call_share,
+                    before.spec.tool_calls.unwrap_or(0),
+                    spec.tool_calls.unwrap_or(0),
+                );
                 *limit = before.clone();
                 limit.spec = spec;
                 limit.request_share = requests;
                 limit.token_share = tokens;
+                limit.tool_call_share = tool_calls;
             }
         }
     }

@@ -23,6 +23,7 @@ pub enum AuthFailure {
 pub enum RateKind {
     Requests,
     Tokens,
+    ToolCalls,
 }
 
 impl RateKind {
@@ -30,6 +31,7 @@ impl RateKind {
         match self {
             RateKind::Requests => "requests",
             RateKind::Tokens => "tokens",
+            RateKind::ToolCalls => "tool calls",
         }
     }
 }
@@ -40,6 +42,7 @@ pub enum BusyLimit {
     Budget,
     Requests,
     Tokens,
+    ToolCalls,
 }
 
 impl BusyLimit {
@@ -48,6 +51,7 @@ impl BusyLimit {
             BusyLimit::Budget => "budget",
             BusyLimit::Requests => "request limit",
             BusyLimit::Tokens => "token limit",
+            BusyLimit::ToolCalls => "tool-call limit",
         }
     }
 }
@@ -136,6 +140,10 @@ impl Rejection {
                 kind: RateKind::Tokens,
                 ..
             } => "rate_limit_tokens",
+            Rejection::RateLimited {
+                kind: RateKind::ToolCalls,
+                ..
+            } => "rate_limit_tool_calls",
             Rejection::BudgetBusy { .. } => "budget_busy",
             Rejection::BudgetExceeded { .. } => "budget_exceeded",
             Rejection::UnpricedModel { .. } => "unpriced_model",

@@ -72,6 +72,13 @@ pub(super) fn give(
             let asked = limit.last_token_ask_ms;
             (&mut limit.token_share, used, asked)
         }
+        ShareOf::ToolCalls { window_ms } => {
+            let limit = entity.limit_mut(window_ms)?;
+            limit.advance(now_ms);
+            let used = limit.own_tool_calls.total();
+            let asked = limit.last_tool_call_ask_ms;
+            (&mut limit.tool_call_share, used, asked)
+        }
     };
     // Two short shards asking each other would swap their remainders for ever: a shard that
     // is itself waiting for this share keeps it from a higher-numbered asker, so what is left
@@ -106,6 +113,9 @@ pub(super) fn receive(entity: &mut Entity, grant: &ShareGrant) {
             entity.limit_mut(window_ms).map(|l| &mut l.request_share)
         }
         ShareOf::Tokens { window_ms } => entity.limit_mut(window_ms).map(|l| &mut l.token_share),
+        ShareOf::ToolCalls { window_ms } => {
+            entity.limit_mut(window_ms).map(|l| &mut l.tool_call_share)
+        }
     };
     if let Some(share) = share {
         *share = share.saturating_add(grant.amount);

@@ -335,6 +335,7 @@ impl Governor {
                 };
                 state.seed_budgets(seed, ctx);
             }
+            GovMsg::ToolCall(delta) => super::tool_calls::apply(&mut state.registry, delta),
         }
     }
 }
@@ -348,6 +349,7 @@ impl State {
                 existing.budgets = record.budgets.clone();
                 existing.rate_limits = record.rate_limits.clone();
                 existing.models = record.models.clone();
+                existing.mcp_tools = record.mcp_tools.clone();
                 existing.expires_at_unix_secs = record.expires_at_unix_secs;
             }
             if let Some(entity_slot) = entity_slot {

@@ -37,6 +37,7 @@ fn new_key(id: &str, team: &str, customer: Option<&str>) -> NewKey {
         budgets: Vec::new(),
         rate_limits: Vec::new(),
         models: Vec::new(),
+        mcp_tools: None,
         expires_at_unix_secs: None,
     }
 }
@@ -148,6 +149,27 @@ fn updates_apply_to_created_keys_and_keep_their_counters() {
         ),
         Err(AdminError::InvalidModels(_))
     ));
+    // mcp_tools: set, refused when malformed, removed with `Some(None)`.
+    let tools = |mcp_tools| KeyUpdate {
+        mcp_tools: Some(mcp_tools),
+        ..KeyUpdate::default()
+    };
+    let updated = g
+        .update_key("k", tools(Some(vec!["files__*".into()])))
+        .unwrap();
+    assert_eq!(updated.mcp_tools, Some(vec!["files__*".to_owned()]));
+    assert!(matches!(
+        g.update_key("k", tools(Some(vec![String::new()]))),
+        Err(AdminError::InvalidMcpTools(_))
+    ));
+    let too_many = vec!["a*".to_owned(); crate::config::MAX_MCP_TOOL_GLOBS + 1];
+    assert!(matches!(
+        g.update_key("k", tools(Some(too_many))),
+        Err(AdminError::InvalidMcpTools(_))
+    ));
+    let at_limit = vec!["a*".to_owned(); crate::config::MAX_MCP_TOOL_GLOBS];
+    assert!(g.update_key("k", tools(Some(at_limit))).is_ok());
+    assert_eq!(g.update_key("k", tools(None)).unwrap().mcp_tools, None);
 }
 
 #[test]

@@ -97,6 +97,7 @@ fn spend_keys_revocations_and_resets_survive_a_restart() {
             budgets: vec![parse_budget(5.0, "1M", true).unwrap()],
             rate_limits: vec![parse_rate_limit(Some(10), None, "1m").unwrap()],
             models: vec!["p/*".into()],
+            mcp_tools: Some(vec!["files__*".into()]),
             expires_at_unix_secs: Some(2_000_000_000),
         })
         .unwrap();
@@ -142,6 +143,7 @@ fn spend_keys_revocations_and_resets_survive_a_restart() {
         vec![parse_rate_limit(Some(10), None, "1m").unwrap()]
     );
     assert_eq!(dave.expires_at_unix_secs, Some(2_000_000_000));
+    assert_eq!(dave.mcp_tools, Some(vec!["files__*".to_owned()]));
     assert_eq!(
         dave.hash,
         keys::hash_secret(created.secret.as_bytes()),
@@ -291,4 +293,32 @@ fn old_rows_roll_up_without_changing_totals() {
     let mut lengths: Vec<u64> = snapshot.spend.iter().map(|r| r.len_ms).collect();
     lengths.sort_unstable();
     assert_eq!(lengths, vec![MINUTE_MS, HOUR_MS, DAY_MS]);
+}
+
+#[test]
+fn a_ledger_from_before_mcp_tools_gains_the_column_and_keeps_its_keys() {
+    let dir = TempDir::new();
+    std::fs::create_dir_all(&dir.0).unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.ledger()).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE keys (
+                 id TEXT PRIMARY KEY, hash BLOB NOT NULL UNIQUE, team TEXT NOT NULL,
+                 customer TEXT, budgets TEXT NOT NULL, rate_limits TEXT NOT NULL,
+                 models TEXT NOT NULL, expires_at INTEGER, created_at_ms INTEGER NOT NULL);",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO keys VALUES ('old', ?1, 'platform', NULL, '', '5:-:60000', '[]', NULL, 1)",
+            [&[7u8; 32][..]],
+        )
+        .unwrap();
+    }
+    let snapshot = load_snapshot(&dir.ledger(), T0).unwrap();
+    assert_eq!(snapshot.keys.len(), 1);
+    assert_eq!(snapshot.keys[0].id, "old");
+    assert_eq!(snapshot.keys[0].mcp_tools, None);
+    assert_eq!(snapshot.keys[0].rate_limits[0].requests, Some(5));
+    // Opened again (the column now exists): still readable.
+    assert_eq!(load_snapshot(&dir.ledger(), T0).unwrap().keys.len(), 1);
 }

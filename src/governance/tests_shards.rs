@@ -200,6 +200,7 @@ fn created_and_revoked_keys_and_budget_resets_reach_every_shard() {
             budgets: Vec::new(),
             rate_limits: Vec::new(),
             models: Vec::new(),
+            mcp_tools: None,
             expires_at_unix_secs: None,
         })
         .unwrap();

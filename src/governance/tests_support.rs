@@ -81,17 +81,22 @@ pub fn deliver(from: &Governor, all: &[&Rc<Governor>]) -> Vec<GovMsg> {
         if o.ledger {
             ledger.push(o.msg.clone());
         }
-        for target in all {
-            let chosen = match o.route {
-                Route::Others => target.shard() != from.shard(),
-                Route::Shard(index) => target.shard() == index as usize,
-            };
-            if chosen {
-                target.apply(&o.msg);
-            }
-        }
+        route(&o, from.shard(), all);
     }
     ledger
+}
+
+/// Applies one message sent by shard `from` on every shard in `all` its route names.
+pub fn route(o: &Outbound, from: usize, all: &[&Rc<Governor>]) {
+    for target in all {
+        let chosen = match o.route {
+            Route::Others => target.shard() != from,
+            Route::Shard(index) => target.shard() == index as usize,
+        };
+        if chosen {
+            target.apply(&o.msg);
+        }
+    }
 }
 
 /// Unix milliseconds of a UTC date and time.

@@ -1,7 +1,7 @@
 //! Which MCP tools a caller may see and call: the `mcp_tools` glob lists of its virtual key and
 //! team. A tool must match at every level that has a list; with no list anywhere, no tool.
 
-use crate::config::{TeamConfig, VirtualKeyConfig, glob_match};
+use crate::config::glob_match;
 
 /// The glob lists that apply to one caller (only the levels that have a list).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,14 +19,6 @@ impl ToolPolicy {
                 .map(<[String]>::to_vec)
                 .collect(),
         }
-    }
-
-    /// The policy of a configured key under its team (`team` is `None` when it has none).
-    pub fn for_key(key: &VirtualKeyConfig, team: Option<&TeamConfig>) -> ToolPolicy {
-        ToolPolicy::from_levels([
-            team.and_then(|t| t.mcp_tools.as_deref()),
-            key.mcp_tools.as_deref(),
-        ])
     }
 
     /// A policy that allows nothing.

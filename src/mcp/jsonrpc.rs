@@ -18,6 +18,10 @@ pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
 /// An upstream did not answer in time (the code the official SDKs use for request timeouts).
 pub const REQUEST_TIMEOUT: i64 = -32001;
+/// sluice's own server error (JSON-RPC reserves -32000..-32099 for these): a `tools/call`
+/// refused by a `tool_calls` rate limit (or the key's governance); `data` carries
+/// `retry_after_secs` and the reason.
+pub const RATE_LIMITED: i64 = -32029;
 
 /// Longest newline-delimited message read from a stdio server (the result cap plus framing).
 pub const MAX_LINE_BYTES: usize = super::MAX_RESULT_BYTES + 64 * 1024;

@@ -28,11 +28,11 @@ pub use catalog::{Catalog, CatalogTool, MAX_TOOL_NAME_LEN, NameProblem, TOOLS_PA
 pub use error::McpError;
 pub use filter::ToolPolicy;
 pub use server::{
-    CallObserver, CallReport, Caller, HttpMethod, McpGateway, McpReply, McpRequest, McpResponse,
-    Placement,
+    CallGate, CallObserver, CallReport, Caller, DirectCall, DirectCaller, HttpMethod, McpGateway,
+    McpReply, McpRequest, McpResponse, Placement,
 };
 pub use session::{ForwardedRequest, SUPPORTED_PROTOCOL_VERSIONS, owner_shard};
-pub use upstream::{CallOutcome, Hub, HubEvent, HubHandle};
+pub use upstream::{CallOutcome, Hub, HubEvent, HubHandle, UpstreamSession};
 
 /// Largest `/mcp` request body.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;

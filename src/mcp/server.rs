@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_channel::mpsc::{UnboundedReceiver, unbounded};
-use futures_channel::oneshot;
 use futures_lite::StreamExt;
+use futures_lite::future::BoxedLocal;
 use serde_json::{Value, json};
 
 use super::catalog::Catalog;
@@ -26,7 +26,7 @@ use super::session::{
     SUPPORTED_PROTOCOL_VERSIONS, Session, allows_batches, negotiate_version, new_session_id,
     owner_shard,
 };
-use super::upstream::{CallOutcome, HubEvent, HubHandle};
+use super::upstream::{CallOutcome, HubEvent, HubHandle, UpstreamSession};
 
 pub const CONTENT_TYPE_JSON: &str = "application/json";
 pub const CONTENT_TYPE_SSE: &str = "text/event-stream";
@@ -117,7 +117,8 @@ struct StartedCall {
     rpc_id: RequestId,
     server: String,
     call_id: u64,
-    answer: oneshot::Receiver<CallOutcome>,
+    /// `None` until the gate admitted the call and it was sent upstream.
+    answer: Option<BoxedLocal<CallOutcome>>,
     /// The upstream tool's own name and the arguments it was called with (for the report).
     tool: String,
     arguments: Option<Value>,
@@ -144,6 +145,7 @@ impl CallReport<'_> {
             Ok(result) if result.get("isError") == Some(&Value::Bool(true)) => "tool_error",
             Ok(_) => "ok",
             Err(error) if error.code == super::jsonrpc::REQUEST_TIMEOUT => "timeout",
+            Err(error) if error.code == super::jsonrpc::RATE_LIMITED => "rate_limited",
             Err(_) => "error",
         }
     }
@@ -151,6 +153,25 @@ impl CallReport<'_> {
 
 /// What a shard does with each finished call.
 pub type CallObserver = Box<dyn Fn(&CallReport<'_>)>;
+
+/// A `tools/call` the shard sends itself, over its own connections to a Streamable HTTP
+/// server whose session the helper thread set up.
+#[derive(Debug)]
+pub struct DirectCall {
+    pub call_id: u64,
+    pub server: String,
+    /// The tool's name on its server.
+    pub tool: String,
+    pub arguments: Option<Value>,
+    pub session: UpstreamSession,
+}
+
+/// Runs a [`DirectCall`] to its end; dropping the future abandons the call (the server is told).
+pub type DirectCaller = Box<dyn Fn(DirectCall) -> BoxedLocal<CallOutcome>>;
+
+/// Decides whether the key (by id) may make one more `tools/call` (its `tool_calls` rate
+/// limits); an `Err` is answered to the client instead of calling upstream.
+pub type CallGate = Box<dyn Fn(&str) -> BoxedLocal<Result<(), RpcError>>>;
 
 /// A POST's answers: the ones ready now and the calls still running, in request order.
 enum Slot {
@@ -167,6 +188,10 @@ pub struct McpGateway {
     catalog: RefCell<Rc<Catalog>>,
     next_call: Cell<u64>,
     observer: RefCell<Option<CallObserver>>,
+    gate: RefCell<Option<CallGate>>,
+    /// Each HTTP server's ready session, as the hub last told.
+    upstream_sessions: RefCell<HashMap<String, UpstreamSession>>,
+    direct: RefCell<Option<DirectCaller>>,
 }
 
 impl McpGateway {
@@ -179,12 +204,31 @@ impl McpGateway {
             catalog: RefCell::new(Rc::new(Catalog::default())),
             next_call: Cell::new(0),
             observer: RefCell::new(None),
+            gate: RefCell::new(None),
+            upstream_sessions: RefCell::new(HashMap::new()),
+            direct: RefCell::new(None),
         })
     }
 
     /// Sets what is told about every finished `tools/call` (cancelled ones are not reported).
     pub fn observe(&self, observer: CallObserver) {
         *self.observer.borrow_mut() = Some(observer);
+    }
+
+    /// Sets what admits each `tools/call` before it goes upstream (none: every call goes).
+    pub fn gate(&self, gate: CallGate) {
+        *self.gate.borrow_mut() = Some(gate);
+    }
+
+    /// The upstream clients this gateway calls through.
+    pub fn hub(&self) -> &HubHandle {
+        &self.hub
+    }
+
+    /// Sets how this shard calls tools of HTTP servers with a ready session itself (none:
+    /// every call goes through the server's helper thread).
+    pub fn call_directly(&self, direct: DirectCaller) {
+        *self.direct.borrow_mut() = Some(direct);
     }
 
     /// Follows the hub's tool-list changes until it stops (spawn it on the shard).
@@ -200,6 +244,14 @@ impl McpGateway {
         match event {
             HubEvent::Tools { server, tools } => {
                 self.upstream_tools.borrow_mut().insert(server, tools);
+            }
+            HubEvent::Session { server, session } => {
+                let mut sessions = self.upstream_sessions.borrow_mut();
+                match session {
+                    Some(session) => sessions.insert(server, session),
+                    None => sessions.remove(&server),
+                };
+                return;
             }
         }
         let (catalog, problems) = Catalog::build(&self.upstream_tools.borrow());
@@ -296,7 +348,7 @@ impl McpGateway {
     /// Handles one `/mcp` request to the end. Dropping the future (the client went away)
     /// cancels its upstream calls.
     pub async fn handle(&self, request: McpRequest<'_>, caller: &Caller) -> McpReply {
-        let (session_id, sse, batch, slots) = match self.dispatch(request, caller) {
+        let (session_id, sse, batch, mut slots) = match self.dispatch(request, caller) {
             Ok(Dispatched::Reply(reply)) => return reply,
             Ok(Dispatched::Calls {
                 session_id,
@@ -319,15 +371,31 @@ impl McpGateway {
                 })
                 .collect(),
         };
+        // Admitted one by one, then all awaited: a batch's calls still run side by side.
+        let mut refused = HashMap::new();
+        for slot in &mut slots {
+            if let Slot::Call(call) = slot
+                && call.answer.is_none()
+            {
+                match self.admit(&caller.key_id).await {
+                    Ok(()) => call.answer = Some(self.start(call)),
+                    Err(error) => {
+                        refused.insert(call.call_id, error);
+                    }
+                }
+            }
+        }
         let mut messages = Vec::with_capacity(slots.len());
         for slot in slots {
             match slot {
                 Slot::Ready(bytes) => messages.push(bytes),
                 Slot::Call(call) => {
-                    let outcome = call
-                        .answer
-                        .await
-                        .unwrap_or_else(|_| Err(RpcError::internal("the tool call was cancelled")));
+                    let outcome = match (call.answer, refused.remove(&call.call_id)) {
+                        (Some(answer), _) => answer.await,
+                        (None, refused) => Err(refused.unwrap_or_else(|| {
+                            RpcError::internal("the tool call was not started")
+                        })),
+                    };
                     self.call_finished(&session_id, &call.rpc_id);
                     guard.calls.retain(|(id, _, _)| *id != call.rpc_id);
                     if let Some(observe) = self.observer.borrow().as_ref() {
@@ -582,20 +650,54 @@ impl McpGateway {
         session
             .in_flight
             .insert(request.id.clone(), (tool.server.clone(), call_id));
-        let answer = self.hub.call(
-            call_id,
-            &tool.server,
-            &tool.upstream_name,
-            arguments.clone(),
-        );
-        Slot::Call(StartedCall {
+        drop(sessions);
+        let mut call = StartedCall {
             rpc_id: request.id.clone(),
             server: tool.server.clone(),
             call_id,
-            answer,
+            answer: None,
             tool: tool.upstream_name.clone(),
             arguments,
             started: Instant::now(),
+        };
+        if self.gate.borrow().is_none() {
+            call.answer = Some(self.start(&call));
+        }
+        Slot::Call(call)
+    }
+
+    /// Asks the gate (if any) whether `key_id` may make one more call.
+    async fn admit(&self, key_id: &str) -> Result<(), RpcError> {
+        let admission = self.gate.borrow().as_ref().map(|gate| gate(key_id));
+        match admission {
+            Some(admission) => admission.await,
+            None => Ok(()),
+        }
+    }
+
+    /// Sends an admitted call upstream: from this shard when its server has a ready HTTP
+    /// session and a direct caller is set, else through the server's helper thread.
+    fn start(&self, call: &StartedCall) -> BoxedLocal<CallOutcome> {
+        let session = self.upstream_sessions.borrow().get(&call.server).cloned();
+        if let (Some(session), Some(direct)) = (session, self.direct.borrow().as_ref()) {
+            return direct(DirectCall {
+                call_id: call.call_id,
+                server: call.server.clone(),
+                tool: call.tool.clone(),
+                arguments: call.arguments.clone(),
+                session,
+            });
+        }
+        let answer = self.hub.call(
+            call.call_id,
+            &call.server,
+            &call.tool,
+            call.arguments.clone(),
+        );
+        Box::pin(async move {
+            answer
+                .await
+                .unwrap_or_else(|_| Err(RpcError::internal("the tool call was cancelled")))
         })
     }
 

@@ -9,7 +9,7 @@ use futures_lite::future::{block_on, poll_once};
 use serde_json::{Value, json};
 
 use super::jsonrpc::{
-    INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, REQUEST_TIMEOUT,
+    INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, REQUEST_TIMEOUT, RpcError,
 };
 use super::session::new_session_id;
 use super::upstream::transport::{EventSink, Outgoing, Transport, TransportEvent};
@@ -855,4 +855,89 @@ fn calls_in_flight_to_one_server_are_capped() {
         block_on(poll_once(&mut waiting[1])).is_none(),
         "the others still wait"
     );
+}
+
+#[test]
+fn the_gate_refuses_before_the_upstream_and_ready_http_sessions_are_called_directly() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    let f = fixture(1, Duration::from_secs(30));
+    let alice = everything();
+    let session = initialize(&f.gateway, &alice, "2025-06-18");
+    let outcomes = Rc::new(RefCell::new(Vec::new()));
+    let seen_outcomes = Rc::clone(&outcomes);
+    f.gateway.observe(Box::new(move |report| {
+        seen_outcomes.borrow_mut().push(report.outcome_label());
+    }));
+    let upstream_calls = || {
+        let seen = f.seen.lock().unwrap();
+        seen.messages
+            .iter()
+            .filter(|m| m["method"] == "tools/call")
+            .count()
+    };
+    f.gateway.gate(Box::new(|key| {
+        let key = key.to_owned();
+        Box::pin(async move {
+            match key.as_str() {
+                "alice" => Err(RpcError::new(super::jsonrpc::RATE_LIMITED, "limited")),
+                _ => Ok(()),
+            }
+        })
+    }));
+    let before = upstream_calls();
+    let (_, value) = send(
+        &f.gateway,
+        post(Some(&session), &call(1, "fake__echo")),
+        &alice,
+    );
+    assert_eq!(
+        value["error"]["code"],
+        super::jsonrpc::RATE_LIMITED,
+        "{value}"
+    );
+    assert_eq!(
+        upstream_calls(),
+        before,
+        "a refused call never goes upstream"
+    );
+    assert_eq!(*outcomes.borrow(), ["rate_limited"]);
+
+    f.gateway.gate(Box::new(|_| Box::pin(async { Ok(()) })));
+    f.gateway.call_directly(Box::new(|call| {
+        Box::pin(async move {
+            let text = format!("direct {} {}", call.tool, call.session.generation);
+            Ok(json!({"content": [{"type": "text", "text": text}]}))
+        })
+    }));
+    let text = |id| {
+        let (_, value) = send(
+            &f.gateway,
+            post(Some(&session), &call(id, "fake__echo")),
+            &alice,
+        );
+        value["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(text(2), "echo", "no HTTP session: through the hub");
+    let ready = UpstreamSession {
+        session_id: Some("s-1".into()),
+        protocol_version: "2025-06-18",
+        generation: 7,
+    };
+    f.gateway.apply(HubEvent::Session {
+        server: "fake".into(),
+        session: Some(ready),
+    });
+    let before = upstream_calls();
+    assert_eq!(text(3), "direct echo 7");
+    assert_eq!(upstream_calls(), before, "called by the shard, not the hub");
+    f.gateway.apply(HubEvent::Session {
+        server: "fake".into(),
+        session: None,
+    });
+    assert_eq!(text(4), "echo", "session gone: through the hub again");
 }

@@ -159,6 +159,56 @@ impl AccessLogSender {
     }
 }
 
+/// One MCP `tools/call`, as its own access-log line names it (the `/mcp` request carrying it
+/// has its line too).
+#[derive(Clone, Copy, Debug)]
+pub struct McpCallLine<'a> {
+    pub key_id: &'a str,
+    pub server: &'a str,
+    /// The tool's name on its server.
+    pub tool: &'a str,
+    /// `ok`, `tool_error`, `timeout`, `rate_limited` or `error`.
+    pub outcome: &'static str,
+    pub duration: std::time::Duration,
+    /// The JSON-RPC error's message, when the call ended in one.
+    pub error: Option<&'a str>,
+}
+
+impl AccessLogSender {
+    /// Writes the line for one finished MCP tool call.
+    pub fn record_mcp_call(&self, call: &McpCallLine<'_>) {
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        let _ = tx.send(format_mcp_call(call));
+    }
+}
+
+/// Formats an MCP call's line: `{"ts_ms":..,"mcp_call":{"key_id":..,"server":..,"tool":..,
+/// "outcome":..,"duration_ms":..,"error":..}}` (with the trailing newline).
+pub fn format_mcp_call(call: &McpCallLine<'_>) -> Vec<u8> {
+    let mut out = line_start(256);
+    write_key(&mut out, "mcp_call");
+    out.push(b'{');
+    for (key, value) in [
+        ("key_id", call.key_id),
+        ("server", call.server),
+        ("tool", call.tool),
+        ("outcome", call.outcome),
+    ] {
+        write_key(&mut out, key);
+        write_json_string(&mut out, value);
+        out.push(b',');
+    }
+    write_key(&mut out, "duration_ms");
+    write_u64(&mut out, call.duration.as_millis() as u64);
+    out.push(b',');
+    write_key(&mut out, "error");
+    write_opt_string(&mut out, call.error);
+    out.extend_from_slice(b"}}\n");
+    out
+}
+
 /// A line's opening: `{"ts_ms":<now>,`.
 fn line_start(capacity: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(capacity);
@@ -353,6 +403,27 @@ mod tests {
         assert_eq!(v["audit_head"]["seq"], 41);
         assert_eq!(v["audit_head"]["hash"], "ab12");
         assert!(v["ts_ms"].as_u64().unwrap() > 0);
+    }
+
+    #[test]
+    fn an_mcp_call_line_names_its_server_and_tool() {
+        let line = format_mcp_call(&McpCallLine {
+            key_id: "alice",
+            server: "git\"hub",
+            tool: "create_issue",
+            outcome: "error",
+            duration: std::time::Duration::from_millis(12),
+            error: Some("line\nbreak"),
+        });
+        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        let call = &v["mcp_call"];
+        assert_eq!(call["key_id"], "alice");
+        assert_eq!(call["server"], "git\"hub");
+        assert_eq!(call["tool"], "create_issue");
+        assert_eq!(call["outcome"], "error");
+        assert_eq!(call["duration_ms"], 12);
+        assert_eq!(call["error"], "line\nbreak");
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub fn authenticate(
 pub const SHARE_WAIT: Duration = Duration::from_millis(200);
 /// A waiting admission looks again after this long even when no message arrived: shares are
 /// asked for at most once per interval, so an ask that was throttled must be repeated.
-const SHARE_RETRY: Duration = Duration::from_millis(SHARE_REQUEST_INTERVAL_MS);
+pub const SHARE_RETRY: Duration = Duration::from_millis(SHARE_REQUEST_INTERVAL_MS);
 
 /// Admits a request for `model` on `provider` and keeps the reservation in `ctx` until the
 /// response ends. Drains the inbox first: every settlement broadcast before now is counted.

@@ -5,7 +5,7 @@
 //! cancels its upstream calls (`notifications/cancelled`).
 
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_channel::mpsc::UnboundedReceiver;
 use futures_channel::oneshot;
@@ -17,14 +17,17 @@ use super::context::{Phase, RequestContext};
 use super::govern;
 use super::state::ProxyState;
 use crate::error::GatewayError;
+use crate::governance::Rejection;
 use crate::http::chunked::encode_chunk;
 use crate::http::encode::{reason_phrase, write_content_length, write_header, write_status_line};
 use crate::http::head::RequestHead;
 use crate::mcp::CallReport;
+use crate::mcp::jsonrpc::{RATE_LIMITED, RpcError};
 use crate::mcp::{
     Caller, ForwardedRequest, HttpMethod, McpError, McpGateway, McpReply, McpRequest, McpResponse,
     Placement, ToolPolicy,
 };
+use crate::observe::access_log::McpCallLine;
 use crate::observe::audit::chain::sha256_hex;
 use crate::observe::audit::{McpCallRecord, UnixMillis};
 use crate::runtime::io::time::deadline;
@@ -62,6 +65,14 @@ fn record_call(state: &ProxyState, report: &CallReport<'_>) {
         .metrics
         .mcp
         .record_call(report.server, report.tool, outcome, report.duration);
+    state.access_log.record_mcp_call(&McpCallLine {
+        key_id: report.key_id,
+        server: report.server,
+        tool: report.tool,
+        outcome,
+        duration: report.duration,
+        error: report.outcome.as_ref().err().map(|e| e.message.as_str()),
+    });
     let Some(audit) = &state.audit else { return };
     let (result_sha256, error) = match report.outcome {
         Ok(result) => (Some(digest(result)), None),
@@ -78,6 +89,52 @@ fn record_call(state: &ProxyState, report: &CallReport<'_>) {
         duration_ms: report.duration.as_millis() as u64,
         error,
     });
+}
+
+/// Puts every `tools/call` through the caller's `tool_calls` rate limits before it goes
+/// upstream (see [`admit_tool_call`]).
+pub fn gate_calls(state: &Rc<ProxyState>) {
+    let Some(mcp) = &state.mcp else { return };
+    let weak = Rc::downgrade(state);
+    mcp.gateway.gate(Box::new(move |key_id| {
+        let (weak, key_id) = (weak.clone(), key_id.to_owned());
+        Box::pin(async move {
+            match weak.upgrade() {
+                Some(state) => admit_tool_call(&state, &key_id).await,
+                None => Err(RpcError::internal("the shard is stopping")),
+            }
+        })
+    }));
+}
+
+/// Admits one tool call by `key_id`, like a model request's admission: the inbox is drained
+/// first, and a strict-mode shard short of its share waits up to [`govern::SHARE_WAIT`] for a
+/// grant before refusing. A refusal is a JSON-RPC error ([`RATE_LIMITED`]) whose `data` holds
+/// the reason and `retry_after_secs`.
+pub async fn admit_tool_call(state: &ProxyState, key_id: &str) -> Result<(), RpcError> {
+    let give_up_at = Instant::now() + govern::SHARE_WAIT;
+    loop {
+        let grant = state.gov_events.notified();
+        state.gov_link.sync(&state.gov);
+        let admitted = state.gov.admit_tool_call(key_id);
+        state.gov_link.flush(&state.gov);
+        let now = Instant::now();
+        match admitted {
+            Ok(()) => return Ok(()),
+            Err(Rejection::BudgetBusy { .. }) if now < give_up_at => {
+                let wait = (give_up_at - now).min(govern::SHARE_RETRY);
+                deadline(wait, grant).await;
+            }
+            Err(rejection) => {
+                let mut error = RpcError::new(RATE_LIMITED, rejection.message());
+                error.data = Some(serde_json::json!({
+                    "reason": rejection.reason(),
+                    "retry_after_secs": rejection.retry_after_secs(),
+                }));
+                return Err(error);
+            }
+        }
+    }
 }
 
 /// SHA-256 (hex) of a result as JSON.
@@ -138,16 +195,18 @@ fn caller(
     })
 }
 
-/// The tool globs of a configured key and its team.
+/// The tool globs of a key (configured or created through the admin API) and its team, with
+/// every key change broadcast before now taken in.
 fn policy_of(state: &ProxyState, key_id: &str) -> ToolPolicy {
-    let config = &state.config;
-    match config.virtual_keys.iter().find(|k| k.id == key_id) {
-        Some(key) => {
-            let team = config.teams.iter().find(|t| t.id == key.team);
-            ToolPolicy::for_key(key, team)
-        }
-        None => ToolPolicy::none(),
-    }
+    state.gov_link.sync(&state.gov);
+    let Some((team, key_tools)) = state.gov.key_mcp_tools(key_id) else {
+        return ToolPolicy::none();
+    };
+    let team = state.config.teams.iter().find(|t| t.id == team);
+    ToolPolicy::from_levels([
+        team.and_then(|t| t.mcp_tools.as_deref()),
+        key_tools.as_deref(),
+    ])
 }
 
 /// Runs the request where its session lives. `None`: the client went away first (the

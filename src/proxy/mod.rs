@@ -10,6 +10,7 @@ pub mod context;
 pub mod flow;
 pub mod govern;
 pub mod mcp;
+pub mod mcp_direct;
 pub mod openai_codecs;
 pub mod openai_in;
 pub mod outcome;

@@ -13,7 +13,7 @@ use crate::governance::entity::EntityId;
 use crate::governance::window::format_rfc3339;
 use crate::governance::{
     AdminError, BudgetUsage, EntityUsage, KeyInfo, KeyOrigin, KeyUpdate, LedgerSnapshot, Level,
-    NewKey, RateUsage, ledger_path, parse_budget, parse_rate_limit,
+    NewKey, RateUsage, ledger_path, parse_budget, parse_rate_limit_counts,
 };
 use crate::http::head::RequestHead;
 use crate::runtime::Shard;
@@ -143,7 +143,8 @@ fn admin_error(e: AdminError) -> AdminReply {
         | AdminError::CustomerMismatch { .. }
         | AdminError::InvalidBudget(_)
         | AdminError::InvalidRateLimit(_)
-        | AdminError::InvalidModels(_) => 400,
+        | AdminError::InvalidModels(_)
+        | AdminError::InvalidMcpTools(_) => 400,
     };
     let error_type = match status {
         404 => "not_found_error",
@@ -189,6 +190,7 @@ fn create_key(shard: &Shard, body: &[u8]) -> Result<AdminReply, AdminReply> {
         budgets: budgets_of(v.get("budgets"))?.unwrap_or_default(),
         rate_limits: rate_limits_of(v.get("rate_limits"))?.unwrap_or_default(),
         models: models_of(v.get("models"))?.unwrap_or_default(),
+        mcp_tools: mcp_tools_of(v.get("mcp_tools"))?.flatten(),
         expires_at_unix_secs: expiry_of(v.get("expires_at"))?.flatten(),
     };
     let created = shard.proxy.gov.create_key(new).map_err(admin_error)?;
@@ -204,6 +206,7 @@ async fn update_key(shard: &Shard, id: &str, body: &[u8]) -> Result<AdminReply, 
         budgets: budgets_of(v.get("budgets"))?,
         rate_limits: rate_limits_of(v.get("rate_limits"))?,
         models: models_of(v.get("models"))?,
+        mcp_tools: mcp_tools_of(v.get("mcp_tools"))?,
         expires_at_unix_secs: expiry_of(v.get("expires_at"))?,
     };
     let gov = &shard.proxy.gov;
@@ -333,10 +336,32 @@ fn rate_limits_of(v: Option<&Value>) -> Result<Option<Vec<RateLimit>>, AdminRepl
         .map(|r| {
             let count = |name: &str| r.get(name).and_then(Value::as_u64);
             let window = r.get("window").and_then(Value::as_str).unwrap_or("");
-            parse_rate_limit(count("requests"), count("tokens"), window).map_err(admin_error)
+            let counts = RateLimit {
+                requests: count("requests"),
+                tokens: count("tokens"),
+                tool_calls: count("tool_calls"),
+                window: std::time::Duration::ZERO,
+            };
+            parse_rate_limit_counts(counts, window).map_err(admin_error)
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
+}
+
+/// `mcp_tools`: absent → `None` (unchanged), `null` → `Some(None)` (no list), an array of
+/// globs → `Some(Some(..))`.
+fn mcp_tools_of(v: Option<&Value>) -> Result<Option<Option<Vec<String>>>, AdminReply> {
+    let wrong = || bad_request("`mcp_tools` must be an array of globs or null");
+    match v {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|g| g.as_str().map(str::to_owned).ok_or_else(wrong))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|globs| Some(Some(globs))),
+        Some(_) => Err(wrong()),
+    }
 }
 
 fn models_of(v: Option<&Value>) -> Result<Option<Vec<String>>, AdminReply> {
@@ -381,9 +406,11 @@ fn key_json(key: &KeyInfo) -> Value {
         "rate_limits": key.rate_limits.iter().map(|r| json!({
             "requests": r.requests,
             "tokens": r.tokens,
+            "tool_calls": r.tool_calls,
             "window_secs": r.window.as_secs(),
         })).collect::<Vec<_>>(),
         "models": key.models,
+        "mcp_tools": key.mcp_tools,
         "expires_at": key.expires_at_unix_secs.map(|t| format_rfc3339(t * 1000)),
         "created_at": format_rfc3339(key.created_at_ms),
         "revoked": key.revoked_at_ms.is_some(),
@@ -439,5 +466,7 @@ fn rate_json(r: &RateUsage) -> Value {
         "requests": r.requests,
         "tokens_limit": r.tokens_limit,
         "tokens": r.tokens,
+        "tool_calls_limit": r.tool_calls_limit,
+        "tool_calls": r.tool_calls,
     })
 }

@@ -168,6 +168,7 @@ pub async fn run(setup: ShardSetup) {
             return;
         }
     };
+    let mcp_resolver = resolver.clone();
     let upstreams = match Upstreams::new(&config, DnsCache::new(resolver)) {
         Ok(u) => u,
         Err(e) => {
@@ -215,6 +216,11 @@ pub async fn run(setup: ShardSetup) {
         started_secs,
     }));
     crate::proxy::mcp::observe_calls(&proxy);
+    crate::proxy::mcp::gate_calls(&proxy);
+    if let Err(e) = crate::proxy::mcp_direct::call_directly(&proxy, mcp_resolver) {
+        let _ = ready.send(Err(e));
+        return;
+    }
     let events = Rc::clone(&proxy);
     spawn_local(gov_link.serve(gov, move || events.gov_events.notify_all())).detach();
     let shard = Rc::new(Shard {

@@ -560,3 +560,18 @@ fn whole_response(bytes: &[u8]) -> bool {
         None => chunked && bytes.len() > head_len && bytes.ends_with(b"0\r\n\r\n"),
     }
 }
+
+/// Runs `sluice keys ARGS` against the gateway's admin API (`token` in `SLUICE_ADMIN_TOKEN`).
+pub fn keys_cli(gateway: &Gateway, token: Option<&str>, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(super::gateway::gateway_binary());
+    command
+        .arg("keys")
+        .args(args)
+        .arg("--admin-url")
+        .arg(format!("http://{}", gateway.admin))
+        .env_remove("SLUICE_ADMIN_TOKEN");
+    if let Some(token) = token {
+        command.env("SLUICE_ADMIN_TOKEN", token);
+    }
+    command.output().expect("run sluice keys")
+}

@@ -6,7 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 use super::clients;
+use super::{Gateway, Response};
+
+/// The newest protocol version sluice speaks.
+pub const NEWEST: &str = "2025-11-25";
 
 pub fn python() -> PathBuf {
     clients::setup().join("venv/bin/python")
@@ -78,4 +84,94 @@ impl Drop for HttpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A raw `/mcp` POST on a new connection (with two shards, some land on the session's other
+/// shard).
+pub fn post(
+    gateway: &Gateway,
+    key: Option<&str>,
+    session: Option<&str>,
+    version: Option<&str>,
+    body: &[u8],
+) -> Response {
+    let bearer = key.map(|k| format!("Bearer {k}"));
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+    ];
+    if let Some(bearer) = &bearer {
+        headers.push(("authorization", bearer));
+    }
+    if let Some(session) = session {
+        headers.push(("mcp-session-id", session));
+    }
+    if let Some(version) = version {
+        headers.push(("mcp-protocol-version", version));
+    }
+    gateway.client().request("POST", "/mcp", &headers, body)
+}
+
+/// `initialize` then `notifications/initialized` for `key`; the session id.
+pub fn initialize(gateway: &Gateway, key: &str) -> String {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": NEWEST, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}});
+    let response = post(gateway, Some(key), None, None, body.to_string().as_bytes());
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json()["result"]["protocolVersion"], NEWEST);
+    let session = response.header("mcp-session-id").expect("a session id");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let response = post(
+        gateway,
+        Some(key),
+        Some(&session),
+        Some(NEWEST),
+        initialized.to_string().as_bytes(),
+    );
+    assert_eq!(response.status, 202);
+    session
+}
+
+/// The JSON-RPC error code of a JSON answer (0: none).
+pub fn rpc_code(response: &Response) -> i64 {
+    response.json()["error"]["code"]
+        .as_i64()
+        .unwrap_or_default()
+}
+
+/// The JSON-RPC message of an answer sent as JSON or as one SSE event.
+pub fn rpc_answer(response: &Response) -> serde_json::Value {
+    let sse = response
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("text/event-stream");
+    if !sse {
+        return response.json();
+    }
+    let text = response.text();
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap_or_else(|| panic!("no SSE event in {text}"));
+    serde_json::from_str(data).unwrap()
+}
+
+/// One `tools/call` of `name` with `arguments` in `session`, on a new connection.
+pub fn call_tool(
+    gateway: &Gateway,
+    key: &str,
+    session: &str,
+    id: u64,
+    name: &str,
+    arguments: serde_json::Value,
+) -> Response {
+    let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": name, "arguments": arguments}});
+    post(
+        gateway,
+        Some(key),
+        Some(session),
+        Some(NEWEST),
+        call.to_string().as_bytes(),
+    )
 }

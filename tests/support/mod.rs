@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod governance;
 pub mod http_client;
 pub mod mcp;
+pub mod mcp_mock;
 pub mod mock;
 pub mod openai_mock;
 pub mod otlp;

@@ -122,6 +122,10 @@ impl Transport for HttpTransport {
             .spawn(move || listen(&agent, &url, &headers, &shared, &sink));
     }
 
+    fn http_session(&self) -> Option<Option<String>> {
+        Some(HttpTransport::snapshot(&self.shared).1)
+    }
+
     fn disconnect(&mut self) {
         let (_, session_id, version) = HttpTransport::snapshot(&self.shared);
         self.sink = None;
@@ -344,6 +348,7 @@ fn read_capped(body: impl Read) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-fn too_large() -> String {
+/// The error for an answer past [`MAX_RESULT_BYTES`].
+pub fn too_large() -> String {
     format!("the MCP server's answer is over the {MAX_RESULT_BYTES}-byte limit")
 }

@@ -34,6 +34,23 @@ pub enum HubEvent {
         server: String,
         tools: Arc<Vec<Value>>,
     },
+    /// A Streamable HTTP `server`'s session is ready for the shards' own `tools/call`s
+    /// (`None`: it is down or reconnecting; calls go through its helper thread meanwhile).
+    Session {
+        server: String,
+        session: Option<UpstreamSession>,
+    },
+}
+
+/// An HTTP server's current session, as the shards need it to call tools themselves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamSession {
+    /// `Mcp-Session-Id` to send (`None`: the server issued none).
+    pub session_id: Option<String>,
+    /// The negotiated `MCP-Protocol-Version`.
+    pub protocol_version: &'static str,
+    /// The helper's connection number, named back in [`HubHandle::session_lost`].
+    pub generation: u64,
 }
 
 /// What the helper threads and the handles share. Its locks are taken by helper threads and
@@ -41,11 +58,36 @@ pub enum HubEvent {
 pub struct HubShared {
     workers: HashMap<String, Sender<WorkerInput>>,
     tools: Mutex<BTreeMap<String, Arc<Vec<Value>>>>,
+    sessions: Mutex<BTreeMap<String, UpstreamSession>>,
     listed: Condvar,
     subscribers: Mutex<Vec<UnboundedSender<HubEvent>>>,
 }
 
 impl HubShared {
+    /// An HTTP server's session is ready (or gone): remember it and tell every subscriber.
+    fn publish_session(&self, server: &str, session: Option<UpstreamSession>) {
+        let known = self.tools.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if sessions.get(server) == session.as_ref() {
+            return;
+        }
+        match &session {
+            Some(session) => sessions.insert(server.to_owned(), session.clone()),
+            None => sessions.remove(server),
+        };
+        drop(sessions);
+        let event = HubEvent::Session {
+            server: server.to_owned(),
+            session,
+        };
+        // Sent while `tools` is held, as `subscribe` snapshots under it.
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|s| s.unbounded_send(event.clone()).is_ok());
+        drop(known);
+    }
+
     /// A server listed its tools: remember them and tell every subscriber.
     fn publish(&self, server: &str, tools: Vec<Value>) {
         let tools = Arc::new(tools);
@@ -109,6 +151,7 @@ impl Hub {
         let shared = Arc::new(HubShared {
             workers,
             tools: Mutex::new(BTreeMap::new()),
+            sessions: Mutex::new(BTreeMap::new()),
             listed: Condvar::new(),
             subscribers: Mutex::new(Vec::new()),
         });
@@ -225,6 +268,28 @@ impl HubHandle {
         }
     }
 
+    /// A shard's own call found `server`'s session `generation` gone (404) or the server
+    /// unreachable: its helper reconnects (a newer session is left alone).
+    pub fn session_lost(&self, server: &str, generation: u64, reason: &str) {
+        if let Some(worker) = self.shared.workers.get(server) {
+            let _ = worker.send(WorkerInput::SessionLost {
+                generation,
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
+    /// A shard abandons its own call `request_id` on `server`: the helper sends the
+    /// server `notifications/cancelled` on the session.
+    pub fn cancel_remote(&self, server: &str, request_id: Value, reason: &str) {
+        if let Some(worker) = self.shared.workers.get(server) {
+            let _ = worker.send(WorkerInput::CancelRemote {
+                request_id,
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
     /// Pings `server` (a health probe).
     pub fn ping(&self, server: &str) -> oneshot::Receiver<CallOutcome> {
         let (reply, answer) = oneshot::channel();
@@ -253,6 +318,18 @@ impl HubHandle {
             let _ = tx.unbounded_send(HubEvent::Tools {
                 server: server.clone(),
                 tools: tools.clone(),
+            });
+        }
+        for (server, session) in self
+            .shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = tx.unbounded_send(HubEvent::Session {
+                server: server.clone(),
+                session: Some(session.clone()),
             });
         }
         // Registered while `tools` is held, so no publish falls between snapshot and list.

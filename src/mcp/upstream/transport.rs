@@ -1,7 +1,8 @@
 //! The seam between the MCP client logic and the bytes: a transport connects, sends encoded
-//! JSON-RPC messages and reports what comes back as events. Phase 1 runs both transports on
-//! helper threads (stdio child processes, a blocking HTTP client); a shard-native HTTP client
-//! can implement the same trait later.
+//! JSON-RPC messages and reports what comes back as events. Both run on helper threads (stdio
+//! child processes, a blocking HTTP client for the handshake, listings and the server's
+//! stream); an HTTP transport also tells its session, so the shards can send `tools/call`
+//! themselves over their own pooled connections.
 
 use std::sync::Arc;
 
@@ -46,4 +47,9 @@ pub trait Transport: Send {
     fn initialized(&mut self, protocol_version: &str);
     /// Closes the current connection (kills the child, ends the HTTP session).
     fn disconnect(&mut self);
+    /// Streamable HTTP only: the current `Mcp-Session-Id` (`Some(None)`: a server that issued
+    /// none). `None`: not an HTTP transport, calls stay on the helper thread.
+    fn http_session(&self) -> Option<Option<String>> {
+        None
+    }
 }

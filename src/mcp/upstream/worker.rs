@@ -12,7 +12,7 @@ use futures_channel::oneshot;
 use serde_json::{Value, json};
 
 use super::transport::{EventSink, Outgoing, Transport, TransportEvent};
-use super::{CallOutcome, HubShared};
+use super::{CallOutcome, HubShared, UpstreamSession};
 use crate::mcp::jsonrpc::{
     self, Message, REQUEST_TIMEOUT, RequestId, RpcError, encode_error, encode_notification,
     encode_request, encode_result,
@@ -46,6 +46,16 @@ pub enum WorkerInput {
     },
     Ping {
         reply: oneshot::Sender<CallOutcome>,
+    },
+    /// A shard's own call found session `generation` gone or the server unreachable.
+    SessionLost {
+        generation: u64,
+        reason: String,
+    },
+    /// A shard abandoned its own call `request_id`.
+    CancelRemote {
+        request_id: Value,
+        reason: String,
     },
     Transport(TransportEvent),
     Shutdown,
@@ -216,6 +226,19 @@ impl Worker {
                 }
                 let deadline = Instant::now() + self.call_timeout;
                 self.request("ping", None, Pending::Ping { reply, deadline });
+            }
+            WorkerInput::SessionLost { generation, reason } => {
+                if generation == self.generation && self.state == State::Ready {
+                    self.go_down(&reason);
+                }
+            }
+            WorkerInput::CancelRemote { request_id, reason } => {
+                if self.state == State::Ready {
+                    self.notify(
+                        "notifications/cancelled",
+                        Some(json!({"requestId": request_id, "reason": reason})),
+                    );
+                }
             }
             WorkerInput::Transport(event) => self.on_transport(event),
             WorkerInput::Shutdown => {}
@@ -396,6 +419,14 @@ impl Worker {
         }
         self.transport.initialized(version);
         self.state = State::Ready;
+        if let Some(session_id) = self.transport.http_session() {
+            let session = UpstreamSession {
+                session_id,
+                protocol_version: version,
+                generation: self.generation,
+            };
+            self.hub.publish_session(&self.server, Some(session));
+        }
         self.backoff = INITIAL_BACKOFF;
         self.list(None);
         while self.state == State::Ready
@@ -502,6 +533,7 @@ impl Worker {
             self.server, self.backoff
         );
         self.transport.disconnect();
+        self.hub.publish_session(&self.server, None);
         self.state = State::Down;
         self.listing = None;
         self.generation += 1;
