@@ -9,7 +9,11 @@
 #     port answers /health itself; nginx `return 200`), so the difference is the TLS record
 #     layer, not proxying.
 # Runs are interleaved (sluice plain, sluice TLS, nginx plain, nginx TLS) RUNS times; medians
-# of the runs are printed. Bounded: every process started here is stopped on exit.
+# of the runs are printed. Besides the sequential rate, the server's own CPU time (user+system,
+# nginx master and worker summed) over the handshake runs is divided by the handshakes made: the
+# CPU one handshake costs the server, and so how many one fully busy core could make. As root,
+# servers and clients run SCHED_FIFO 20 (as compare.sh's fixed-rate runs) so other work on a
+# shared host cannot preempt them. Bounded: every process started here is stopped on exit.
 #
 #   loadtest/tls_bench.sh [RUNS=3] [TIME=3] [N=2000]      (SLUICE_BIN defaults to target/release/sluice)
 set -euo pipefail
@@ -18,6 +22,7 @@ RUNS="${1:-3}"; TIME="${2:-3}"; N="${3:-2000}"
 SLUICE_BIN="${SLUICE_BIN:-$ROOT/target/release/sluice}"
 DIR="$(mktemp -d /tmp/sluice-tls-bench.XXXXXX)"
 PIDS=()
+RT=(); [ "$(id -u)" -eq 0 ] && RT=(chrt -f 20)
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
@@ -35,11 +40,12 @@ start_sluice() { # name port [tls]
     echo 'cores = 1'; echo 'access_log = "off"'
     if [ "${3:-}" = tls ]; then echo "tls_cert = \"$DIR/cert.pem\""; echo "tls_key = \"$DIR/key.pem\""; fi
     echo "[governance]"; echo "state_dir = \"$DIR/$name\""; } > "$conf"
-  "$SLUICE_BIN" serve --config "$conf" > "$DIR/$name.out" 2> "$DIR/$name.err" &
+  "${RT[@]}" "$SLUICE_BIN" serve --config "$conf" > "$DIR/$name.out" 2> "$DIR/$name.err" &
   PIDS+=($!)
 }
 start_sluice plain "$SP"
 start_sluice tls "$ST" tls
+SLUICE_TLS_PID=${PIDS[-1]}
 
 cat > "$DIR/nginx.conf" <<NGINX
 worker_processes 1;
@@ -67,19 +73,33 @@ http {
     }
 }
 NGINX
-nginx -p "$DIR" -c "$DIR/nginx.conf" -e "$DIR/nginx.err" &
+"${RT[@]}" nginx -p "$DIR" -c "$DIR/nginx.conf" -e "$DIR/nginx.err" &
 PIDS+=($!)
+NGINX_PID=$!
 for port in $SP $ST $NP $NT; do
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 
-handshakes() { # port -> handshakes/s (real time)
-  taskset -c 1 openssl s_time -connect "127.0.0.1:$1" -new -time "$TIME" 2>/dev/null \
-    | awk '/connections in/ && /real/ {print $1/$4; exit}'
+# utime+stime clock ticks of processes and their direct children (the nginx worker).
+ticks() {
+  local total=0 pid
+  for pid in "$@" $(for p in "$@"; do cat "/proc/$p/task/$p/children" 2>/dev/null; done); do
+    total=$(( total + $(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$pid/stat") ))
+  done
+  echo "$total"
+}
+handshakes() { # port server-pid -> "handshakes/s (real time)  server CPU us per handshake"
+  local before after out
+  before=$(ticks "$2")
+  out=$("${RT[@]}" taskset -c 1 openssl s_time -connect "127.0.0.1:$1" -new -time "$TIME" 2>/dev/null \
+    | awk '/connections in/ && /real/ {print $1, $4; exit}')
+  after=$(ticks "$2")
+  awk -v o="$out" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" \
+    'BEGIN {split(o, a, " "); printf "%.1f %.1f\n", a[1] / a[2], t / hz / a[1] * 1e6}'
 }
 latency() { # url -> "median_us p99_us"
   local urls=(); for _ in $(seq "$N"); do urls+=(-o /dev/null "$1"); done
-  taskset -c 1 curl -s --cacert "$DIR/cert.pem" -w '%{time_total}\n' "${urls[@]}" \
+  "${RT[@]}" taskset -c 1 curl -s --cacert "$DIR/cert.pem" -w '%{time_total}\n' "${urls[@]}" \
     | tail -n +11 | sort -n | awk '{a[NR]=$1} END {printf "%d %d\n", a[int(NR*0.5)]*1e6, a[int(NR*0.99)]*1e6}'
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -89,15 +109,15 @@ for r in $(seq "$RUNS"); do
   latency "https://127.0.0.1:$ST/health" >> "$DIR/lat.sluice.tls"
   latency "http://127.0.0.1:$NP/health" >> "$DIR/lat.nginx.plain"
   latency "https://127.0.0.1:$NT/health" >> "$DIR/lat.nginx.tls"
-  handshakes "$ST" >> "$DIR/hs.sluice"
-  handshakes "$NT" >> "$DIR/hs.nginx"
+  handshakes "$ST" "$SLUICE_TLS_PID" >> "$DIR/hs.sluice"
+  handshakes "$NT" "$NGINX_PID" >> "$DIR/hs.nginx"
 done
 
 echo "runs=$RUNS time=${TIME}s requests/connection=$N nproc=$(nproc) kernel=$(uname -r)"
 for who in sluice nginx; do
-  hs=$(median < "$DIR/hs.$who")
+  hs=$(cut -d' ' -f1 "$DIR/hs.$who" | median); hs_cpu=$(cut -d' ' -f2 "$DIR/hs.$who" | median)
   p50p=$(cut -d' ' -f1 "$DIR/lat.$who.plain" | median); p99p=$(cut -d' ' -f2 "$DIR/lat.$who.plain" | median)
   p50t=$(cut -d' ' -f1 "$DIR/lat.$who.tls" | median); p99t=$(cut -d' ' -f2 "$DIR/lat.$who.tls" | median)
-  printf '%-6s handshakes/s %8.0f | kept-alive plain p50 %4d us p99 %4d us | TLS p50 %4d us p99 %4d us | TLS adds p50 %d us\n' \
-    "$who" "$hs" "$p50p" "$p99p" "$p50t" "$p99t" "$((p50t - p50p))"
+  printf '%-6s handshakes/s %6.0f (server CPU %5.0f us each: %6.0f/s per busy core) | kept-alive plain p50 %4d us p99 %4d us | TLS p50 %4d us p99 %4d us | TLS adds p50 %d us\n' \
+    "$who" "$hs" "$hs_cpu" "$(awk -v c="$hs_cpu" 'BEGIN {print 1e6 / c}')" "$p50p" "$p99p" "$p50t" "$p99t" "$((p50t - p50p))"
 done

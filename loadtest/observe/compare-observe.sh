@@ -5,22 +5,33 @@
 #
 #   loadtest/observe/compare-observe.sh [RATE] [RUNS]     (defaults: 5000, 3)
 #
+# Builds sluice and the load tools in release mode first, unless both LOADTEST_BIN_DIR (where
+# sluice-mock and sluice-loadtest are) and SLUICE_BIN (the sluice binary) are given.
+#
 # Placement as in compare-governance.sh: sluice (all its threads: shard, audit writer, OTLP
 # exporter, access log) on CPU 1; mock, OTLP sink and load generator on CPU 0. CPU per request
 # is the sluice process's user+system time (every thread) over the run divided by the requests
-# sent. Loopback only; every run is bounded (5 s + 1 s warm-up); processes stop on exit.
+# sent. Priorities as in compare.sh's fixed-rate runs: as root, every measured process runs
+# SCHED_FIFO (mock 30, load generator, sink and sluice 20, every sluice thread inheriting it) so
+# other work on the shared host cannot preempt them mid-request; without root, default
+# priorities. Loopback only; every run is bounded (5 s + 1 s warm-up); processes stop on exit.
 set -euo pipefail
 RATE=${1:-5000}
 RUNS=${2:-3}
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-bin="$root/target/release"
+bin="${LOADTEST_BIN_DIR:-$root/target/release}"
+sluice_bin="${SLUICE_BIN:-$bin/sluice}"
 work="$(mktemp -d /tmp/sluice-obs-cmp.XXXXXX)"
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
 trap cleanup EXIT
-(cd "$root" && cargo build --release -q -p sluice -p sluice-loadtest)
+rt_mock=(); rt=()
+if [[ "$(id -u)" -eq 0 ]]; then rt_mock=(chrt -f 30); rt=(chrt -f 20); fi
+if [[ -z "${LOADTEST_BIN_DIR:-}" || -z "${SLUICE_BIN:-}" ]]; then
+    (cd "$root" && cargo build --release -q -p sluice -p sluice-loadtest)
+fi
 
-taskset -c 0 "$bin/sluice-mock" --cpus 0 --text-events 4 --thinking false --tool-uses 1 \
+"${rt_mock[@]}" taskset -c 0 "$bin/sluice-mock" --cpus 0 --text-events 4 --thinking false --tool-uses 1 \
     --exit-after 600 > "$work/mock.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do [[ -s "$work/mock.out" ]] && break; sleep 0.1; done
@@ -39,7 +50,7 @@ s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
 print(s.server_address[1], flush=True)
 s.serve_forever()
 PY
-taskset -c 0 python3 "$work/sink.py" > "$work/sink.out" 2>&1 &
+"${rt[@]}" taskset -c 0 python3 "$work/sink.py" > "$work/sink.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do [[ -s "$work/sink.out" ]] && break; sleep 0.1; done
 sink=$(head -1 "$work/sink.out")
@@ -76,19 +87,19 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run() { # label url pid i
     local before after
     [[ -n "$3" ]] && before=$(ticks "$3")
-    "$bin/sluice-loadtest" --url "$2" --profile small --rate "$RATE" --duration 5 --warmup 1 \
+    "${rt[@]}" "$bin/sluice-loadtest" --url "$2" --profile small --rate "$RATE" --duration 6 --warmup 1 \
         --cpus 0 -H 'x-api-key: sk-client' --json "$work/$1.$4.json" > /dev/null
     [[ -n "$3" ]] && after=$(ticks "$3")
     python3 -c "
 import json, os
 d = json.load(open('$work/$1.$4.json')); assert d['errors']['total'] == 0, d['errors']
-t = d['latency_us']; n = $RATE * 6
+t = d['latency_us']; n = d['scheduled']  # every request sent, warm-up included
 cpu = ('$3' and (${after:-0} - ${before:-0}) / os.sysconf('SC_CLK_TCK') / n * 1e6) or 0
 print(t['p50'], t['p99'], round(cpu, 2))"
 }
 
 start_sluice() { # name
-    taskset -c 1 "$bin/sluice" serve --config "$work/$1/sluice.toml" > "$work/$1/out" 2>&1 &
+    "${rt[@]}" taskset -c 1 "$sluice_bin" serve --config "$work/$1/sluice.toml" > "$work/$1/out" 2>&1 &
     pids+=($!)
     for _ in $(seq 50); do [[ -s "$work/$1/out" ]] && break; sleep 0.1; done
 }
