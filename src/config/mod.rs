@@ -20,6 +20,7 @@ mod telemetry;
 mod timestamp;
 mod types;
 mod validate;
+mod validate_backend;
 mod validate_governance;
 mod validate_provider;
 
@@ -27,6 +28,8 @@ mod validate_provider;
 mod tests;
 #[cfg(test)]
 mod tests_audit;
+#[cfg(test)]
+mod tests_backend;
 #[cfg(test)]
 mod tests_governance;
 #[cfg(test)]

@@ -172,7 +172,10 @@ fn fold(batch: &mut Batch, msg: GovMsg) {
         GovMsg::KeyUpsert(record) => batch.keys.push(*record),
         GovMsg::KeyRevoked(revocation) => batch.revocations.push(revocation),
         GovMsg::BudgetReset(reset) => batch.resets.push(reset),
-        GovMsg::ShareRequest(_) | GovMsg::ShareGrant(_) => {}
+        GovMsg::ShareRequest(_)
+        | GovMsg::ShareGrant(_)
+        | GovMsg::Backend(_)
+        | GovMsg::Remote(_) => {}
     }
 }
 

@@ -101,6 +101,22 @@ pub struct KeyRevocation {
     pub at_ms: u64,
 }
 
+/// Redis backend: whether Redis answers, sent to every shard on each change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackendStatus {
+    pub up: bool,
+}
+
+/// Redis backend: usage that other instances settled (pulled from Redis), counted in this
+/// shard's global view of one budget or limit (soft-mode checks, headers, admin usage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemoteUsage {
+    pub entity: EntityId,
+    pub of: ShareOf,
+    pub at_ms: u64,
+    pub amount: u64,
+}
+
 /// Every governance message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GovMsg {
@@ -111,6 +127,8 @@ pub enum GovMsg {
     KeyUpsert(Box<KeyRecord>),
     KeyRevoked(KeyRevocation),
     BudgetReset(BudgetReset),
+    Backend(BackendStatus),
+    Remote(RemoteUsage),
 }
 
 /// Where an outbound message goes among the shards.

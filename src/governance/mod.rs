@@ -20,6 +20,7 @@
 
 mod admin;
 mod admission;
+pub mod backend;
 pub mod clock;
 pub mod counters;
 pub mod entity;
@@ -77,8 +78,8 @@ pub use ledger_store::{
 };
 pub use link::GovLink;
 pub use messages::{
-    BudgetKey, BudgetReset, GovMsg, KeyRevocation, Outbound, Route, ShareGrant, ShareOf,
-    ShareRequest, SpendDelta,
+    BackendStatus, BudgetKey, BudgetReset, GovMsg, KeyRevocation, Outbound, Route, ShareGrant, ShareOf,
+    RemoteUsage, ShareRequest, SpendDelta,
 };
 pub use pricing::{
     Price, PriceTable, Rates, UNKNOWN_MAX_OUTPUT_TOKENS, cost_pico, unpriced_mapped_models,

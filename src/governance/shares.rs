@@ -4,7 +4,7 @@
 //! giver before it is sent, so what is in transit is usable by nobody).
 
 use super::entity::EntityId;
-use super::messages::{GovMsg, Outbound, Route, ShareGrant, ShareOf, ShareRequest};
+use super::messages::{GovMsg, Outbound, RemoteUsage, Route, ShareGrant, ShareOf, ShareRequest};
 use super::registry::Entity;
 
 /// Least time between two requests for share of one budget or one limit count.
@@ -109,6 +109,29 @@ pub(super) fn receive(entity: &mut Entity, grant: &ShareGrant) {
     };
     if let Some(share) = share {
         *share = share.saturating_add(grant.amount);
+    }
+}
+
+/// Counts usage another instance settled in `entity`'s global view (Redis backend).
+pub(super) fn count_remote(entity: &mut Entity, usage: &RemoteUsage) {
+    match usage.of {
+        ShareOf::Budget(key) => {
+            if let Some(budget) = entity.budgets.iter_mut().find(|b| b.same_slot_key(&key))
+                && usage.at_ms >= budget.reset_at_ms
+            {
+                budget.global.add(usage.at_ms, usage.amount);
+            }
+        }
+        ShareOf::Requests { window_ms } => {
+            if let Some(limit) = entity.limit_mut(window_ms) {
+                limit.requests.add(usage.at_ms, usage.amount);
+            }
+        }
+        ShareOf::Tokens { window_ms } => {
+            if let Some(limit) = entity.limit_mut(window_ms) {
+                limit.tokens.add(usage.at_ms, usage.amount);
+            }
+        }
     }
 }
 
