@@ -15,6 +15,7 @@ pub mod mcp;
 pub mod mock;
 pub mod openai_mock;
 pub mod otlp;
+pub mod redis_gov;
 pub mod redis_server;
 pub mod sse;
 pub mod temp;
