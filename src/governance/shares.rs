@@ -42,12 +42,15 @@ pub(super) fn ask(
 }
 
 /// What this shard gives of `entity`'s share for `request` (taken off its own share), and the
-/// grant to send; `None` when it has nothing free.
+/// grant to send; `None` when it has nothing free. `shards`: how many shards there are (a
+/// request numbered past the last one is the Redis broker's: it always gets what is free, so
+/// fragments too small for any one instance flow back to Redis and can be leased whole).
 pub(super) fn give(
     entity: &mut Entity,
     request: &ShareRequest,
     now_ms: u64,
     shard: usize,
+    shards: usize,
 ) -> Option<ShareGrant> {
     let (share, used, last_ask_ms) = match request.of {
         ShareOf::Budget(key) => {
@@ -77,7 +80,8 @@ pub(super) fn give(
     // is itself waiting for this share keeps it from a higher-numbered asker, so what is left
     // flows towards the lowest-numbered shard that wants it.
     let waiting = last_ask_ms != 0 && now_ms < last_ask_ms.saturating_add(WANTING_MS);
-    if waiting && shard < request.from_shard as usize {
+    let from_backend = request.from_shard as usize >= shards;
+    if waiting && shard < request.from_shard as usize && !from_backend {
         return None;
     }
     let free = share.saturating_sub(used);

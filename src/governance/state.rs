@@ -330,7 +330,7 @@ impl Governor {
                     .copied()
                     .and_then(|slot| registry.get_mut(slot));
                 if let Some(grant) =
-                    entity.and_then(|e| shares::give(e, request, now_ms, self.shard))
+                    entity.and_then(|e| shares::give(e, request, now_ms, self.shard, self.shards))
                 {
                     outbox.push(Outbound {
                         route: Route::Shard(request.from_shard),

@@ -12,7 +12,10 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use futures_channel::mpsc::UnboundedSender;
 
-use super::items::{Catalog, Item, LEASE_SCRIPT, LEASE_TTL_MS, SET_SHARE_SCRIPT, ledger_key};
+use super::items::{
+    ADD_ONCE_SCRIPT, Catalog, Item, LEASE_SCRIPT, LEASE_TTL_MS, SET_SHARE_SCRIPT, guard_key,
+    ledger_key,
+};
 use super::items::usage_field;
 use super::keysync::{
     decode_record, decode_revocation, encode_record, encode_revocation, hex, keys_key,
@@ -28,7 +31,7 @@ use crate::governance::messages::{
 };
 
 /// Leases are renewed this often (well inside [`LEASE_TTL_MS`]).
-pub const RENEW_MS: u64 = 3_000;
+pub const RENEW_MS: u64 = 1_000;
 /// Share is handed back to Redis when its item saw no ask and no settlement for this long.
 pub const IDLE_MS: u64 = 2_000;
 /// How often idle (or contended) share is called back from the shards.
@@ -59,10 +62,12 @@ enum Write {
         field: String,
         units: u64,
         ttl_ms: u64,
+        seq: u64,
     },
     Ledger {
         key: String,
         pico: u64,
+        seq: u64,
     },
     Key {
         id: String,
@@ -93,6 +98,10 @@ pub struct Broker {
     conn: Option<redis::Connection>,
     lease_sha: String,
     share_sha: String,
+    add_sha: String,
+    /// The next write's sequence number (starts at the start-up time in µs: increasing
+    /// across restarts, exact in Lua's doubles for centuries).
+    next_seq: u64,
     catalog: Catalog,
     holdings: HashMap<String, Holding>,
     /// Item keys whose lease must be written (share came back).
@@ -121,6 +130,8 @@ impl Broker {
             conn: None,
             lease_sha: String::new(),
             share_sha: String::new(),
+            add_sha: String::new(),
+            next_seq: SystemClock.now_unix_millis().saturating_mul(1_000),
             catalog,
             holdings: HashMap::new(),
             dirty: HashSet::new(),
@@ -151,6 +162,10 @@ impl Broker {
         self.share_sha = redis::cmd("SCRIPT")
             .arg("LOAD")
             .arg(SET_SHARE_SCRIPT)
+            .query(&mut conn)?;
+        self.add_sha = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(ADD_ONCE_SCRIPT)
             .query(&mut conn)?;
         self.conn = Some(conn);
         Ok(())
@@ -379,17 +394,21 @@ impl Broker {
                 if amount == 0 {
                     continue;
                 }
+                self.next_seq += 1;
                 writes.push(Write::Usage {
                     key: item.key.clone(),
                     field: usage_field(&instance, item.bucket(at_ms)),
                     units: item.units_up(amount),
                     ttl_ms: item.key_ttl_ms(at_ms),
+                    seq: self.next_seq,
                 });
             }
             if delta.cost_pico > 0 {
+                self.next_seq += 1;
                 writes.push(Write::Ledger {
                     key: ledger_key(&self.setup.prefix, *entity),
                     pico: delta.cost_pico,
+                    seq: self.next_seq,
                 });
             }
         }
@@ -420,13 +439,12 @@ impl Broker {
                     field,
                     units,
                     ttl_ms,
+                    seq,
                 } => {
-                    pipe.hincr(key, field, *units).ignore();
-                    pipe.pexpire(key, i64::try_from(*ttl_ms).unwrap_or(i64::MAX))
-                        .ignore();
+                    add_once(&mut pipe, &self.add_sha, key, &instance, *seq, field, *units, *ttl_ms);
                 }
-                Write::Ledger { key, pico } => {
-                    pipe.hincr(key, &instance, *pico).ignore();
+                Write::Ledger { key, pico, seq } => {
+                    add_once(&mut pipe, &self.add_sha, key, &instance, *seq, &instance, *pico, 0);
                 }
                 Write::Key { id, json } => {
                     pipe.hset(keys_key(&prefix), id, json).ignore();
@@ -492,9 +510,8 @@ impl Broker {
         let mut replies = replies.into_iter();
         for (want, item, units) in asked {
             let Some(reply) = replies.next() else { break };
-            let (granted, live): (u64, u64) = redis::from_redis_value(reply).unwrap_or((0, 1));
+            let (granted, _live): (u64, u64) = redis::from_redis_value(reply).unwrap_or((0, 1));
             stats::LEASES.fetch_add(1, Ordering::Relaxed);
-            self.live_seen = live.max(1);
             if granted < units {
                 stats::LEASES_SHORT.fetch_add(1, Ordering::Relaxed);
             }
@@ -604,20 +621,32 @@ impl Broker {
         }
     }
 
-    /// Reads every item's usage and passes other instances' new usage to the shards.
+    /// Announces this instance (and counts the live ones), reads every item's usage and
+    /// passes other instances' new usage to the shards.
     fn pull(&mut self, now: u64, shards: &[UnboundedSender<GovMsg>]) -> redis::RedisResult<()> {
         let items: Vec<Item> = self.catalog.by_entity.values().flatten().cloned().collect();
-        if items.is_empty() {
-            return Ok(());
-        }
         let mut pipe = redis::pipe();
+        let instances = instances_key(&self.setup.prefix);
+        pipe.hset(&instances, &self.setup.instance, now + LEASE_TTL_MS)
+            .ignore();
+        pipe.hgetall(&instances);
         for item in &items {
             pipe.hgetall(&item.key);
         }
         let conn = self.conn.as_mut().ok_or_else(|| {
             redis::RedisError::from((redis::ErrorKind::Io, "not connected"))
         })?;
-        let replies: Vec<HashMap<String, String>> = pipe.query(conn)?;
+        let mut replies: Vec<HashMap<String, String>> = pipe.query(conn)?;
+        let seen_alive = if replies.is_empty() {
+            HashMap::new()
+        } else {
+            replies.remove(0)
+        };
+        let live = seen_alive
+            .values()
+            .filter(|until| until.parse::<u64>().is_ok_and(|u| u > now))
+            .count() as u64;
+        self.live_seen = live.max(1);
         let own = format!("u:{}|", self.setup.instance);
         let mut fresh = HashMap::new();
         for (item, fields) in items.iter().zip(replies) {
@@ -726,6 +755,36 @@ impl Broker {
             let _ = shard.unbounded_send(GovMsg::Backend(BackendStatus { up }));
         }
     }
+}
+
+/// Queues one [`ADD_ONCE_SCRIPT`] call (its reply ignored).
+#[allow(clippy::too_many_arguments)]
+fn add_once(
+    pipe: &mut redis::Pipeline,
+    sha: &str,
+    key: &str,
+    instance: &str,
+    seq: u64,
+    field: &str,
+    amount: u64,
+    ttl_ms: u64,
+) {
+    pipe.cmd("EVALSHA")
+        .arg(sha)
+        .arg(2)
+        .arg(key)
+        .arg(guard_key(key))
+        .arg(instance)
+        .arg(seq)
+        .arg(field)
+        .arg(amount)
+        .arg(ttl_ms)
+        .ignore();
+}
+
+/// `{prefix}:instances`: instance → until when it counts as live (renewed every pull).
+fn instances_key(prefix: &str) -> String {
+    format!("{{{prefix}}}:instances")
 }
 
 /// When each periodic duty is next due (unix ms).

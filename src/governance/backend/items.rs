@@ -88,6 +88,27 @@ if w[1] and w[2] ~= inst and tonumber(w[1]) >= since then return 1 end
 return 0
 "#;
 
+/// Adds to one hash field exactly once: a write carries its instance's sequence number
+/// (increasing across restarts), and the guard hash remembers the last one applied per
+/// instance, so a write replayed after a lost reply is not counted twice. KEYS: the hash and
+/// its guard (same hash tag); ARGV: instance, sequence, field, amount, TTL in ms (0: none).
+pub const ADD_ONCE_SCRIPT: &str = r#"
+local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if tonumber(ARGV[2]) <= last then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[1], ARGV[3], ARGV[4])
+if tonumber(ARGV[5]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
+return 1
+"#;
+
+/// The guard hash of `key` for [`ADD_ONCE_SCRIPT`].
+pub fn guard_key(key: &str) -> String {
+    format!("{key}:g")
+}
+
 /// How an item's window runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Span {
