@@ -67,6 +67,14 @@ fn a_key_cap_holds_across_three_instances() {
     .unwrap_or_else(|| redis.ledger_pico(&ledger_key(KEY_LEVEL, "k1")));
     assert_eq!(settled, total * REQUEST_COST_MICRO * PICO_PER_MICRO);
     assert!(settled <= MICRO * PICO_PER_MICRO, "settled spend past $1");
+    // Every instance's admin API shows the shared spend, not only its own.
+    for gateway in &gateways {
+        let shared = wait_for(Duration::from_secs(5), || {
+            let spent = gov::spent_micro(gateway, "key", "k1");
+            (spent == total * REQUEST_COST_MICRO).then_some(spent)
+        });
+        assert!(shared.is_some(), "admin usage shows the shared spend");
+    }
 }
 
 /// A $1 team cap over three keys, each used on its own instance.

@@ -45,6 +45,8 @@ pub mod window;
 #[cfg(test)]
 mod tests_admin;
 #[cfg(test)]
+mod tests_backend;
+#[cfg(test)]
 mod tests_admission;
 #[cfg(test)]
 mod tests_input_bound;

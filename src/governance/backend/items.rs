@@ -23,6 +23,7 @@ pub const BUCKETS_PER_WINDOW: u64 = 60;
 /// Leases an instance holds expire this long after its last renewal: a dead instance's
 /// unused share is counted back within this bound (the README states it; at most 60 s).
 pub const LEASE_TTL_MS: u64 = 15_000;
+const _: () = assert!(LEASE_TTL_MS <= 60_000, "the README promises leases back within 60 s");
 
 /// Grants a lease of share on one item: drops expired leases and usage buckets older than the
 /// window, counts every instance as max(live lease, usage in the window) (a dead instance
@@ -299,5 +300,80 @@ impl Catalog {
 
     pub fn item(&self, entity: EntityId, of: ShareOf) -> Option<&Item> {
         self.by_entity.get(&entity)?.iter().find(|i| i.of == of)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ResetPeriod;
+    use crate::governance::entity::Level;
+    use std::time::Duration;
+
+    fn items() -> Vec<Item> {
+        let budgets = [
+            Budget {
+                max_micro_usd: 2_500_000,
+                reset: ResetPeriod::Day,
+                calendar_aligned: true,
+            },
+            Budget {
+                max_micro_usd: 1,
+                reset: ResetPeriod::Hour,
+                calendar_aligned: false,
+            },
+        ];
+        let limits = [RateLimit {
+            requests: Some(10),
+            tokens: Some(5_000),
+            window: Duration::from_secs(60),
+        }];
+        items_of("p", EntityId::of(Level::Team, "t"), &budgets, &limits)
+    }
+
+    #[test]
+    fn every_key_of_an_entity_shares_one_hash_tag() {
+        let items = items();
+        assert_eq!(items.len(), 4);
+        let tag = entity_tag("p", EntityId::of(Level::Team, "t"));
+        assert!(tag.starts_with("{p:") && tag.ends_with('}') && tag.len() == 20);
+        for item in &items {
+            assert!(item.key.starts_with(&tag), "{}", item.key);
+            assert!(guard_key(&item.key).starts_with(&tag));
+        }
+        assert!(ledger_key("p", EntityId::of(Level::Team, "t")).starts_with(&tag));
+        assert_eq!(items[0].cap, 2_500_000_000, "budgets count nano-dollars");
+        assert_eq!((items[2].cap, items[3].cap), (10, 5_000));
+    }
+
+    #[test]
+    fn budget_units_round_against_admitting_more() {
+        let budget = &items()[0];
+        assert_eq!(budget.units_up(1), 1, "usage rounds up");
+        assert_eq!(budget.units_up(PICO_PER_UNIT), 1);
+        assert_eq!(budget.units_up(PICO_PER_UNIT + 1), 2);
+        assert_eq!(budget.units_down(PICO_PER_UNIT - 1), 0, "returns round down");
+        assert_eq!(budget.from_units(3), 3 * PICO_PER_UNIT);
+        let requests = &items()[2];
+        assert_eq!(requests.units_up(7), 7);
+        assert_eq!(requests.from_units(7), 7);
+    }
+
+    #[test]
+    fn usage_buckets_outlive_the_shards_windows() {
+        let now = 1_800_000_123_456;
+        let items = items();
+        let (calendar, rolling) = (&items[0], &items[1]);
+        let day = calendar_window(ResetPeriod::Day, now);
+        assert_eq!(calendar.bucket(now), day.start_ms);
+        assert_eq!(calendar.window_start(now), day.start_ms);
+        let len = rolling_length_ms(ResetPeriod::Hour);
+        let bucket = len / BUCKETS_PER_WINDOW;
+        assert_eq!(rolling.bucket(now) % bucket, 0);
+        assert!(rolling.bucket(now) <= now && now - rolling.bucket(now) < bucket);
+        // Usage from exactly one window ago still counts (one bucket of slack).
+        assert!(rolling.bucket(now - len) >= rolling.window_start(now));
+        assert!(rolling.key_ttl_ms(now) > len + 2 * LEASE_TTL_MS - 1);
+        assert!(calendar.key_ttl_ms(now) >= day.end_ms - now);
     }
 }
