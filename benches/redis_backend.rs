@@ -92,7 +92,13 @@ fn lease_hit(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let held = gov
-                    .admit(black_box(key), "anthropic", "claude-sonnet-4-5", 5_000, 8_192)
+                    .admit(
+                        black_box(key),
+                        "anthropic",
+                        "claude-sonnet-4-5",
+                        5_000,
+                        8_192,
+                    )
                     .unwrap();
                 held.settle(&used);
                 gov.drain_outbound(|o| {
@@ -113,7 +119,14 @@ impl Server {
         let port = listener.local_addr().unwrap().port();
         drop(listener);
         let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", ""])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+            ])
             .args(["--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::governance::{
-    self as gov, MICRO, REQUEST_COST_MICRO, admin_ok, assert_error, call_key, create_key,
-    key_toml, priced_mock, retry_after, team_toml, vkey,
+    self as gov, MICRO, REQUEST_COST_MICRO, admin_ok, assert_error, call_key, create_key, key_toml,
+    priced_mock, retry_after, team_toml, vkey,
 };
 use support::redis_gov::{
     KEY_LEVEL, PICO_PER_MICRO, TEAM_LEVEL, assert_only_capped_answers, burst, count, ledger_key,
@@ -40,7 +40,14 @@ fn a_key_cap_holds_across_three_instances() {
         team_toml("t1", None, ""),
         key_toml("k1", &secret, "t1", &gov::budget_line(1.0, "1d"))
     );
-    let instances = start_instances(INSTANCES, &mock, &redis, "strict", "fail_closed", &hierarchy);
+    let instances = start_instances(
+        INSTANCES,
+        &mock,
+        &redis,
+        "strict",
+        "fail_closed",
+        &hierarchy,
+    );
     let gateways: Vec<&Gateway> = instances.iter().map(|(g, _)| g).collect();
     let fit = MICRO / REQUEST_COST_MICRO;
 
@@ -87,7 +94,14 @@ fn a_team_cap_holds_over_keys_on_different_instances() {
     for (i, secret) in secrets.iter().enumerate() {
         hierarchy.push_str(&key_toml(&format!("k{i}"), secret, "t1", ""));
     }
-    let instances = start_instances(INSTANCES, &mock, &redis, "strict", "fail_closed", &hierarchy);
+    let instances = start_instances(
+        INSTANCES,
+        &mock,
+        &redis,
+        "strict",
+        "fail_closed",
+        &hierarchy,
+    );
     let gateways: Vec<&Gateway> = instances.iter().map(|(g, _)| g).collect();
     let fit = MICRO / REQUEST_COST_MICRO;
 
@@ -95,7 +109,10 @@ fn a_team_cap_holds_over_keys_on_different_instances() {
     let statuses = burst(&gateways, &secrets, BURST);
     assert_only_capped_answers(&statuses);
     let admitted = count(&statuses, 200);
-    assert!((1..=fit).contains(&admitted), "{admitted} admitted, {fit} fit");
+    assert!(
+        (1..=fit).contains(&admitted),
+        "{admitted} admitted, {fit} fit"
+    );
     let mut total = admitted;
     for (gateway, secret) in gateways.iter().zip(&secrets) {
         let (more, refused) = spend_until_refused(gateway, secret, 100);
@@ -109,7 +126,12 @@ fn a_team_cap_holds_over_keys_on_different_instances() {
         let pico = redis.ledger_pico(&ledger);
         (pico == want).then_some(pico)
     });
-    assert_eq!(settled, Some(want), "team ledger: {}", redis.ledger_pico(&ledger));
+    assert_eq!(
+        settled,
+        Some(want),
+        "team ledger: {}",
+        redis.ledger_pico(&ledger)
+    );
 }
 
 /// A request-rate limit of 10 per hour on one key, 60 requests at once over three instances:
@@ -127,7 +149,14 @@ fn a_request_rate_limit_holds_across_instances() {
         team_toml("t1", None, ""),
         key_toml("k1", &secret, "t1", &limit)
     );
-    let instances = start_instances(INSTANCES, &mock, &redis, "strict", "fail_closed", &hierarchy);
+    let instances = start_instances(
+        INSTANCES,
+        &mock,
+        &redis,
+        "strict",
+        "fail_closed",
+        &hierarchy,
+    );
     let gateways: Vec<&Gateway> = instances.iter().map(|(g, _)| g).collect();
 
     let statuses = burst(&gateways, std::slice::from_ref(&secret), 60);
@@ -135,7 +164,10 @@ fn a_request_rate_limit_holds_across_instances() {
         assert!(matches!(status, 200 | 429), "unexpected {status}");
     }
     let mut admitted = count(&statuses, 200);
-    assert!((1..=LIMIT).contains(&admitted), "{admitted} admitted of {LIMIT}");
+    assert!(
+        (1..=LIMIT).contains(&admitted),
+        "{admitted} admitted of {LIMIT}"
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while admitted < LIMIT && std::time::Instant::now() < deadline {
         for gateway in &gateways {
@@ -168,7 +200,12 @@ fn keys_created_and_revoked_on_one_instance_reach_the_others() {
     let hierarchy = team_toml("t1", None, "");
     let instances = start_instances(2, &mock, &redis, "strict", "fail_closed", &hierarchy);
     let (a, b) = (&instances[0].0, &instances[1].0);
-    let secret = create_key(a, "made-on-a", "t1", json!({ "budgets": [{ "max_usd": 5.0, "reset": "1d" }] }));
+    let secret = create_key(
+        a,
+        "made-on-a",
+        "t1",
+        json!({ "budgets": [{ "max_usd": 5.0, "reset": "1d" }] }),
+    );
     let served = wait_for(Duration::from_secs(5), || {
         (call_key(b, &secret).status == 200).then_some(())
     });
@@ -182,7 +219,10 @@ fn keys_created_and_revoked_on_one_instance_reach_the_others() {
     let refused = wait_for(Duration::from_secs(5), || {
         (call_key(a, &secret).status == 401).then_some(())
     });
-    assert!(refused.is_some(), "a key revoked on B is refused on A within 5 s");
+    assert!(
+        refused.is_some(),
+        "a key revoked on B is refused on A within 5 s"
+    );
 }
 
 /// Soft mode: spend settled on one instance reaches the other within the pull interval, so
@@ -207,7 +247,11 @@ fn soft_mode_sees_other_instances_spend() {
     std::thread::sleep(SOFT_STALENESS);
     let response = call_key(b, &secret);
     assert_error(&response, 402, "billing_error");
-    assert_eq!(mock.requests().len() as u64, spent, "B served nothing past the cap");
+    assert_eq!(
+        mock.requests().len() as u64,
+        spent,
+        "B served nothing past the cap"
+    );
 }
 
 /// An unreachable `redis_url` stops the start with an error naming it, promptly.

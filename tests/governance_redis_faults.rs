@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use support::governance::{
-    self as gov, MICRO, REQUEST_COST_MICRO, assert_error, call_key, key_toml, metrics,
-    priced_mock, team_toml, vkey,
+    self as gov, MICRO, REQUEST_COST_MICRO, assert_error, call_key, key_toml, metrics, priced_mock,
+    team_toml, vkey,
 };
 use support::redis_gov::{KEY_LEVEL, PICO_PER_MICRO, ledger_key, start_instances};
 use support::redis_server::RedisServer;
@@ -66,7 +66,14 @@ fn a_killed_instance_returns_its_leases_and_loses_no_settled_spend() {
     let mock = priced_mock();
     let secret = vkey("redis-kill");
     let cap_usd = 5.0;
-    let instances = start_instances(3, &mock, &redis, "strict", "fail_closed", &one_key(&secret, cap_usd));
+    let instances = start_instances(
+        3,
+        &mock,
+        &redis,
+        "strict",
+        "fail_closed",
+        &one_key(&secret, cap_usd),
+    );
     let fit = 5 * MICRO / REQUEST_COST_MICRO;
 
     // Instance 0 spends a little and goes quiet (its settlements reach Redis), holding leases.
@@ -85,7 +92,8 @@ fn a_killed_instance_returns_its_leases_and_loses_no_settled_spend() {
         .iter()
         .map(|&i| {
             let addr = instances[i].0.addr;
-            let (stop, admitted, secret) = (Arc::clone(&stop), Arc::clone(&admitted), secret.clone());
+            let (stop, admitted, secret) =
+                (Arc::clone(&stop), Arc::clone(&admitted), secret.clone());
             std::thread::spawn(move || {
                 let deadline = Instant::now() + LEASE_RETURN_LIMIT;
                 while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
@@ -129,7 +137,11 @@ fn a_killed_instance_returns_its_leases_and_loses_no_settled_spend() {
 
 /// Sends one request every few milliseconds to each instance until stopped; returns the
 /// statuses with the error messages of the 503s.
-fn load(gateways: &[&Gateway], secret: &str, stop: &Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<Vec<(u16, String)>>> {
+fn load(
+    gateways: &[&Gateway],
+    secret: &str,
+    stop: &Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Vec<(u16, String)>>> {
     gateways
         .iter()
         .map(|g| {
@@ -163,11 +175,22 @@ fn redis_restart_under_fail_closed_refuses_then_recovers() {
     let mut redis = RedisServer::start();
     let mock = priced_mock();
     let secret = vkey("redis-closed");
-    let instances = start_instances(2, &mock, &redis, "strict", "fail_closed", &one_key(&secret, 100.0));
+    let instances = start_instances(
+        2,
+        &mock,
+        &redis,
+        "strict",
+        "fail_closed",
+        &one_key(&secret, 100.0),
+    );
     let gateways: Vec<&Gateway> = instances.iter().map(|(g, _)| g).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let loaders = load(&gateways, &secret, &stop);
-    assert!(wait_for(Duration::from_secs(10), || (mock.requests().len() >= 5).then_some(())).is_some());
+    assert!(
+        wait_for(Duration::from_secs(10), || (mock.requests().len() >= 5)
+            .then_some(()))
+        .is_some()
+    );
     redis.kill();
     for gateway in &gateways {
         assert!(wait_backend(gateway, false), "the metric shows Redis down");
@@ -185,18 +208,28 @@ fn redis_restart_under_fail_closed_refuses_then_recovers() {
     });
     assert!(served_again.is_some(), "served again once Redis is back");
     stop.store(true, Ordering::Relaxed);
-    let seen: Vec<(u16, String)> = loaders.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let seen: Vec<(u16, String)> = loaders
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     for (status, message) in &seen {
         assert!(matches!(status, 200 | 429 | 503), "unexpected {status}");
         if *status == 503 {
             assert!(message.contains("budget backend"), "{message}");
         }
     }
-    assert!(seen.iter().any(|(s, _)| *s == 503), "the load saw the refusals");
+    assert!(
+        seen.iter().any(|(s, _)| *s == 503),
+        "the load saw the refusals"
+    );
     for gateway in &gateways {
         assert!(wait_flushed(gateway));
     }
-    assert_eq!(settled_requests(&redis), mock.requests().len() as u64, "totals reconcile");
+    assert_eq!(
+        settled_requests(&redis),
+        mock.requests().len() as u64,
+        "totals reconcile"
+    );
 }
 
 /// `local`: while Redis is down each instance serves alone within its share of the cap (cap /
@@ -237,5 +270,9 @@ fn redis_restart_under_local_keeps_serving_within_each_share() {
         assert!(wait_flushed(gateway));
     }
     assert_eq!(mock.requests().len() as u64, during);
-    assert_eq!(settled_requests(&redis), during, "totals reconcile after the outage");
+    assert_eq!(
+        settled_requests(&redis),
+        during,
+        "totals reconcile after the outage"
+    );
 }

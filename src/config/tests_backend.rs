@@ -7,10 +7,9 @@ use super::*;
 
 #[test]
 fn redis_backend_is_parsed_with_defaults() {
-    let config = parse_ok(
-        "[governance]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:6379/0\"\n",
-    )
-    .unwrap();
+    let config =
+        parse_ok("[governance]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:6379/0\"\n")
+            .unwrap();
     let redis = config.governance.redis.unwrap();
     assert_eq!(redis.url.expose(), "redis://127.0.0.1:6379/0");
     assert_eq!(redis.key_prefix, "sluice");
@@ -25,7 +24,13 @@ fn redis_backend_is_parsed_with_defaults() {
     assert_eq!(redis.on_error, BackendErrorPolicy::Local);
     assert_eq!(redis.key_prefix, "prod");
     assert_eq!(redis.instance_id.as_deref(), Some("gw-1:8080"));
-    assert!(parse_ok("[governance]\nbackend = \"sqlite\"\n").unwrap().governance.redis.is_none());
+    assert!(
+        parse_ok("[governance]\nbackend = \"sqlite\"\n")
+            .unwrap()
+            .governance
+            .redis
+            .is_none()
+    );
 }
 
 #[test]
@@ -94,7 +99,10 @@ fn redis_names_are_bounded() {
         Some(at_limit.as_str())
     );
     assert_rejected(
-        &format!("{base}redis_key_prefix = \"{}\"\n", "p".repeat(MAX_REDIS_NAME_LEN + 1)),
+        &format!(
+            "{base}redis_key_prefix = \"{}\"\n",
+            "p".repeat(MAX_REDIS_NAME_LEN + 1)
+        ),
         "governance.redis_key_prefix",
         "characters",
     );

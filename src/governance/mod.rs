@@ -45,9 +45,9 @@ pub mod window;
 #[cfg(test)]
 mod tests_admin;
 #[cfg(test)]
-mod tests_backend;
-#[cfg(test)]
 mod tests_admission;
+#[cfg(test)]
+mod tests_backend;
 #[cfg(test)]
 mod tests_input_bound;
 #[cfg(test)]
@@ -80,8 +80,8 @@ pub use ledger_store::{
 };
 pub use link::GovLink;
 pub use messages::{
-    BackendStatus, BudgetKey, BudgetReset, GovMsg, KeyRevocation, Outbound, Route, ShareGrant, ShareOf,
-    RemoteUsage, ShareRequest, SpendDelta,
+    BackendStatus, BudgetKey, BudgetReset, GovMsg, KeyRevocation, Outbound, RemoteUsage, Route,
+    ShareGrant, ShareOf, ShareRequest, SpendDelta,
 };
 pub use pricing::{
     Price, PriceTable, Rates, UNKNOWN_MAX_OUTPUT_TOKENS, cost_pico, unpriced_mapped_models,

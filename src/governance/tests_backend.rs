@@ -42,7 +42,11 @@ const BROKER: u32 = 1;
 
 #[test]
 fn a_pooled_shard_starts_with_no_share_and_asks_the_broker() {
-    let (_, g) = pooled("strict", "fail_closed", "budgets = [{ max_usd = 1.0, reset = \"1d\" }]");
+    let (_, g) = pooled(
+        "strict",
+        "fail_closed",
+        "budgets = [{ max_usd = 1.0, reset = \"1d\" }]",
+    );
     assert!(matches!(admit(&g), Err(Rejection::BudgetBusy { .. })));
     let mut asked = Vec::new();
     g.drain_outbound(|o| asked.push(o));
@@ -84,7 +88,11 @@ fn a_pooled_shard_starts_with_no_share_and_asks_the_broker() {
 
 #[test]
 fn fail_closed_refuses_governed_requests_while_redis_is_down() {
-    let (_, g) = pooled("strict", "fail_closed", "rate_limits = [{ requests = 5, window = \"1m\" }]");
+    let (_, g) = pooled(
+        "strict",
+        "fail_closed",
+        "rate_limits = [{ requests = 5, window = \"1m\" }]",
+    );
     g.apply(&GovMsg::Backend(BackendStatus { up: false }));
     let refused = admit(&g).map(|_| ()).unwrap_err();
     assert_eq!(refused, Rejection::BackendUnavailable);
@@ -97,14 +105,22 @@ fn fail_closed_refuses_governed_requests_while_redis_is_down() {
 
 #[test]
 fn local_keeps_admitting_while_redis_is_down() {
-    let (_, g) = pooled("soft", "local", "budgets = [{ max_usd = 1.0, reset = \"1d\" }]");
+    let (_, g) = pooled(
+        "soft",
+        "local",
+        "budgets = [{ max_usd = 1.0, reset = \"1d\" }]",
+    );
     g.apply(&GovMsg::Backend(BackendStatus { up: false }));
     assert!(admit(&g).is_ok());
 }
 
 #[test]
 fn other_instances_usage_counts_in_the_global_view() {
-    let (clock, g) = pooled("soft", "local", "budgets = [{ max_usd = 1.0, reset = \"1d\" }]");
+    let (clock, g) = pooled(
+        "soft",
+        "local",
+        "budgets = [{ max_usd = 1.0, reset = \"1d\" }]",
+    );
     assert_eq!(
         g.state.borrow().mode,
         BudgetMode::Soft,

@@ -142,4 +142,3 @@ pub fn assert_only_capped_answers(statuses: &[u16]) {
         );
     }
 }
-

@@ -12,14 +12,14 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use futures_channel::mpsc::UnboundedSender;
 
+use super::items::usage_field;
 use super::items::{
     ADD_ONCE_SCRIPT, Catalog, Item, LEASE_SCRIPT, LEASE_TTL_MS, SET_SHARE_SCRIPT, guard_key,
     ledger_key,
 };
-use super::items::usage_field;
 use super::keysync::{
-    decode_record, decode_revocation, encode_record, encode_revocation, hex, keys_key,
-    revoked_key, version_key,
+    decode_record, decode_revocation, encode_record, encode_revocation, hex, keys_key, revoked_key,
+    version_key,
 };
 use super::{BackendSetup, CONNECT_TIMEOUT, IO_TIMEOUT, stats};
 use crate::config::{BackendErrorPolicy, Config};
@@ -175,13 +175,16 @@ impl Broker {
     pub fn shared_keys(&mut self) -> Result<(Vec<KeyRecord>, Vec<KeyRevocation>), String> {
         let prefix = self.setup.prefix.clone();
         let conn = self.conn.as_mut().ok_or("not connected")?;
-        let (version, records, revoked): (Option<i64>, HashMap<String, String>, HashMap<String, String>) =
-            redis::pipe()
-                .get(super::keysync::version_key(&prefix))
-                .hgetall(keys_key(&prefix))
-                .hgetall(revoked_key(&prefix))
-                .query(conn)
-                .map_err(|e| format!("cannot read the shared keys: {e}"))?;
+        let (version, records, revoked): (
+            Option<i64>,
+            HashMap<String, String>,
+            HashMap<String, String>,
+        ) = redis::pipe()
+            .get(super::keysync::version_key(&prefix))
+            .hgetall(keys_key(&prefix))
+            .hgetall(revoked_key(&prefix))
+            .query(conn)
+            .map_err(|e| format!("cannot read the shared keys: {e}"))?;
         self.keys_version = version;
         let mut out = Vec::new();
         for (id, json) in records {
@@ -275,10 +278,10 @@ impl Broker {
                 self.dirty.extend(held);
             }
             let mut grants = Vec::new();
-            if self.conn.is_some() {
-                if let Err(e) = self.push(&mut wants, &mut grants) {
-                    self.go_down(&e.to_string(), &shards, &mut ticks);
-                }
+            if self.conn.is_some()
+                && let Err(e) = self.push(&mut wants, &mut grants)
+            {
+                self.go_down(&e.to_string(), &shards, &mut ticks);
             }
             if self.conn.is_none() {
                 self.lease_locally(&wants, &mut grants);
@@ -441,10 +444,28 @@ impl Broker {
                     ttl_ms,
                     seq,
                 } => {
-                    add_once(&mut pipe, &self.add_sha, key, &instance, *seq, field, *units, *ttl_ms);
+                    add_once(
+                        &mut pipe,
+                        &self.add_sha,
+                        key,
+                        &instance,
+                        *seq,
+                        field,
+                        *units,
+                        *ttl_ms,
+                    );
                 }
                 Write::Ledger { key, pico, seq } => {
-                    add_once(&mut pipe, &self.add_sha, key, &instance, *seq, &instance, *pico, 0);
+                    add_once(
+                        &mut pipe,
+                        &self.add_sha,
+                        key,
+                        &instance,
+                        *seq,
+                        &instance,
+                        *pico,
+                        0,
+                    );
                 }
                 Write::Key { id, json } => {
                     pipe.hset(keys_key(&prefix), id, json).ignore();
@@ -500,9 +521,10 @@ impl Broker {
                 .arg(now + LEASE_TTL_MS)
                 .arg(now.saturating_sub(IDLE_MS));
         }
-        let conn = self.conn.as_mut().ok_or_else(|| {
-            redis::RedisError::from((redis::ErrorKind::Io, "not connected"))
-        })?;
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Io, "not connected")))?;
         let replies: Vec<redis::Value> = pipe.query(conn)?;
         self.pending.clear();
         self.dirty.clear();
@@ -633,9 +655,10 @@ impl Broker {
         for item in &items {
             pipe.hgetall(&item.key);
         }
-        let conn = self.conn.as_mut().ok_or_else(|| {
-            redis::RedisError::from((redis::ErrorKind::Io, "not connected"))
-        })?;
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Io, "not connected")))?;
         let mut replies: Vec<HashMap<String, String>> = pipe.query(conn)?;
         let seen_alive = if replies.is_empty() {
             HashMap::new()
@@ -655,7 +678,9 @@ impl Broker {
                 if !field.starts_with("u:") || field.starts_with(&own) {
                     continue;
                 }
-                let Some(bucket) = field.rsplit_once('|').and_then(|(_, b)| b.parse::<u64>().ok())
+                let Some(bucket) = field
+                    .rsplit_once('|')
+                    .and_then(|(_, b)| b.parse::<u64>().ok())
                 else {
                     continue;
                 };
@@ -683,18 +708,18 @@ impl Broker {
     /// Passes keys created, changed or revoked on other instances to the shards.
     fn poll_keys(&mut self, shards: &[UnboundedSender<GovMsg>]) -> redis::RedisResult<()> {
         let prefix = self.setup.prefix.clone();
-        let conn = self.conn.as_mut().ok_or_else(|| {
-            redis::RedisError::from((redis::ErrorKind::Io, "not connected"))
-        })?;
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Io, "not connected")))?;
         let version: Option<i64> = redis::cmd("GET").arg(version_key(&prefix)).query(conn)?;
         if version == self.keys_version {
             return Ok(());
         }
-        let (records, revoked): (HashMap<String, String>, HashMap<String, String>) =
-            redis::pipe()
-                .hgetall(keys_key(&prefix))
-                .hgetall(revoked_key(&prefix))
-                .query(conn)?;
+        let (records, revoked): (HashMap<String, String>, HashMap<String, String>) = redis::pipe()
+            .hgetall(keys_key(&prefix))
+            .hgetall(revoked_key(&prefix))
+            .query(conn)?;
         self.keys_version = version;
         let mut out = Vec::new();
         for (id, json) in records {

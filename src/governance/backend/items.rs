@@ -23,7 +23,10 @@ pub const BUCKETS_PER_WINDOW: u64 = 60;
 /// Leases an instance holds expire this long after its last renewal: a dead instance's
 /// unused share is counted back within this bound (the README states it; at most 60 s).
 pub const LEASE_TTL_MS: u64 = 15_000;
-const _: () = assert!(LEASE_TTL_MS <= 60_000, "the README promises leases back within 60 s");
+const _: () = assert!(
+    LEASE_TTL_MS <= 60_000,
+    "the README promises leases back within 60 s"
+);
 
 /// Grants a lease of share on one item: drops expired leases and usage buckets older than the
 /// window, counts every instance as max(live lease, usage in the window) (a dead instance
@@ -352,7 +355,11 @@ mod tests {
         assert_eq!(budget.units_up(1), 1, "usage rounds up");
         assert_eq!(budget.units_up(PICO_PER_UNIT), 1);
         assert_eq!(budget.units_up(PICO_PER_UNIT + 1), 2);
-        assert_eq!(budget.units_down(PICO_PER_UNIT - 1), 0, "returns round down");
+        assert_eq!(
+            budget.units_down(PICO_PER_UNIT - 1),
+            0,
+            "returns round down"
+        );
         assert_eq!(budget.from_units(3), 3 * PICO_PER_UNIT);
         let requests = &items()[2];
         assert_eq!(requests.units_up(7), 7);

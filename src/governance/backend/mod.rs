@@ -112,7 +112,11 @@ pub fn connect(
         }
     }
     for revocation in revocations {
-        if !snapshot.revocations.iter().any(|r| r.hash == revocation.hash) {
+        if !snapshot
+            .revocations
+            .iter()
+            .any(|r| r.hash == revocation.hash)
+        {
             snapshot.revocations.push(revocation);
         }
     }
