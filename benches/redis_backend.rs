@@ -173,6 +173,7 @@ fn lease_refill(c: &mut Criterion) {
                 .arg(1_000)
                 .arg(now.saturating_sub(90_000_000))
                 .arg(200_000_000)
+                .arg(0)
                 .query(&mut conn)
                 .unwrap();
             black_box(granted);

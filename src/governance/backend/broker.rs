@@ -480,6 +480,21 @@ impl Broker {
         if keys_changed {
             pipe.incr(version_key(&prefix), 1).ignore();
         }
+        // Lease writes first: each sets what the shards hold now, and the leases after it add
+        // their grants on top (a write after a lease would drop that grant from Redis' count).
+        let dirty: Vec<String> = self.dirty.iter().cloned().collect();
+        for key in &dirty {
+            let held = self.holdings.get(key).map_or(0, |h| h.held);
+            let units = self.units_of_key(key, held);
+            pipe.cmd("EVALSHA")
+                .arg(&self.share_sha)
+                .arg(1)
+                .arg(key)
+                .arg(&instance)
+                .arg(units)
+                .arg(now + LEASE_TTL_MS)
+                .arg(now.saturating_sub(IDLE_MS));
+        }
         let mut asked: Vec<(ShareRequest, Item, u64)> = Vec::new();
         for want in wants.iter() {
             let Some(item) = self.catalog.item(want.entity, want.of).cloned() else {
@@ -494,6 +509,7 @@ impl Broker {
             holding.asks += 1;
             holding.last_active_ms = now;
             let factor = holding.asks.clamp(1, MAX_SLICE_FACTOR);
+            let held_units = item.units_up(holding.held);
             let units = item.units_up(want.wanted).max(1).saturating_mul(factor);
             pipe.cmd("EVALSHA")
                 .arg(&self.lease_sha)
@@ -505,21 +521,9 @@ impl Broker {
                 .arg(item.cap)
                 .arg(units)
                 .arg(item.window_start(now))
-                .arg(item.key_ttl_ms(now));
+                .arg(item.key_ttl_ms(now))
+                .arg(held_units);
             asked.push((*want, item, units));
-        }
-        let dirty: Vec<String> = self.dirty.iter().cloned().collect();
-        for key in &dirty {
-            let held = self.holdings.get(key).map_or(0, |h| h.held);
-            let units = self.units_of_key(key, held);
-            pipe.cmd("EVALSHA")
-                .arg(&self.share_sha)
-                .arg(1)
-                .arg(key)
-                .arg(&instance)
-                .arg(units)
-                .arg(now + LEASE_TTL_MS)
-                .arg(now.saturating_sub(IDLE_MS));
         }
         let conn = self
             .conn
@@ -530,6 +534,16 @@ impl Broker {
         self.dirty.clear();
         wants.clear();
         let mut replies = replies.into_iter();
+        for key in dirty {
+            let Some(reply) = replies.next() else { break };
+            let contended: u64 = redis::from_redis_value(reply).unwrap_or(0);
+            if let Some(holding) = self.holdings.get_mut(&key) {
+                holding.contended = contended == 1;
+            }
+            if self.holdings.get(&key).is_some_and(|h| h.held == 0) {
+                self.holdings.remove(&key);
+            }
+        }
         for (want, item, units) in asked {
             let Some(reply) = replies.next() else { break };
             let (granted, _live): (u64, u64) = redis::from_redis_value(reply).unwrap_or((0, 1));
@@ -541,9 +555,8 @@ impl Broker {
             if amount == 0 {
                 continue;
             }
-            if let Some(holding) = self.holdings.get_mut(&item.key) {
-                holding.held = holding.held.saturating_add(amount);
-            }
+            let holding = self.holdings.entry(item.key.clone()).or_default();
+            holding.held = holding.held.saturating_add(amount);
             grants.push((
                 want.from_shard,
                 ShareGrant {
@@ -553,16 +566,6 @@ impl Broker {
                     amount,
                 },
             ));
-        }
-        for key in dirty {
-            let Some(reply) = replies.next() else { break };
-            let contended: u64 = redis::from_redis_value(reply).unwrap_or(0);
-            if let Some(holding) = self.holdings.get_mut(&key) {
-                holding.contended = contended == 1;
-            }
-            if self.holdings.get(&key).is_some_and(|h| h.held == 0) {
-                self.holdings.remove(&key);
-            }
         }
         Ok(())
     }

@@ -30,11 +30,13 @@ const _: () = assert!(
 
 /// Grants a lease of share on one item: drops expired leases and usage buckets older than the
 /// window, counts every instance as max(live lease, usage in the window) (a dead instance
-/// counts only its usage), grants min(want, cap - counted) and notes a refused want, so the
-/// holders hand back what they do not use. Returns {granted, live instances}.
+/// counts only its usage; the caller's own lease is at least what its shards hold, ARGV[8]),
+/// grants min(want, cap - counted) and notes a refused want, so the holders hand back what
+/// they do not use. Returns {granted, live instances}.
 pub const LEASE_SCRIPT: &str = r#"
 local inst, now, exp = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local cap, want, win, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local held = tonumber(ARGV[8])
 local all = redis.call('HGETALL', KEYS[1])
 local share, expiry, usage, stale = {}, {}, {}, {}
 for i = 1, #all, 2 do
@@ -61,6 +63,7 @@ for who, amount in pairs(share) do
     live = live + 1
   end
 end
+share[inst] = math.max(share[inst] or 0, held)
 for who, amount in pairs(share) do counted = counted + math.max(amount, usage[who] or 0) end
 for who, amount in pairs(usage) do
   if share[who] == nil then counted = counted + amount end
@@ -71,7 +74,7 @@ if cap > counted then grant = math.min(want, cap - counted) end
 if grant < want then
   redis.call('HSET', KEYS[1], 'w', string.format('%.0f', now), 'wi', inst)
 end
-local mine = (share[inst] or 0) + grant
+local mine = math.max(share[inst] or 0, held) + grant
 redis.call('HSET', KEYS[1], 's:' .. inst, string.format('%.0f', mine), 'x:' .. inst, exp)
 redis.call('PEXPIRE', KEYS[1], ttl)
 return {grant, live + 1}
