@@ -65,6 +65,8 @@ pub enum ErrorKind {
     UpstreamFailed,
     /// The upstream reported, before answering, that the request is invalid (400).
     UpstreamRejected,
+    /// The shared budget backend (Redis) does not answer and governed requests fail closed.
+    BackendUnavailable,
 }
 
 /// An error on the request path, with a message safe to show the caller.
@@ -108,6 +110,7 @@ impl GatewayError {
             ErrorKind::UpstreamOverloaded => 503,
             ErrorKind::UpstreamFailed => 500,
             ErrorKind::UpstreamRejected => 400,
+            ErrorKind::BackendUnavailable => 503,
         }
     }
 
@@ -132,9 +135,10 @@ impl GatewayError {
             ErrorKind::NotFound => "not_found_error",
             ErrorKind::BodyTooLarge => "request_too_large",
             ErrorKind::UpstreamTimeout => "timeout_error",
-            ErrorKind::UpstreamUnreachable | ErrorKind::UpstreamProtocol | ErrorKind::Internal => {
-                "api_error"
-            }
+            ErrorKind::UpstreamUnreachable
+            | ErrorKind::UpstreamProtocol
+            | ErrorKind::Internal
+            | ErrorKind::BackendUnavailable => "api_error",
         }
     }
 
@@ -160,7 +164,7 @@ impl GatewayError {
             | ErrorKind::UpstreamOverloaded
             | ErrorKind::UpstreamFailed
             | ErrorKind::UpstreamRejected => Fault::Upstream,
-            ErrorKind::Internal => Fault::Gateway,
+            ErrorKind::Internal | ErrorKind::BackendUnavailable => Fault::Gateway,
         }
     }
 
@@ -187,7 +191,8 @@ impl GatewayError {
             | ErrorKind::PermissionDenied
             | ErrorKind::RateLimited
             | ErrorKind::BudgetExceeded
-            | ErrorKind::UnpricedModel => false,
+            | ErrorKind::UnpricedModel
+            | ErrorKind::BackendUnavailable => false,
         }
     }
 
@@ -215,7 +220,8 @@ impl GatewayError {
             | ErrorKind::UpstreamRateLimited
             | ErrorKind::UpstreamOverloaded
             | ErrorKind::UpstreamFailed
-            | ErrorKind::UpstreamRejected => false,
+            | ErrorKind::UpstreamRejected
+            | ErrorKind::BackendUnavailable => false,
         }
     }
 }
@@ -264,6 +270,7 @@ impl From<&Rejection> for GatewayError {
             Rejection::RateLimited { .. } | Rejection::BudgetBusy { .. } => ErrorKind::RateLimited,
             Rejection::BudgetExceeded { .. } => ErrorKind::BudgetExceeded,
             Rejection::UnpricedModel { .. } => ErrorKind::UnpricedModel,
+            Rejection::BackendUnavailable => ErrorKind::BackendUnavailable,
         };
         GatewayError {
             kind,

@@ -24,6 +24,7 @@ mod telemetry;
 mod timestamp;
 mod types;
 mod validate;
+mod validate_backend;
 mod validate_governance;
 mod validate_provider;
 
@@ -31,6 +32,8 @@ mod validate_provider;
 mod tests;
 #[cfg(test)]
 mod tests_audit;
+#[cfg(test)]
+mod tests_backend;
 #[cfg(test)]
 mod tests_governance;
 #[cfg(test)]

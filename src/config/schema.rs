@@ -181,6 +181,11 @@ pub struct RawGovernance {
     pub state_dir: Option<String>,
     pub budget_mode: Option<String>,
     pub admin_token: Option<String>,
+    pub backend: Option<String>,
+    pub redis_url: Option<String>,
+    pub redis_key_prefix: Option<String>,
+    pub instance_id: Option<String>,
+    pub on_backend_error: Option<String>,
 }
 
 /// One `[[customers]]` entry.

@@ -241,6 +241,30 @@ pub struct GovernanceConfig {
     pub budget_mode: BudgetMode,
     /// Bearer token for the admin API (`env:NAME` or literal); `None` when not configured.
     pub admin_token: Option<Secret>,
+    /// `backend = "redis"`: instances share budgets, limits and keys through Redis; `None`:
+    /// this instance alone (the embedded ledger).
+    pub redis: Option<RedisBackend>,
+}
+
+/// `[governance] backend = "redis"` and its settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisBackend {
+    /// `redis://` or `rediss://` (TLS) URL, possibly with credentials (`env:NAME` or literal).
+    pub url: Secret,
+    /// Prefix of every key sluice writes (several deployments can share one Redis).
+    pub key_prefix: String,
+    /// This instance's name in Redis; `None`: host name + listen port.
+    pub instance_id: Option<String>,
+    pub on_error: BackendErrorPolicy,
+}
+
+/// What an instance does while Redis is unreachable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendErrorPolicy {
+    /// Refuse governed requests with 503 until Redis answers again.
+    FailClosed,
+    /// Enforce this instance's share of every cap (cap / instances seen) alone.
+    Local,
 }
 
 impl Default for GovernanceConfig {
@@ -250,6 +274,7 @@ impl Default for GovernanceConfig {
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             budget_mode: BudgetMode::Strict,
             admin_token: None,
+            redis: None,
         }
     }
 }

@@ -33,6 +33,7 @@ pub fn validate_governance(
     env: EnvLookup<'_>,
 ) -> Result<Governed, ConfigError> {
     let defaults = GovernanceConfig::default();
+    let raw_backend = super::validate_backend::RawBackend::take(&raw);
     let budget_mode = match raw.budget_mode.as_deref() {
         None => defaults.budget_mode,
         Some("strict") => BudgetMode::Strict,
@@ -58,6 +59,7 @@ pub fn validate_governance(
         None => None,
         Some(spec) => Some(secret_at("governance.admin_token", &spec, env)?),
     };
+    let redis = super::validate_backend::validate_backend(&raw_backend, budget_mode, env)?;
     let governance = GovernanceConfig {
         require_virtual_key: raw
             .require_virtual_key
@@ -65,6 +67,7 @@ pub fn validate_governance(
         state_dir,
         budget_mode,
         admin_token,
+        redis,
     };
     let customers = validate_customers(customers)?;
     let teams = validate_teams(teams, &customers)?;

@@ -7,7 +7,7 @@ use std::fmt;
 use super::entity::{EntityId, Level};
 use super::keys::{KeyOrigin, KeyRecord, hash_secret, mint_secret};
 use super::messages::{BudgetKey, BudgetReset, GovMsg, KeyRevocation, Outbound, Route};
-use super::registry::{BuildContext, Entity};
+use super::registry::Entity;
 use super::state::Governor;
 use crate::config::{
     Budget, MAX_ID_LEN, MAX_MCP_TOOL_GLOBS, RateLimit, ResetPeriod, parse_window, usd_to_micro_usd,
@@ -354,11 +354,7 @@ impl Governor {
             created_at_ms: now_ms,
             revoked_at_ms: None,
         };
-        let ctx = BuildContext {
-            now_ms,
-            shard: self.shard,
-            shards: self.shards,
-        };
+        let ctx = self.build_context(now_ms);
         state.upsert_key(record.clone(), ctx);
         if state.keys.slot_of_id(&record.id).is_none() {
             return Err(AdminError::DuplicateId(record.id));
@@ -411,11 +407,7 @@ impl Governor {
         if let Some(expires) = update.expires_at_unix_secs {
             record.expires_at_unix_secs = expires;
         }
-        let ctx = BuildContext {
-            now_ms,
-            shard: self.shard,
-            shards: self.shards,
-        };
+        let ctx = self.build_context(now_ms);
         state.upsert_key(record.clone(), ctx);
         let key = info(&record);
         state.outbox.push(Outbound {

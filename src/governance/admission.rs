@@ -95,6 +95,7 @@ impl Governor {
             outbox,
             mode,
             generation,
+            backend,
             ..
         } = state;
         for (level, slot) in LEVELS.iter().zip(slots).take(2) {
@@ -120,6 +121,9 @@ impl Governor {
         if slots[0].is_none() && !provider_budgeted {
             // Nothing governs this request: no counter to touch, no delta to send.
             slots[3] = None;
+        }
+        if backend.refuses() && slots.iter().any(Option::is_some) {
+            return Err(Rejection::BackendUnavailable);
         }
         let strict = *mode == BudgetMode::Strict;
         let worst_case = Usage {
@@ -152,7 +156,7 @@ impl Governor {
             pico: reserve,
             tokens: reserve_tokens,
             strict,
-            sharing_shard: (strict && self.shards > 1).then_some(self.shard),
+            sharing_shard: (strict && (self.shards > 1 || backend.pooled)).then_some(self.shard),
         };
 
         // A share shortfall on one level does not stop the others being checked: every short

@@ -117,11 +117,7 @@ impl Governor {
             budgets,
             history,
         };
-        let ctx = BuildContext {
-            now_ms: self.clock.now_unix_millis(),
-            shard: self.shard,
-            shards: self.shards,
-        };
+        let ctx = self.build_context(self.clock.now_unix_millis());
         let mut state = self.state.borrow_mut();
         state.seed_budgets(&seed, ctx);
         state.outbox.push(Outbound {

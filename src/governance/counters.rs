@@ -157,9 +157,13 @@ impl BudgetState {
     }
 }
 
-/// This shard's equal part of a cap (shard 0 also takes the remainder).
+/// This shard's equal part of a cap (shard 0 also takes the remainder); nothing when `shards`
+/// is 0 (the Redis backend: shares are leased).
 pub fn initial_share(cap_pico: u64, shard: usize, shards: usize) -> u64 {
-    let shards = shards.max(1) as u64;
+    if shards == 0 {
+        return 0;
+    }
+    let shards = shards as u64;
     let base = cap_pico / shards;
     if shard == 0 {
         base + cap_pico % shards

@@ -181,7 +181,9 @@ fn fold(batch: &mut Batch, msg: GovMsg) {
         GovMsg::ShareRequest(_)
         | GovMsg::ShareGrant(_)
         | GovMsg::BudgetSeed(_)
-        | GovMsg::ToolCall(_) => {}
+        | GovMsg::ToolCall(_)
+        | GovMsg::Backend(_)
+        | GovMsg::Remote(_) => {}
     }
 }
 

@@ -17,12 +17,25 @@ pub struct GovLink {
     inbox: RefCell<UnboundedReceiver<GovMsg>>,
     peers: Vec<UnboundedSender<GovMsg>>,
     ledger: LedgerHandle,
+    /// Redis backend: the broker thread, a peer numbered after the last shard (it receives
+    /// what goes to every shard, and grants addressed to its number).
+    backend: Option<crossbeam_channel::Sender<GovMsg>>,
 }
 
 /// Creates the channels for `shards` shards: one link per shard, in order.
 pub fn wire(shards: usize, ledger: &LedgerHandle) -> Vec<GovLink> {
+    wire_with_backend(shards, ledger, None).0
+}
+
+/// [`wire`], with the Redis broker as one more peer (numbered `shards`); also returns the
+/// senders into every shard's inbox, for the broker.
+pub fn wire_with_backend(
+    shards: usize,
+    ledger: &LedgerHandle,
+    backend: Option<crossbeam_channel::Sender<GovMsg>>,
+) -> (Vec<GovLink>, Vec<UnboundedSender<GovMsg>>) {
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..shards).map(|_| unbounded()).unzip();
-    receivers
+    let links = receivers
         .into_iter()
         .enumerate()
         .map(|(shard, inbox)| GovLink {
@@ -30,8 +43,10 @@ pub fn wire(shards: usize, ledger: &LedgerHandle) -> Vec<GovLink> {
             inbox: RefCell::new(inbox),
             peers: senders.clone(),
             ledger: ledger.clone(),
+            backend: backend.clone(),
         })
-        .collect()
+        .collect();
+    (links, senders)
 }
 
 impl GovLink {
@@ -61,10 +76,17 @@ impl GovLink {
                             let _ = peer.unbounded_send(outbound.msg.clone());
                         }
                     }
+                    if let Some(backend) = &self.backend {
+                        let _ = backend.send(outbound.msg.clone());
+                    }
                 }
                 Route::Shard(index) => {
                     if let Some(peer) = self.peers.get(index as usize) {
                         let _ = peer.unbounded_send(outbound.msg.clone());
+                    } else if index as usize == self.peers.len()
+                        && let Some(backend) = &self.backend
+                    {
+                        let _ = backend.send(outbound.msg.clone());
                     }
                 }
             }

@@ -111,6 +111,22 @@ pub struct KeyRevocation {
     pub at_ms: u64,
 }
 
+/// Redis backend: whether Redis answers, sent to every shard on each change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackendStatus {
+    pub up: bool,
+}
+
+/// Redis backend: usage that other instances settled (pulled from Redis), counted in this
+/// shard's global view of one budget or limit (soft-mode checks, headers, admin usage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemoteUsage {
+    pub entity: EntityId,
+    pub of: ShareOf,
+    pub at_ms: u64,
+    pub amount: u64,
+}
+
 /// Every governance message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GovMsg {
@@ -124,6 +140,8 @@ pub enum GovMsg {
     /// Budgets added to a created key, started from its recorded spend (budget_seed.rs).
     BudgetSeed(Box<super::budget_seed::BudgetSeed>),
     ToolCall(ToolCallDelta),
+    Backend(BackendStatus),
+    Remote(RemoteUsage),
 }
 
 /// Where an outbound message goes among the shards.

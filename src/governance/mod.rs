@@ -20,6 +20,7 @@
 
 mod admin;
 mod admission;
+pub mod backend;
 pub mod budget_seed;
 pub mod clock;
 pub mod counters;
@@ -47,6 +48,8 @@ pub mod window;
 mod tests_admin;
 #[cfg(test)]
 mod tests_admission;
+#[cfg(test)]
+mod tests_backend;
 #[cfg(test)]
 mod tests_input_bound;
 #[cfg(test)]
@@ -81,8 +84,8 @@ pub use ledger_store::{
 };
 pub use link::GovLink;
 pub use messages::{
-    BudgetKey, BudgetReset, GovMsg, KeyRevocation, Outbound, Route, ShareGrant, ShareOf,
-    ShareRequest, SpendDelta, ToolCallDelta,
+    BackendStatus, BudgetKey, BudgetReset, GovMsg, KeyRevocation, Outbound, RemoteUsage, Route,
+    ShareGrant, ShareOf, ShareRequest, SpendDelta, ToolCallDelta,
 };
 pub use pricing::{
     Price, PriceTable, Rates, UNKNOWN_MAX_OUTPUT_TOKENS, cost_pico, unpriced_mapped_models,

@@ -98,6 +98,15 @@ pub struct BuildContext {
     pub now_ms: u64,
     pub shard: usize,
     pub shards: usize,
+    /// Redis backend: every share starts at zero (the instance leases them from Redis).
+    pub pooled: bool,
+}
+
+impl BuildContext {
+    /// The share count initial shares are cut into: 0 (nothing to start with) when pooled.
+    fn pooled_shards(&self) -> usize {
+        if self.pooled { 0 } else { self.shards }
+    }
 }
 
 impl Registry {
@@ -218,11 +227,11 @@ impl Registry {
             name: name.into(),
             budgets: budgets
                 .iter()
-                .map(|b| BudgetState::new(*b, ctx.now_ms, ctx.shard, ctx.shards))
+                .map(|b| BudgetState::new(*b, ctx.now_ms, ctx.shard, ctx.pooled_shards()))
                 .collect(),
             limits: limits
                 .iter()
-                .map(|l| RateState::new(*l, ctx.shard, ctx.shards))
+                .map(|l| RateState::new(*l, ctx.shard, ctx.pooled_shards()))
                 .collect(),
             models: models.to_vec(),
             allow_memo: Vec::new(),
@@ -281,12 +290,12 @@ impl Registry {
         entity.budgets = record
             .budgets
             .iter()
-            .map(|b| BudgetState::new(*b, ctx.now_ms, ctx.shard, ctx.shards))
+            .map(|b| BudgetState::new(*b, ctx.now_ms, ctx.shard, ctx.pooled_shards()))
             .collect();
         entity.limits = record
             .rate_limits
             .iter()
-            .map(|l| RateState::new(*l, ctx.shard, ctx.shards))
+            .map(|l| RateState::new(*l, ctx.shard, ctx.pooled_shards()))
             .collect();
         entity.models = record.models.clone();
         entity.allow_memo.clear();

@@ -97,6 +97,9 @@ pub enum Rejection {
     },
     /// 400 `invalid_request_error`: a governed request for a model with no price.
     UnpricedModel { model: String },
+    /// 503 `api_error`: the Redis budget backend does not answer and the policy is
+    /// `fail_closed`.
+    BackendUnavailable,
 }
 
 /// Seconds a client is told to wait when strict share is being rebalanced.
@@ -110,6 +113,7 @@ impl Rejection {
             Rejection::RateLimited { .. } | Rejection::BudgetBusy { .. } => 429,
             Rejection::BudgetExceeded { .. } => 402,
             Rejection::UnpricedModel { .. } => 400,
+            Rejection::BackendUnavailable => 503,
         }
     }
 
@@ -121,6 +125,7 @@ impl Rejection {
             Rejection::RateLimited { .. } | Rejection::BudgetBusy { .. } => "rate_limit_error",
             Rejection::BudgetExceeded { .. } => "billing_error",
             Rejection::UnpricedModel { .. } => "invalid_request_error",
+            Rejection::BackendUnavailable => "api_error",
         }
     }
 
@@ -147,6 +152,7 @@ impl Rejection {
             Rejection::BudgetBusy { .. } => "budget_busy",
             Rejection::BudgetExceeded { .. } => "budget_exceeded",
             Rejection::UnpricedModel { .. } => "unpriced_model",
+            Rejection::BackendUnavailable => "budget_backend_unavailable",
         }
     }
 
@@ -159,6 +165,7 @@ impl Rejection {
             | Rejection::BudgetBusy {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
+            Rejection::BackendUnavailable => Some(BUDGET_BUSY_RETRY_SECS),
             _ => None,
         }
     }
@@ -239,6 +246,9 @@ impl fmt::Display for Rejection {
             Rejection::UnpricedModel { model } => write!(
                 f,
                 "model `{model}` has no price; add a [[pricing]] entry for it"
+            ),
+            Rejection::BackendUnavailable => f.write_str(
+                "the budget backend (Redis) is unreachable: governed requests are refused until it answers again (governance.on_backend_error = \"fail_closed\")",
             ),
         }
     }

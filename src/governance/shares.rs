@@ -4,7 +4,7 @@
 //! giver before it is sent, so what is in transit is usable by nobody).
 
 use super::entity::EntityId;
-use super::messages::{GovMsg, Outbound, Route, ShareGrant, ShareOf, ShareRequest};
+use super::messages::{GovMsg, Outbound, RemoteUsage, Route, ShareGrant, ShareOf, ShareRequest};
 use super::registry::Entity;
 
 /// Least time between two requests for share of one budget or one limit count.
@@ -42,12 +42,15 @@ pub(super) fn ask(
 }
 
 /// What this shard gives of `entity`'s share for `request` (taken off its own share), and the
-/// grant to send; `None` when it has nothing free.
+/// grant to send; `None` when it has nothing free. `shards`: how many shards there are (a
+/// request numbered past the last one is the Redis broker's: it always gets what is free, so
+/// fragments too small for any one instance flow back to Redis and can be leased whole).
 pub(super) fn give(
     entity: &mut Entity,
     request: &ShareRequest,
     now_ms: u64,
     shard: usize,
+    shards: usize,
 ) -> Option<ShareGrant> {
     let (share, used, last_ask_ms) = match request.of {
         ShareOf::Budget(key) => {
@@ -84,7 +87,8 @@ pub(super) fn give(
     // is itself waiting for this share keeps it from a higher-numbered asker, so what is left
     // flows towards the lowest-numbered shard that wants it.
     let waiting = last_ask_ms != 0 && now_ms < last_ask_ms.saturating_add(WANTING_MS);
-    if waiting && shard < request.from_shard as usize {
+    let from_backend = request.from_shard as usize >= shards;
+    if waiting && shard < request.from_shard as usize && !from_backend {
         return None;
     }
     let free = share.saturating_sub(used);
@@ -119,6 +123,34 @@ pub(super) fn receive(entity: &mut Entity, grant: &ShareGrant) {
     };
     if let Some(share) = share {
         *share = share.saturating_add(grant.amount);
+    }
+}
+
+/// Counts usage another instance settled in `entity`'s global view (Redis backend).
+pub(super) fn count_remote(entity: &mut Entity, usage: &RemoteUsage) {
+    match usage.of {
+        ShareOf::Budget(key) => {
+            if let Some(budget) = entity.budgets.iter_mut().find(|b| b.same_slot_key(&key))
+                && usage.at_ms >= budget.reset_at_ms
+            {
+                budget.global.add(usage.at_ms, usage.amount);
+            }
+        }
+        ShareOf::Requests { window_ms } => {
+            if let Some(limit) = entity.limit_mut(window_ms) {
+                limit.requests.add(usage.at_ms, usage.amount);
+            }
+        }
+        ShareOf::Tokens { window_ms } => {
+            if let Some(limit) = entity.limit_mut(window_ms) {
+                limit.tokens.add(usage.at_ms, usage.amount);
+            }
+        }
+        ShareOf::ToolCalls { window_ms } => {
+            if let Some(limit) = entity.limit_mut(window_ms) {
+                limit.tool_calls.add(usage.at_ms, usage.amount);
+            }
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use super::pricing::{Price, PriceTable};
 use super::registry::{BuildContext, Registry, RegistryError};
 use super::rejection::{AuthFailure, Rejection};
 use super::shares;
-use crate::config::{BudgetMode, Config};
+use crate::config::{BackendErrorPolicy, BudgetMode, Config};
 
 /// Most distinct `provider/model` strings remembered with their price; past it the memo starts
 /// over (model names come from clients).
@@ -58,6 +58,24 @@ pub(super) struct State {
     pub revoked: HashMap<[u8; 32], u64>,
     /// Strict-mode settlements that cost more than reserved, from every shard.
     pub overshoot: Overshoot,
+    /// The Redis backend as this shard knows it.
+    pub backend: BackendView,
+}
+
+/// The shared backend as one shard sees it: whether budgets come from Redis leases (`pooled`:
+/// every share starts at zero and is leased), and whether governed requests are refused now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackendView {
+    pub pooled: bool,
+    pub fail_closed: bool,
+    pub down: bool,
+}
+
+impl BackendView {
+    /// Whether governed requests are refused: Redis is down and the policy is `fail_closed`.
+    pub fn refuses(&self) -> bool {
+        self.pooled && self.fail_closed && self.down
+    }
 }
 
 /// Strict-mode settlements whose usage went past their reservation: the bound on the request
@@ -87,6 +105,8 @@ pub struct Governor {
     pub(super) clock: Rc<dyn Clock>,
     pub(super) shard: usize,
     pub(super) shards: usize,
+    /// Redis backend: shares start at zero and are leased (fixed at start-up).
+    pub(super) pooled: bool,
     pub(super) state: RefCell<State>,
 }
 
@@ -110,10 +130,12 @@ impl Governor {
             .map(|r| (r.hash, r.at_ms))
             .collect();
         let keys = build_key_table(config, snapshot.keys.iter(), &revoked, &mut warnings);
+        let pooled = config.governance.redis.is_some();
         let ctx = BuildContext {
             now_ms,
             shard,
             shards,
+            pooled,
         };
         let mut registry = Registry::build(config, &keys, ctx, &mut warnings)?;
         restore(&mut registry, snapshot, ctx);
@@ -130,11 +152,21 @@ impl Governor {
             team_customers: team_customers(config),
             revoked,
             overshoot: Overshoot::default(),
+            backend: BackendView {
+                pooled,
+                fail_closed: config
+                    .governance
+                    .redis
+                    .as_ref()
+                    .is_some_and(|r| r.on_error == BackendErrorPolicy::FailClosed),
+                down: false,
+            },
         };
         let governor = Governor {
             clock,
             shard,
             shards,
+            pooled,
             state: RefCell::new(state),
         };
         Ok((Rc::new(governor), warnings))
@@ -154,11 +186,7 @@ impl Governor {
             .cloned()
             .collect();
         let keys = build_key_table(config, runtime.iter(), &state.revoked, &mut warnings);
-        let ctx = BuildContext {
-            now_ms,
-            shard: self.shard,
-            shards: self.shards,
-        };
+        let ctx = self.build_context(now_ms);
         let mut registry = Registry::build(config, &keys, ctx, &mut warnings)?;
         registry.carry_from(&state.registry);
         state.keys = keys;
@@ -167,6 +195,11 @@ impl Governor {
         state.prices = PriceTable::new(&config.pricing);
         state.models.clear();
         state.mode = config.governance.budget_mode;
+        state.backend.fail_closed = config
+            .governance
+            .redis
+            .as_ref()
+            .is_some_and(|r| r.on_error == BackendErrorPolicy::FailClosed);
         state.require_virtual_key = config.governance.require_virtual_key;
         state.team_customers = team_customers(config);
         Ok(warnings)
@@ -297,7 +330,7 @@ impl Governor {
                     .copied()
                     .and_then(|slot| registry.get_mut(slot));
                 if let Some(grant) =
-                    entity.and_then(|e| shares::give(e, request, now_ms, self.shard))
+                    entity.and_then(|e| shares::give(e, request, now_ms, self.shard, self.shards))
                 {
                     outbox.push(Outbound {
                         route: Route::Shard(request.from_shard),
@@ -318,24 +351,38 @@ impl Governor {
                 }
             }
             GovMsg::KeyUpsert(record) => {
-                let ctx = BuildContext {
-                    now_ms,
-                    shard: self.shard,
-                    shards: self.shards,
-                };
+                let ctx = self.build_context(now_ms);
                 state.upsert_key((**record).clone(), ctx);
             }
             GovMsg::KeyRevoked(revocation) => state.revoke(revocation.hash, revocation.at_ms),
             GovMsg::BudgetReset(reset) => state.reset_budget(reset),
             GovMsg::BudgetSeed(seed) => {
-                let ctx = BuildContext {
-                    now_ms,
-                    shard: self.shard,
-                    shards: self.shards,
-                };
+                let ctx = self.build_context(now_ms);
                 state.seed_budgets(seed, ctx);
             }
             GovMsg::ToolCall(delta) => super::tool_calls::apply(&mut state.registry, delta),
+            GovMsg::Backend(status) => state.backend.down = !status.up,
+            GovMsg::Remote(usage) => {
+                let registry = &mut state.registry;
+                if let Some(entity) = registry
+                    .by_id
+                    .get(&usage.entity)
+                    .copied()
+                    .and_then(|slot| registry.get_mut(slot))
+                {
+                    shares::count_remote(entity, usage);
+                }
+            }
+        }
+    }
+
+    /// What every budget and limit is built with on this shard now.
+    pub(super) fn build_context(&self, now_ms: u64) -> BuildContext {
+        BuildContext {
+            now_ms,
+            shard: self.shard,
+            shards: self.shards,
+            pooled: self.pooled,
         }
     }
 }

@@ -54,8 +54,11 @@ impl Governor {
             entity.and_then(|e| e.team),
             entity.and_then(|e| e.customer),
         ];
-        let sharing_shard =
-            (state.mode == BudgetMode::Strict && self.shards > 1).then_some(self.shard);
+        // With the Redis backend the shard's share comes from the instance's broker, which is
+        // also told of every admitted call (it counts them in Redis).
+        let pooled = state.backend.pooled;
+        let sharing_shard = (state.mode == BudgetMode::Strict && (self.shards > 1 || pooled))
+            .then_some(self.shard);
         let registry = &mut state.registry;
         let outbox = &mut state.outbox;
         let mut busy = None;
@@ -76,7 +79,7 @@ impl Governor {
             entities[index] = Some(entity.id);
             limited |= hold(entity, now_ms, sharing_shard, outbox);
         }
-        if limited && self.shards > 1 {
+        if limited && (self.shards > 1 || pooled) {
             outbox.push(Outbound {
                 route: Route::Others,
                 ledger: false,

@@ -86,6 +86,7 @@ async fn serve(shard: &Rc<Shard>, conn: &mut ClientConn<ClientStream>, head: Req
             crate::observe::mcp_metrics::render(&mut text, snapshots.iter().map(|s| &s.mcp));
             crate::proxy::attempt_metrics::render(&shard.proxy, &snapshots, &mut text);
             shard.proxy.clouds.render_metrics(&mut text);
+            crate::governance::backend::render_metrics(&mut text);
             local_response(
                 &mut out,
                 200,

@@ -111,12 +111,22 @@ pub fn serve(
     })?;
     let ledger_file = ledger_path(state_dir);
     let now_ms = SystemClock.now_unix_millis();
-    let snapshot = Arc::new(load_snapshot(&ledger_file, now_ms).map_err(|e| {
+    let mut snapshot = load_snapshot(&ledger_file, now_ms).map_err(|e| {
         StartError(format!(
             "cannot read the ledger {}: {e}",
             ledger_file.display()
         ))
-    })?);
+    })?;
+    // Several instances: connect to Redis now (unreachable is a start-up error) and start
+    // from the shared keys.
+    let broker = match &config.governance.redis {
+        Some(redis) => Some(
+            crate::governance::backend::connect(&config, redis, listen.port(), &mut snapshot)
+                .map_err(StartError)?,
+        ),
+        None => None,
+    };
+    let snapshot = Arc::new(snapshot);
     let (ledger, ledger_thread) =
         Ledger::start(&ledger_file, DEFAULT_COMMIT_INTERVAL).map_err(|e| {
             StartError(format!(
@@ -124,7 +134,19 @@ pub fn serve(
                 ledger_file.display()
             ))
         })?;
-    let gov_links = crate::governance::link::wire(cpus.len(), &ledger);
+    let (backend_tx, backend_rx) = crossbeam_channel::unbounded();
+    let backend_tx = broker.as_ref().map(|_| backend_tx);
+    let (gov_links, gov_senders) =
+        crate::governance::link::wire_with_backend(cpus.len(), &ledger, backend_tx);
+    let broker_thread = match broker {
+        Some(broker) => Some(
+            std::thread::Builder::new()
+                .name("sluice-redis".into())
+                .spawn(move || broker.run(backend_rx, gov_senders))
+                .map_err(|e| StartError(format!("cannot start the Redis broker: {e}")))?,
+        ),
+        None => None,
+    };
     let (audit, exporter) = start_pipelines(&config)?;
     let mcp_hub = start_mcp_hub(&config)?;
     let env = |name: &str| std::env::var(name).ok();
@@ -196,6 +218,10 @@ pub fn serve(
         if let Err(e) = handle.join() {
             failed = Some(StartError(format!("a shard failed: {e}")));
         }
+    }
+    // The broker pushes what the shards settled last and hands its leases back.
+    if let Some(thread) = broker_thread {
+        let _ = thread.join();
     }
     // Every settlement is in the ledger's queue by now: commit it before exiting.
     if let Err(e) = ledger.flush_and_stop() {

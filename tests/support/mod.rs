@@ -16,6 +16,8 @@ pub mod mcp_mock;
 pub mod mock;
 pub mod openai_mock;
 pub mod otlp;
+pub mod redis_gov;
+pub mod redis_server;
 pub mod sse;
 pub mod temp;
 pub mod tls;
