@@ -71,6 +71,16 @@ pub mod stall;
 
 pub(crate) const DEFAULT_EXECUTOR_NAME: &str = "unnamed";
 pub(crate) const DEFAULT_PREEMPT_TIMER: Duration = Duration::from_millis(100);
+
+/// sluice patch 3: the preemption "duration" the run loop passes to the reactor when the
+/// executor has a single task queue. There is no other queue to preempt in favour of, so no
+/// latency timer is armed (it used to be re-armed and cancelled on every loop turn, three ring
+/// operations and a `Source` each); `TASK_BUDGET` bounds how long I/O waits instead.
+pub(crate) const NO_PREEMPT_TIMER: Duration = Duration::MAX;
+
+/// sluice patch 3: with a single task queue and no preemption timer, the queue yields to the
+/// reactor after this many tasks, so a queue that keeps refilling itself cannot starve I/O.
+const TASK_BUDGET: u64 = 256;
 pub(crate) const DEFAULT_IO_MEMORY: usize = 10 << 20;
 pub(crate) const DEFAULT_RING_SUBMISSION_DEPTH: usize = 128;
 
@@ -354,6 +364,8 @@ struct ExecutorQueues {
     default_preempt_timer_duration: Duration,
     spin_before_park: Option<Duration>,
     stats: ExecutorStats,
+    /// sluice patch 3: the last queue turn ended because it ran `TASK_BUDGET` tasks.
+    budget_spent: bool,
 }
 
 impl ExecutorQueues {
@@ -368,6 +380,7 @@ impl ExecutorQueues {
             default_preempt_timer_duration: preempt_timer_duration,
             spin_before_park,
             stats: ExecutorStats::new(),
+            budget_spent: false,
         }
     }
 
@@ -1311,6 +1324,17 @@ impl LocalExecutor {
         self.queues.borrow().preempt_timer_duration
     }
 
+    /// sluice patch 3: the preemption timer the loop arms: none (`NO_PREEMPT_TIMER`) while the
+    /// executor has a single task queue.
+    fn loop_preempt_timer(&self) -> Duration {
+        let queues = self.queues.borrow();
+        if queues.available_executors.len() <= 1 {
+            NO_PREEMPT_TIMER
+        } else {
+            queues.preempt_timer_duration
+        }
+    }
+
     fn spin_before_park(&self) -> Option<Duration> {
         self.queues.borrow().spin_before_park
     }
@@ -1331,6 +1355,10 @@ impl LocalExecutor {
                 return false;
             } else {
                 ran = true;
+            }
+            // sluice patch 3: a queue that spent its task budget lets the loop poll I/O.
+            if std::mem::take(&mut self.queues.borrow_mut().budget_spent) {
+                break;
             }
         }
         ran
@@ -1371,9 +1399,17 @@ impl LocalExecutor {
             });
 
             let mut tasks_executed_this_loop = 0;
+            let budget = match self.loop_preempt_timer() {
+                NO_PREEMPT_TIMER => TASK_BUDGET,
+                _ => u64::MAX,
+            };
             loop {
                 let mut queue_ref = queue.borrow_mut();
                 if self.need_preempt() || queue_ref.yielded() {
+                    break;
+                }
+                if tasks_executed_this_loop >= budget {
+                    self.queues.borrow_mut().budget_spent = true;
                     break;
                 }
 
@@ -1476,7 +1512,7 @@ impl LocalExecutor {
                 // ring ASAP (before we run the task queues). We will also use
                 // the opportunity to install the timer.
                 this.parker
-                    .poll_io(|| Some(this.preempt_timer_duration()))
+                    .poll_io(|| Some(this.loop_preempt_timer()))
                     .expect("Failed to poll io! This is actually pretty bad!");
 
                 // run user code

@@ -172,6 +172,7 @@ pub(crate) fn sendmsg_syscall(
 }
 
 mod dma_buffer;
+#[allow(dead_code)] // sluice patch 4: the reactor no longer issues `membarrier`
 mod membarrier;
 pub(crate) mod source;
 pub(crate) mod sysfs;
@@ -306,6 +307,10 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // sluice patch 4: pairs with the fence the sleeping reactor issues after setting
+        // `should_notify` (it used to issue `membarrier` instead): whatever this side published
+        // (a waker, a channel item) is visible before `should_notify` is read.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)

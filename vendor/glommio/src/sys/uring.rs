@@ -37,7 +37,7 @@ use crate::{
         self,
         blocking::{BlockingThreadOp, BlockingThreadPool},
         dma_buffer::{BufferStorage, DmaBuffer},
-        membarrier, DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
+        DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
         PollableStatus, Source, SourceType, Statx, TimeSpec64,
     },
     uring_sys::{self, IoRingOp},
@@ -1044,6 +1044,22 @@ impl SleepableRing {
         }
     }
 
+    /// sluice patch 5: sleeps with the rings already linked by a poll armed earlier.
+    fn sleep_linked(&mut self) -> io::Result<usize> {
+        assert_eq!(
+            self.waiting_kernel_submission(),
+            0,
+            "sleeping with pending SQEs"
+        );
+        self.ring
+            .cq()
+            .wait(1)
+            .map(|_| 1)
+            .or_else(Reactor::busy_ok)
+            .or_else(Reactor::again_ok)
+            .or_else(Reactor::intr_ok)
+    }
+
     fn sleep(&mut self, link: &Source) -> io::Result<usize> {
         assert_eq!(
             self.waiting_kernel_submission(),
@@ -1222,7 +1238,13 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// sluice patch 2: when the armed latency-ring timer fires, and whether it is a
+    /// preemption timer (`true`) or a user timer (`false`).
+    latency_timer_deadline: Cell<Option<(Instant, bool)>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
+    /// sluice patch 5: the poll on the latency ring's fd that wakes a main-ring sleep; it stays
+    /// armed across sleeps until it fires.
+    link_rings_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
 
@@ -1353,7 +1375,9 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_timer_deadline: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
+            link_rings_src: Cell::new(None),
             blocking_thread,
             link_fd,
             notifier,
@@ -1725,15 +1749,35 @@ impl Reactor {
     ///
     /// We may not be able to register an `SQE` at this point, so we return an
     /// Error and will just not sleep.
+    ///
+    /// sluice patch 5: the poll stays armed across sleeps until it fires (the ring fd is
+    /// readable whenever the latency ring holds a completion), instead of a new `Source`
+    /// submitted before and cancelled after every sleep.
     fn link_rings_and_sleep(&self, ring: &mut SleepableRing) -> io::Result<()> {
-        let link_rings = Source::new(
-            IoRequirements::default(),
-            self.link_fd,
-            SourceType::LinkRings,
-            None,
-            None,
-        );
-        ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {})
+        let armed = self
+            .link_rings_src
+            .take()
+            .filter(|src| src.result().is_none());
+        let result = match armed {
+            Some(link_rings) => {
+                let slept = ring.sleep_linked();
+                self.link_rings_src.set(Some(link_rings));
+                slept
+            }
+            None => {
+                let link_rings = Source::new(
+                    IoRequirements::default(),
+                    self.link_fd,
+                    SourceType::LinkRings,
+                    None,
+                    None,
+                );
+                let slept = ring.sleep(&link_rings);
+                self.link_rings_src.set(Some(link_rings));
+                slept
+            }
+        };
+        result.or_else(Self::busy_ok).map(|_| {})
     }
 
     pub(crate) fn poll_io(&self, woke: &mut usize) -> io::Result<()> {
@@ -1814,22 +1858,59 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
+        // sluice patch 3: `NO_PREEMPT_TIMER` means "run loop, but arm no preemption timer".
+        let preempt = preempt_timer();
+        let may_sleep = preempt.is_none();
+        let preempt = preempt.filter(|d| *d != crate::executor::NO_PREEMPT_TIMER);
+        let now = Instant::now();
+
+        // sluice patch 2: keep an armed latency-ring timer that fires no later than needed,
+        // instead of cancelling and re-arming it on every call (two ring operations and a new
+        // `Source` per loop turn). While running, the preemption timer must fire within
+        // `preempt`; before sleeping, only a user timer due no later than the next user timer
+        // is kept (a preemption timer would wake an idle shard for nothing). Otherwise the old
+        // timer is cancelled, as before: if we won't sleep, we will register the new timer
+        // with its new value; if we will, it must not wake us.
+        let armed = self
+            .latency_preemption_timeout_src
+            .take()
+            .filter(|src| src.result().is_none());
+        let keep = armed.is_some()
+            && match self.latency_timer_deadline.get() {
+                None => false,
+                Some((deadline, is_preempt)) => match (may_sleep, preempt) {
+                    (false, None) => true,
+                    (false, Some(d)) => now.checked_add(d).is_some_and(|due| deadline <= due),
+                    (true, _) => {
+                        !is_preempt
+                            && user_timer
+                                .and_then(|t| now.checked_add(t))
+                                .is_some_and(|due| deadline <= due)
+                    }
+                },
+            };
+        if keep {
+            self.latency_preemption_timeout_src.set(armed);
+        } else {
+            drop(armed);
+            self.latency_timer_deadline.set(None);
+        }
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
         // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        // sluice patch 1: unless the one armed earlier is still waiting for its completions;
+        // it used to be cancelled and re-armed (three ring operations) on every call.
+        let armed = self
+            .throughput_preemption_timeout_src
+            .take()
+            .filter(|src| src.result().is_none());
+        self.throughput_preemption_timeout_src
+            .set(Some(armed.unwrap_or_else(|| {
+                main_ring.prepare_throughput_preemption_timer(
+                    self.ring_depth() as u32,
+                    self.eventfd_src.raw(),
+                )
+            })));
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1841,7 +1922,7 @@ impl Reactor {
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
         // If we generated any event so far, we can't sleep. Need to handle them.
-        let should_sleep = preempt_timer().is_none()
+        let should_sleep = may_sleep
             && (woke == 0)
             && poll_ring.can_sleep()
             && main_ring.can_sleep()
@@ -1851,9 +1932,17 @@ impl Reactor {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                // sluice patch 2: a kept user timer already fires in time.
+                let armed = self.latency_preemption_timeout_src.take();
+                if armed.is_some() {
+                    self.latency_preemption_timeout_src.set(armed);
+                } else {
+                    self.latency_preemption_timeout_src
+                        .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
+                    self.latency_timer_deadline
+                        .set(now.checked_add(dur).map(|due| (due, false)));
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -1861,9 +1950,13 @@ impl Reactor {
             // that opened up room. If it did we bail on sleep and go process it.
             self.notifier.prepare_to_sleep();
             // See https://www.scylladb.com/2018/02/15/memory-barriers-seastar-linux/ for
-            // details. This translates to `sys_membarrier()` /
-            // `MEMBARRIER_CMD_PRIVATE_EXPEDITED`
-            membarrier::heavy();
+            // details. This translated to `sys_membarrier()` /
+            // `MEMBARRIER_CMD_PRIVATE_EXPEDITED`, a system call (and an IPI to every CPU
+            // running a thread of this process) before every sleep.
+            // sluice patch 4: a full fence here, paired with the one the waking side now issues
+            // in `SleepNotifier::notify` before it reads `should_notify`, orders the same two
+            // accesses (Dekker-style) for a few nanoseconds on each side.
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
@@ -1879,10 +1972,18 @@ impl Reactor {
             }
         }
 
-        if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-            flush_rings!(lat_ring, main_ring)?;
+        if let Some(preempt) = preempt {
+            // sluice patch 2: only when no timer that fires in time is armed already.
+            let armed = self.latency_preemption_timeout_src.take();
+            if armed.is_some() {
+                self.latency_preemption_timeout_src.set(armed);
+            } else {
+                self.latency_preemption_timeout_src
+                    .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+                self.latency_timer_deadline
+                    .set(Instant::now().checked_add(preempt).map(|due| (due, true)));
+                flush_rings!(lat_ring, main_ring)?;
+            }
         }
 
         // A Note about `need_preempt`:
