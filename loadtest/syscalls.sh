@@ -12,6 +12,7 @@
 #   --rate N --seconds S  fixed open-loop run (default 5000/s for 2 s, plus 1 s warm-up)
 #   --strace            run sluice under `strace -c -f` and print the syscall table
 #   --idle S            afterwards, the shard's CPU over S idle seconds (default 5)
+#   --access-log WHERE  sluice's access_log setting (default off; stderr to count its cost)
 #   --out DIR           where results go (default: a new directory under /tmp)
 #
 # Allocations per request need a binary built with `--features count-allocations` (it exports
@@ -20,7 +21,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SLUICE=""; BIN_DIR="$ROOT/target/release"; PROFILE=small; RATE=5000; SECONDS_RUN=2
-STRACE=0; IDLE=5; OUT=""
+STRACE=0; IDLE=5; OUT=""; ACCESS_LOG=off
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --sluice-bin) SLUICE="$2"; shift ;;
@@ -30,8 +31,9 @@ while [[ $# -gt 0 ]]; do
         --seconds) SECONDS_RUN="$2"; shift ;;
         --strace) STRACE=1 ;;
         --idle) IDLE="$2"; shift ;;
+        --access-log) ACCESS_LOG="$2"; shift ;;
         --out) OUT="$2"; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "syscalls.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -73,6 +75,7 @@ cat > "$OUT/sluice.toml" <<EOF
 listen = "127.0.0.1:$(free_port)"
 admin_listen = "127.0.0.1:$(free_port)"
 cores = 1
+access_log = "$ACCESS_LOG"
 
 [[providers]]
 name = "anthropic"

@@ -3,7 +3,7 @@
 
 use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -56,7 +56,9 @@ pub fn idle_connection_is_alive(stream: &TcpStream) -> bool {
 /// for a request head and body, where a write per buffer costs a call and a segment each.
 pub fn try_send_vectored(stream: &TcpStream, bufs: &[IoSlice<'_>]) -> Option<std::io::Result<usize>> {
     let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
-    match SockRef::from(stream).send_vectored_with_flags(bufs, flags.bits()) {
+    // SAFETY: the descriptor belongs to `stream`, which stays open for the whole borrow.
+    let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+    match SockRef::from(&fd).send_vectored_with_flags(bufs, flags.bits()) {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
         result => Some(result),
     }
