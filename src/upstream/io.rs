@@ -121,7 +121,10 @@ mod tests {
         for written in 0..=whole.len() {
             let (h, b) = advance(head, body, written);
             assert_eq!([h, b].concat(), whole[written..], "after {written} bytes");
-            assert!(h.is_empty() || b == body, "body untouched while head remains");
+            assert!(
+                h.is_empty() || b == body,
+                "body untouched while head remains"
+            );
         }
     }
 }

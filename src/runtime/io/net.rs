@@ -54,7 +54,10 @@ pub fn idle_connection_is_alive(stream: &TcpStream) -> bool {
 /// Sends `bufs` with one `sendmsg` if the socket can take bytes now: `None` when it would block
 /// (the caller then waits for writability the usual way). One system call and one TCP segment
 /// for a request head and body, where a write per buffer costs a call and a segment each.
-pub fn try_send_vectored(stream: &TcpStream, bufs: &[IoSlice<'_>]) -> Option<std::io::Result<usize>> {
+pub fn try_send_vectored(
+    stream: &TcpStream,
+    bufs: &[IoSlice<'_>],
+) -> Option<std::io::Result<usize>> {
     let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
     // SAFETY: the descriptor belongs to `stream`, which stays open for the whole borrow.
     let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
