@@ -18,6 +18,8 @@
 #   --sluice-bin PATH   measure this sluice binary (same as SLUICE_BIN=PATH; it is not built)
 #   --install           apt-get install nginx if it is missing (never done silently)
 #   --no-rt             run measured processes at nice -10 instead of SCHED_FIFO 20 (root only)
+#   --access-log WHERE  sluice's access_log (default off, as the targets are defined; stderr
+#                       measures the cost of logging every request)
 #   --out DIR           where results go (default: a new directory under /tmp)
 #
 # Loopback only. Every process started here is stopped on exit; every run is bounded.
@@ -45,6 +47,7 @@ OUT=""
 CONNECTIONS=64
 MAX_PROBE_RATE=200000
 GROWTH_PCT=150
+ACCESS_LOG=off
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -61,8 +64,9 @@ while [[ $# -gt 0 ]]; do
         --install) INSTALL=1 ;;
         --no-rt) REALTIME=0 ;;
         --phases) PHASES="$2"; shift ;;
+        --access-log) ACCESS_LOG="$2"; shift ;;
         --out) OUT="$2"; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -233,6 +237,7 @@ start_sluice() {
 listen = "127.0.0.1:$(free_port)"
 admin_listen = "127.0.0.1:$(free_port)"
 cores = 1
+access_log = "$ACCESS_LOG"
 
 [[providers]]
 name = "anthropic"

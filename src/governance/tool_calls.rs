@@ -57,8 +57,8 @@ impl Governor {
         // With the Redis backend the shard's share comes from the instance's broker, which is
         // also told of every admitted call (it counts them in Redis).
         let pooled = state.backend.pooled;
-        let sharing_shard = (state.mode == BudgetMode::Strict && (self.shards > 1 || pooled))
-            .then_some(self.shard);
+        let sharing_shard =
+            (state.mode == BudgetMode::Strict && (self.shards > 1 || pooled)).then_some(self.shard);
         let registry = &mut state.registry;
         let outbox = &mut state.outbox;
         let mut busy = None;

@@ -252,13 +252,7 @@ impl Upstreams {
         head_timeout: Duration,
     ) -> Result<Exchange, SendError> {
         let reused = conn.reused;
-        let write = async {
-            conn.io.write_all(head).await?;
-            if !body.is_empty() {
-                conn.io.write_all(body).await?;
-            }
-            conn.io.flush().await
-        };
+        let write = io::write_head_and_body(&mut conn.io, head, body);
         if let Err(e) = write.await {
             return Err(if reused {
                 SendError::Stale

@@ -1,13 +1,14 @@
 //! The sockets the rest of the crate sees: listening, connecting with a deadline, and the
 //! liveness probe for pooled connections. glommio's types appear here and nowhere else.
 
+use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, recv};
-use socket2::{Domain, Socket, Type};
+use socket2::{Domain, SockRef, Socket, Type};
 
 pub use glommio::net::{TcpListener, TcpStream};
 
@@ -48,4 +49,20 @@ pub fn idle_connection_is_alive(stream: &TcpStream) -> bool {
         recv(stream.as_raw_fd(), &mut byte, flags),
         Err(Errno::EAGAIN)
     )
+}
+
+/// Sends `bufs` with one `sendmsg` if the socket can take bytes now: `None` when it would block
+/// (the caller then waits for writability the usual way). One system call and one TCP segment
+/// for a request head and body, where a write per buffer costs a call and a segment each.
+pub fn try_send_vectored(
+    stream: &TcpStream,
+    bufs: &[IoSlice<'_>],
+) -> Option<std::io::Result<usize>> {
+    let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+    // SAFETY: the descriptor belongs to `stream`, which stays open for the whole borrow.
+    let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+    match SockRef::from(&fd).send_vectored_with_flags(bufs, flags.bits()) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+        result => Some(result),
+    }
 }

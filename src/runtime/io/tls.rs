@@ -10,7 +10,7 @@ use futures_lite::{AsyncRead, AsyncWrite};
 pub use futures_rustls::TlsAcceptor;
 pub use futures_rustls::rustls::ServerConfig;
 
-use super::net::TcpStream;
+use super::net::{TcpStream, try_send_vectored};
 
 /// A client connection: plain, or TLS-terminated by sluice.
 pub type ClientStream = MaybeTls<futures_rustls::server::TlsStream<TcpStream>>;
@@ -72,6 +72,25 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    /// Plain TCP: every buffer in one `sendmsg` when the socket takes bytes now; when it would
+    /// block, the first buffer goes the usual way, which also waits for writability.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => match try_send_vectored(s, bufs) {
+                Some(result) => Poll::Ready(result),
+                None => {
+                    let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| b);
+                    Pin::new(s).poll_write(cx, first)
+                }
+            },
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
