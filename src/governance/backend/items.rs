@@ -337,6 +337,7 @@ mod tests {
         let limits = [RateLimit {
             requests: Some(10),
             tokens: Some(5_000),
+            tool_calls: None,
             window: Duration::from_secs(60),
         }];
         items_of("p", EntityId::of(Level::Team, "t"), &budgets, &limits)

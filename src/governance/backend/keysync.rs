@@ -133,9 +133,11 @@ mod tests {
             rate_limits: vec![RateLimit {
                 requests: Some(10),
                 tokens: None,
+                tool_calls: Some(3),
                 window: Duration::from_secs(60),
             }],
             models: vec!["a/*".into()],
+            mcp_tools: Some(vec!["github__*".into()]),
             expires_at_unix_secs: Some(99),
             origin: KeyOrigin::Runtime,
             created_at_ms: 5,
