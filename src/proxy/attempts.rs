@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::attempt_metrics::outcome_label;
 use super::context::{AttemptOutcome, AttemptRecord, RequestContext};
+use super::govern;
 use super::openai_in::Inbound;
 use super::outcome;
 use super::state::ProxyState;
@@ -54,6 +55,8 @@ pub struct Request<'a> {
     /// An OpenAI-format client's request, its body readied for one dialect (proxy/openai_in.rs):
     /// only targets of that dialect are tried, and the response is answered in OpenAI's format.
     pub inbound: Option<&'a Inbound>,
+    /// The position in the targets of the one the reservation was admitted for.
+    pub admitted: usize,
 }
 
 /// The attempt that will be relayed: its response head and connection, and who served it.
@@ -99,6 +102,11 @@ pub async fn attempt<'c>(
     // The body as one attempt's provider gets it, when it differs from the client's (which
     // stays untouched for the next attempt).
     let mut prepared = Vec::new();
+    // The target (provider, model) the reservation holds, and a refusal to move it.
+    let mut reserved_for = targets
+        .get(request.admitted)
+        .map(|t| (t.index, target_model(t, request.requested)));
+    let mut refused = None;
     'targets: for (i, target) in targets.iter().enumerate() {
         let now = Instant::now();
         // Health decides among alternatives; with none left and nothing tried yet, the last
@@ -139,6 +147,23 @@ pub async fn attempt<'c>(
                 || (made > 0 && started.elapsed() >= rules.failover_budget)
             {
                 break 'targets;
+            }
+            let model = target_model(target, request.requested);
+            if reserved_for != Some((target.index, model)) {
+                // The provider's budget is reserved as the attempt starts; the price moves.
+                let name = &target.provider.name;
+                if let Err(rejection) = govern::retarget(state, ctx, name, model).await {
+                    let why = if govern::on_provider_level(&rejection) {
+                        "provider_budget"
+                    } else {
+                        rejection.reason()
+                    };
+                    note(state, ctx, skipped(target, why));
+                    failed_on = Some((target.index, why));
+                    refused = Some(rejection);
+                    continue 'targets;
+                }
+                reserved_for = Some((target.index, model));
             }
             let now = Instant::now();
             let key = match pick_key(state, target, now, last_resort && made == 0) {
@@ -240,13 +265,15 @@ pub async fn attempt<'c>(
             }
         }
     }
-    match last {
-        Some(Failure::Response(served)) => {
+    match (last, refused) {
+        (Some(Failure::Response(served)), _) => {
             ctx.provider = Some(served.target.index);
             Ok(*served)
         }
-        Some(Failure::Error(e)) => Err(e),
-        None => Err(GatewayError::new(
+        (Some(Failure::Error(e)), _) => Err(e),
+        // No target could take the request within its budgets: the last refusal.
+        (None, Some(rejection)) => Err(govern::refused(ctx, &rejection)),
+        (None, None) => Err(GatewayError::new(
             ErrorKind::UpstreamUnreachable,
             "no provider for this model is available now (breakers open or keys cooling down)",
         )),

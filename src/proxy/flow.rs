@@ -126,18 +126,19 @@ async fn handle(
         None
     };
 
-    // Admitted: allow-lists, rate limits and a budget reservation on every level.
+    // Admitted: allow-lists, rate limits and a budget reservation on every level (on the
+    // first target whose provider budget admits it; each attempt moves it to its own target).
+    let mut admitted = 0;
     if route == Route::Messages || route == Route::ChatCompletions {
         let max_tokens = inbound.as_ref().map_or(peeked_max, |i| i.max_tokens);
-        let name = &first.provider.name;
         let model = attempts::target_model(&first, requested);
         // The bound is the body's as the first target gets it (its model, not the client's).
         let renamed = model_span
             .clone()
             .filter(|_| requested != Some(model))
             .map(|span| substitute_model(&scratch.body, span, model));
-        let admitted = renamed.as_deref().unwrap_or(&scratch.body);
-        govern::admit(state, ctx, name, model, admitted, max_tokens).await?;
+        let body = renamed.as_deref().unwrap_or(&scratch.body);
+        admitted = govern::admit_route(state, ctx, &targets, requested, body, max_tokens).await?;
     }
     ctx.enter(Phase::Admitted);
     // A first target on Bedrock: count_tokens answered here (Bedrock has no such endpoint).
@@ -173,6 +174,7 @@ async fn handle(
         model_span,
         metered,
         inbound: inbound.as_ref(),
+        admitted,
     };
     let served = attempts::attempt(state, ctx, &request, &targets, &mut scratch.upstream_head);
     let served = served.await?;
