@@ -118,8 +118,10 @@ pub async fn attempt<'c>(
                 continue;
             }
             BreakerState::HalfOpen => {
-                let until = now + state.health.probe_hold();
-                broadcast(state, probing(target.index, None, until));
+                if !claim_probe(state, target.index, None).await && !last_resort {
+                    note(state, ctx, skipped(target, "probe_in_flight"));
+                    continue;
+                }
             }
             BreakerState::Open | BreakerState::Closed => {}
         }
@@ -176,9 +178,10 @@ pub async fn attempt<'c>(
             let key_index = key.map(|(k, _)| k);
             if let Some(k) = key_index
                 && state.health.key_state(target.index, k, now) == Some(BreakerState::HalfOpen)
+                && !claim_probe(state, target.index, Some(k)).await
             {
-                let until = now + state.health.probe_hold();
-                broadcast(state, probing(target.index, Some(k), until));
+                // Another request (on some shard) probes this key: pick again.
+                continue;
             }
             if previous == Some(target.index) && !rules.backoff.is_zero() {
                 ctx.overhead.excluding(sleep(jittered(rules.backoff))).await;
@@ -534,12 +537,18 @@ fn failed(provider: usize, key: Option<usize>) -> HealthEvent {
     }
 }
 
-fn probing(provider: usize, key: Option<usize>, until: Instant) -> HealthEvent {
-    HealthEvent::Probing {
+/// Claims the one half-open probe of `provider` (or its `key`) from the arbiter shard; either
+/// way the breaker is held open here until the probe's hold ends (the arbiter's broadcast
+/// says the same, but may arrive after its reply).
+async fn claim_probe(state: &ProxyState, provider: usize, key: Option<usize>) -> bool {
+    let until = Instant::now() + state.health.probe_hold();
+    let granted = state.health_bus.claim_probe(provider, key, until).await;
+    state.health.apply(HealthEvent::Probing {
         provider,
         key,
         until,
-    }
+    });
+    granted
 }
 
 /// `base` scaled by a factor in [0.5, 1.5), from the clock's low bits (no RNG needed).
