@@ -28,7 +28,7 @@ use crate::config::{Config, NEVER_RETRY, RoutingConfig, Secret};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::RequestHead;
 use crate::observe::record::AttemptLine;
-use crate::providers::anthropic::request_peek::substitute_model;
+use crate::providers::anthropic::request_peek::{peek_request, substitute_model};
 use crate::providers::{
     Credentials, Provider, ResponseEncoding, Translation, UpstreamRequest, UpstreamTrace,
     provider_for,
@@ -130,9 +130,12 @@ pub async fn attempt<'c>(
             continue;
         };
         if let Some(inbound) = request.inbound
-            && inbound.passthrough() != provider.translates()
+            && inbound
+                .body_for(provider.translates(), request.body)
+                .is_none()
         {
-            // The body was readied for the other dialect (and the response codec with it).
+            // No body was readied for this target's dialect (the flow readies one per dialect
+            // the route has: this cannot happen for a route's own targets).
             note(state, ctx, skipped(target, "dialect_differs"));
             continue;
         }
@@ -358,12 +361,69 @@ fn prepare_body<'b>(
         let translation = provider.translate_request(target.provider, model, prepared)?;
         return Ok((prepared, translation));
     }
-    match &request.model_span {
-        Some(span) if Some(model) != request.requested => {
-            *prepared = substitute_model(request.body, span.clone(), model);
-            Ok((prepared, None))
+    Ok((client_body(request, provider, model, prepared)?, None))
+}
+
+/// The client's body as `provider` takes it, for `model`: an OpenAI-format client's readied for
+/// the provider's dialect, the model substituted in place when it differs (into `prepared`),
+/// else the body as it is (no copy).
+fn client_body<'b>(
+    request: &'b Request<'_>,
+    provider: &dyn Provider,
+    model: &str,
+    prepared: &'b mut Vec<u8>,
+) -> Result<&'b [u8], GatewayError> {
+    let body = dialect_body(request, provider)?;
+    Ok(match body.renamed(model) {
+        Some(renamed) => {
+            *prepared = renamed;
+            prepared
         }
-        _ => Ok((request.body, None)),
+        None => body.bytes,
+    })
+}
+
+/// A body as one dialect takes it, and where its model sits.
+struct DialectBody<'b> {
+    bytes: &'b [u8],
+    model_span: Option<std::ops::Range<usize>>,
+}
+
+impl DialectBody<'_> {
+    /// The body with `model` in place of its own, or None when it already names `model`.
+    fn renamed(&self, model: &str) -> Option<Vec<u8>> {
+        let span = self.model_span.clone()?;
+        (self.bytes.get(span.clone()) != Some(model.as_bytes()))
+            .then(|| substitute_model(self.bytes, span, model))
+    }
+}
+
+/// The client's body in `provider`'s dialect: an OpenAI-format client's as the flow readied it
+/// for that dialect, anyone else's as it came.
+fn dialect_body<'b>(
+    request: &'b Request<'_>,
+    provider: &dyn Provider,
+) -> Result<DialectBody<'b>, GatewayError> {
+    match request.inbound {
+        Some(inbound) if inbound.passthrough() != provider.translates() => {
+            // The other dialect's body: where its model sits is found here (failover only).
+            let bytes = inbound
+                .body_for(provider.translates(), request.body)
+                .ok_or_else(|| {
+                    GatewayError::new(ErrorKind::NoProvider, "no body for this provider's format")
+                })?;
+            let peek = peek_request(bytes).map_err(|_| {
+                GatewayError::new(ErrorKind::Internal, "the readied body is not JSON")
+            })?;
+            Ok(DialectBody {
+                bytes,
+                model_span: peek.model_span,
+            })
+        }
+        _ => Ok(DialectBody {
+            bytes: request.body,
+            model_span: request.model_span.clone(),
+        }),
     }
 }
 
@@ -383,13 +443,8 @@ async fn send(
     // A cloud kind rewrites its own copy of the body (the client's stays for the next attempt).
     let (body, translation, cloud) = match state.clouds.get(target.index) {
         Some(cloud) => {
-            prepared.clear();
-            match &request.model_span {
-                Some(span) if Some(model) != request.requested => {
-                    *prepared = substitute_model(request.body, span.clone(), model);
-                }
-                _ => prepared.extend_from_slice(request.body),
-            }
+            let body = dialect_body(request, attempt.provider)?;
+            *prepared = body.renamed(model).unwrap_or_else(|| body.bytes.to_vec());
             let (route, head, stream) = (request.route, request.head, ctx.stream);
             let call = super::cloud::prepare(
                 cloud,
@@ -435,7 +490,7 @@ async fn send(
         .provider
         .write_request_head(upstream, &upstream_request);
     if let Some(inbound) = request.inbound {
-        inbound.complete_head(upstream);
+        inbound.complete_head(attempt.provider.translates(), upstream);
     }
     let separate_body: &[u8] = if body.len() <= SMALL_BODY_BYTES {
         upstream.extend_from_slice(body);

@@ -114,8 +114,17 @@ async fn handle(
             GatewayError::new(ErrorKind::NoProvider, "this provider kind is not served")
         })?;
         let model = attempts::target_model(&first, requested);
+        let other = openai_in::other_dialect(provider, &targets, requested);
         let body = &mut scratch.body;
-        let inbound = openai_in::prepare(&config, provider, first.provider, model, body, metered)?;
+        let inbound = openai_in::prepare(
+            &config,
+            provider,
+            first.provider,
+            model,
+            body,
+            metered,
+            other,
+        )?;
         // The body changed: where its model sits now.
         let again = peek_request(body).map_err(|e| bad_json(&e))?;
         model_span = again.model_span;
@@ -192,7 +201,7 @@ async fn handle(
     // it, which reads usage and tool calls on the side.
     let messages = route == Route::Messages;
     let codec = match inbound {
-        Some(inbound) => inbound.codec(&exchange.head),
+        Some(inbound) => inbound.codec(served.provider.translates(), &exchange.head),
         None => ClientCodec::Provider((served.provider).response_codec(
             messages,
             &exchange.head,
