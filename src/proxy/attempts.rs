@@ -463,7 +463,9 @@ async fn send(
         }
     };
     upstream.clear();
-    let encoding = if request.metered || request.inbound.is_some() {
+    // A model list gains the configured names: it is read, so it comes unencoded.
+    let encoding = if request.metered || request.inbound.is_some() || request.route == Route::Models
+    {
         ResponseEncoding::Identity
     } else {
         ResponseEncoding::AsClientAsked

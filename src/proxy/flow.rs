@@ -98,7 +98,14 @@ async fn handle(
     let config = state.current_config();
     ctx.config = Some(Arc::clone(&config));
     let requested = peek.as_ref().and_then(|p| p.model.as_deref());
-    let targets = routing::plan(&config, requested)?;
+    let targets = match routing::plan(&config, requested) {
+        // No provider speaks Anthropic's API: its model list comes from the configuration.
+        Err(_) if route == Route::Models => {
+            openai_in::answer_anthropic_models(&config, ctx, &mut scratch.out);
+            return Ok(());
+        }
+        planned => planned?,
+    };
     let first = targets[0];
     ctx.provider = Some(first.index);
     let metered = ctx.key.is_some() || targets.iter().any(|t| !t.provider.budgets.is_empty());
@@ -150,6 +157,12 @@ async fn handle(
         admitted = govern::admit_route(state, ctx, &targets, requested, body, max_tokens).await?;
     }
     ctx.enter(Phase::Admitted);
+    // The Anthropic-shaped model list of a first target that does not speak Anthropic's API
+    // (OpenAI-format and cloud kinds): the configured names, answered here.
+    if route == Route::Models && first.provider.kind != ProviderKind::Anthropic {
+        openai_in::answer_anthropic_models(&config, ctx, &mut scratch.out);
+        return Ok(());
+    }
     // A first target on Bedrock: count_tokens answered here (Bedrock has no such endpoint).
     if route == Route::CountTokens && first.provider.kind == ProviderKind::Bedrock {
         answer_count_tokens(&scratch.body, ctx, &mut scratch.out)?;
@@ -200,9 +213,13 @@ async fn handle(
     // Streaming: relay the response as it arrives through the codec the provider chooses for
     // it, which reads usage and tool calls on the side.
     let messages = route == Route::Messages;
-    let codec = match inbound {
-        Some(inbound) => inbound.codec(served.provider.translates(), &exchange.head),
-        None => ClientCodec::Provider((served.provider).response_codec(
+    let models = (route == Route::Models)
+        .then(|| openai_in::anthropic_models_codec(&config, &exchange.head))
+        .flatten();
+    let codec = match (inbound, models) {
+        (Some(inbound), _) => inbound.codec(served.provider.translates(), &exchange.head),
+        (None, Some(models)) => models,
+        (None, None) => ClientCodec::Provider((served.provider).response_codec(
             messages,
             &exchange.head,
             served.translation,

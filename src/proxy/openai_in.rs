@@ -17,7 +17,8 @@ use crate::http::encode::{
 use crate::http::head::RequestHead;
 use crate::http::response_head::ResponseHead;
 use crate::inbound::openai::{
-    RequestError, ensure_include_usage, gateway_error, openai_models_body, translate_request,
+    RequestError, anthropic_models_body, ensure_include_usage, gateway_error, openai_models_body,
+    translate_request,
 };
 use crate::json::write_u64;
 use crate::providers::anthropic::error_body::error_response;
@@ -78,6 +79,31 @@ pub fn answer_models(config: &Config, ctx: &mut RequestContext, out: &mut Vec<u8
 /// The first target of the other dialect than the first target's, when the route has one:
 /// its provider, configuration and upstream model.
 pub type OtherDialect<'c> = (&'static dyn Provider, &'c ProviderConfig, &'c str);
+
+/// Answers the Anthropic-shaped model list here, for a first target that does not speak
+/// Anthropic's API (it has no list of its own in that shape): the configured names.
+pub fn answer_anthropic_models(config: &Config, ctx: &mut RequestContext, out: &mut Vec<u8>) {
+    let body = anthropic_models_body(configured_models(config), &rfc3339_now());
+    local_response(out, 200, "application/json", &body, !ctx.keep_alive);
+    ctx.status = 200;
+    ctx.enter(Phase::Streaming);
+}
+
+/// The codec for the Anthropic provider's model list (a 200): the list with the configured
+/// names added; None when nothing is configured (the list passes as it came).
+pub fn anthropic_models_codec(config: &Config, response: &ResponseHead) -> Option<ClientCodec> {
+    let names: Vec<String> = configured_models(config).map(str::to_owned).collect();
+    (response.status() == 200 && !names.is_empty())
+        .then(|| ClientCodec::Body(ReplacedBodyCodec::models(names)))
+}
+
+/// Now, in RFC 3339 (the `created_at` of the configured names in Anthropic's list).
+pub fn rfc3339_now() -> String {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    crate::date::format_rfc3339(millis)
+}
 
 /// Readies `body` (already routed, its model substituted) for `provider`: passed as it is to an
 /// OpenAI-format provider (with `stream_options.include_usage` added when `metered`), translated
