@@ -100,7 +100,7 @@ impl Shard {
                 until,
                 reply,
             } => {
-                let granted = super::mesh::arbitrate_probe(&proxy, provider, key, until);
+                let granted = super::mesh::arbitrate_probe(proxy, provider, key, until);
                 let _ = reply.send(granted);
             }
             MeshMsg::Shutdown => self.begin_drain(),
