@@ -483,3 +483,76 @@ fn a_rotated_key_applies_on_sighup_while_a_stream_in_flight_completes() {
     );
     assert!(backup.requests().is_empty());
 }
+
+#[test]
+fn simultaneous_requests_on_both_shards_send_one_half_open_probe() {
+    const CALLS: usize = 16;
+    let failing = Arc::new(AtomicBool::new(true));
+    let gate = Gate::new();
+    let (flag, held) = (Arc::clone(&failing), gate.clone());
+    let primary = MockUpstream::start(move |request| {
+        if flag.load(Ordering::SeqCst) {
+            return error_reply(500, "api_error", &[]);
+        }
+        // The probe is held until every other request has been served.
+        let mut reply = Reply::new().gate(&held);
+        reply.steps.extend(priced_reply(request).steps);
+        reply
+    });
+    let backup = backup_mock();
+    let keys = one_key();
+    let mut setup = default_setup(primary.base_url(), &backup, &keys);
+    setup.routing = "backoff_ms = 0\nbreaker_failures = 2\nbreaker_cooldown_ms = 1000";
+    let run = start(setup);
+    for _ in 0..2 {
+        assert_eq!(call(&run, false).status, 200);
+    }
+    assert_eq!(primary.requests().len(), 2, "the breaker is open");
+    failing.store(false, Ordering::SeqCst);
+    // Wait out the cool-down (not a timing assertion: the breaker is half-open after it).
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let backup_before = backup.requests().len();
+    let barrier = std::sync::Barrier::new(CALLS);
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..CALLS)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    call(&run, false).status
+                })
+            })
+            .collect();
+        // Every request but the probe is served by the backup while the probe is held.
+        let others = wait_for(EVENTUALLY, || {
+            (backup.requests().len() >= backup_before + CALLS - 1).then_some(())
+        });
+        assert!(
+            others.is_some(),
+            "the requests that did not probe went to the backup"
+        );
+        assert_eq!(
+            primary.requests().len(),
+            3,
+            "exactly one half-open probe across both shards"
+        );
+        gate.open();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+    let shards: std::collections::HashSet<String> = run
+        .gateway
+        .access_log()
+        .iter()
+        .filter_map(|l| {
+            l["request_id"]
+                .as_str()?
+                .rsplit('_')
+                .nth(1)
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(shards.len() >= 2, "requests on both shards: {shards:?}");
+    // The probe succeeded: the breaker is closed and the primary serves again.
+    assert_eq!(call(&run, false).status, 200);
+    assert_eq!(primary.requests().len(), 4);
+}

@@ -285,7 +285,8 @@ fn model_lists_in_both_shapes() {
     let bare = gateway.client().get("/v1/models");
     assert_eq!(bare.status, 200);
     assert_eq!(bare.json()["object"], "list");
-    // With anthropic-version: the Anthropic provider's own answer.
+    // With anthropic-version: the Anthropic provider's own answer, plus every model_map key
+    // and literal route name it lacks, once each.
     let anthropic = gateway.client().request(
         "GET",
         "/v1/models",
@@ -293,12 +294,59 @@ fn model_lists_in_both_shapes() {
         b"",
     );
     assert_eq!(anthropic.status, 200);
-    assert!(anthropic.json()["data"].is_array());
-    assert!(
-        anthropic.json().get("object").is_none(),
-        "{}",
-        anthropic.text()
+    let list = anthropic.json();
+    assert!(list.get("object").is_none(), "{}", anthropic.text());
+    assert_eq!(
+        model_ids(&list),
+        [
+            "claude-sonnet-4-5-20250929",
+            "claude-haiku-4-5-20251001",
+            "fast",
+            "sonnet"
+        ]
     );
+    assert_eq!(list["data"][0]["display_name"], "Claude Sonnet 4.5");
+    assert_eq!(list["data"][2]["type"], "model");
+    assert_eq!(list["last_id"], "sonnet");
+    assert_eq!(list["has_more"], false);
+}
+
+fn model_ids(list: &Value) -> Vec<&str> {
+    let data = list["data"].as_array().expect("data");
+    data.iter()
+        .map(|m| m["id"].as_str().unwrap_or(""))
+        .collect()
+}
+
+/// A first target on an OpenAI-format provider has no Anthropic-shaped list: sluice answers
+/// both shapes from the configuration (never a "no provider" error).
+#[test]
+fn model_lists_for_an_openai_format_provider_come_from_the_configuration() {
+    let openai = OpenAiMock::start(Flavor::OpenAi, vec![OpenAiReply::Json(json!({}))]);
+    let toml = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n[[providers]]\nname = \"oa\"\nkind = \"openai\"\nbase_url = \"{}\"\nkeys = [{{ secret = \"sk-oa\" }}]\nmodel_map = {{ \"fast\" = \"gpt-5-mini\", \"gpt-*\" = \"gpt-5\" }}\n\n[[routes]]\nmatch = \"smart\"\ntargets = [\"oa/gpt-5\"]\n\n[[routes]]\nmatch = \"fast\"\ntargets = [\"oa\"]\n",
+        openai.base_url()
+    );
+    let gateway = Gateway::start_config(&toml);
+    let anthropic = gateway.client().request(
+        "GET",
+        "/v1/models",
+        &[("anthropic-version", "2023-06-01")],
+        b"",
+    );
+    assert_eq!(anthropic.status, 200, "{}", anthropic.text());
+    let list = anthropic.json();
+    assert_eq!(model_ids(&list), ["fast", "smart"], "deduplicated");
+    assert_eq!(list["data"][0]["type"], "model");
+    assert!(list["data"][0]["created_at"].is_string());
+    assert_eq!(
+        (&list["first_id"], &list["last_id"]),
+        (&json!("fast"), &json!("smart"))
+    );
+    let openai_shape = gateway.client().get("/openai/v1/models");
+    assert_eq!(openai_shape.status, 200);
+    assert_eq!(model_ids(&openai_shape.json()), ["fast", "smart"]);
+    assert!(openai.requests().is_empty(), "answered by sluice");
 }
 
 /// The same request to an OpenAI-format provider passes byte for byte, and its usage is read.

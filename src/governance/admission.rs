@@ -8,7 +8,7 @@ use super::counters::window_ms;
 use super::entity::{EntityId, Level};
 use super::input_bound::RequestBound;
 use super::messages::{BudgetKey, Outbound, ShareOf};
-use super::pricing::{UNKNOWN_MAX_OUTPUT_TOKENS, worst_case_pico};
+use super::pricing::{Price, UNKNOWN_MAX_OUTPUT_TOKENS, worst_case_pico};
 use super::registry::Entity;
 use super::rejection::{AuthFailure, BUDGET_BUSY_RETRY_SECS, BusyLimit, RateKind, Rejection};
 use super::reservation::{Held, Reservation};
@@ -25,7 +25,7 @@ pub const SHARE_LOW_WATER_FACTOR: u64 = 2;
 pub const SHARE_ASK_FACTOR: u64 = 4;
 
 /// The four levels in the order they are checked, with their index in a delta.
-const LEVELS: [Level; 4] = [Level::Key, Level::Team, Level::Customer, Level::Provider];
+pub(super) const LEVELS: [Level; 4] = [Level::Key, Level::Team, Level::Customer, Level::Provider];
 
 impl Governor {
     /// Admits a request for `model` on provider entry `provider` (its configured name) under
@@ -126,38 +126,8 @@ impl Governor {
             return Err(Rejection::BackendUnavailable);
         }
         let strict = *mode == BudgetMode::Strict;
-        let worst_case = Usage {
-            input_tokens: bound.input_tokens,
-            output_tokens: bound
-                .max_tokens
-                .or(entry.price.and_then(|p| p.max_output_tokens))
-                .unwrap_or(UNKNOWN_MAX_OUTPUT_TOKENS),
-            ..Usage::default()
-        };
-        let (reserve, reserve_tokens) = match (&entry.price, strict) {
-            (Some(price), true) => {
-                let output = bound
-                    .max_tokens
-                    .or(price.max_output_tokens)
-                    .unwrap_or(UNKNOWN_MAX_OUTPUT_TOKENS);
-                (
-                    worst_case_pico(
-                        price,
-                        bound.input_tokens,
-                        output,
-                        bound.one_hour_cache_write,
-                    ),
-                    bound.input_tokens.saturating_add(output),
-                )
-            }
-            _ => (0, 0),
-        };
-        let need = Need {
-            pico: reserve,
-            tokens: reserve_tokens,
-            strict,
-            sharing_shard: (strict && (self.shards > 1 || backend.pooled)).then_some(self.shard),
-        };
+        let (worst_case, need) = self.size(entry.price.as_ref(), bound, strict, backend.pooled);
+        let (reserve, reserve_tokens) = (need.pico, need.tokens);
 
         // A share shortfall on one level does not stop the others being checked: every short
         // share is asked for at once, so one wait covers them all.
@@ -192,7 +162,51 @@ impl Governor {
             entry.price,
             now_ms,
         )
-        .with_worst_case(worst_case))
+        .with_worst_case(worst_case)
+        .with_bound(*bound))
+    }
+}
+
+impl Governor {
+    /// The worst-case usage of a request with `bound` at `price`, and what it needs on every
+    /// level (strict mode: its worst-case cost and tokens; soft mode: nothing).
+    pub(super) fn size(
+        &self,
+        price: Option<&Price>,
+        bound: &RequestBound,
+        strict: bool,
+        pooled: bool,
+    ) -> (Usage, Need) {
+        let output = bound
+            .max_tokens
+            .or(price.and_then(|p| p.max_output_tokens))
+            .unwrap_or(UNKNOWN_MAX_OUTPUT_TOKENS);
+        let worst_case = Usage {
+            input_tokens: bound.input_tokens,
+            output_tokens: output,
+            ..Usage::default()
+        };
+        let (pico, tokens) = match (price, strict) {
+            (Some(price), true) => (
+                worst_case_pico(
+                    price,
+                    bound.input_tokens,
+                    output,
+                    bound.one_hour_cache_write,
+                ),
+                bound.input_tokens.saturating_add(output),
+            ),
+            _ => (0, 0),
+        };
+        let need = Need {
+            pico,
+            tokens,
+            strict,
+            // With the Redis backend the share comes from the instance's broker.
+            sharing_shard: (strict && (self.shards > 1 || pooled)).then_some(self.shard),
+            counted: false,
+        };
+        (worst_case, need)
     }
 }
 
@@ -209,20 +223,23 @@ impl State {
 }
 
 /// What one request needs on every level it touches.
-struct Need {
+pub(super) struct Need {
     /// Strict mode: the money reserved (pico-dollars), its worst case.
-    pico: u64,
+    pub(super) pico: u64,
     /// Strict mode: the tokens reserved against token limits, its worst case.
-    tokens: u64,
-    strict: bool,
+    pub(super) tokens: u64,
+    pub(super) strict: bool,
     /// Strict mode with several shards: this shard (shares are in use).
-    sharing_shard: Option<usize>,
+    pub(super) sharing_shard: Option<usize>,
+    /// The request is already counted on this level (a reservation moved to another target,
+    /// governance/retarget.rs): its request limits are not checked or counted again.
+    pub(super) counted: bool,
 }
 
 /// One level's rate limits and budgets: refuses if any of them has no room for `need`. A share
 /// this shard is short of is asked for and noted in `busy` (the first one), and checking goes
 /// on.
-fn check(
+pub(super) fn check(
     entity: &mut Entity,
     level: Level,
     now_ms: u64,
@@ -241,11 +258,13 @@ fn check(
             0
         };
         let exhausted = match (limit.spec.requests, limit.spec.tokens) {
-            (Some(max), _) if limit.requests.total().saturating_add(1) > max => Some((
-                RateKind::Requests,
-                max,
-                limit.requests.relief_at_ms(now_ms, max - 1),
-            )),
+            (Some(max), _) if !need.counted && limit.requests.total().saturating_add(1) > max => {
+                Some((
+                    RateKind::Requests,
+                    max,
+                    limit.requests.relief_at_ms(now_ms, max - 1),
+                ))
+            }
             (_, Some(max))
                 if limit.tokens.total() >= max
                     || limit.tokens.total().saturating_add(committed_tokens) > max =>
@@ -283,7 +302,7 @@ fn check(
                 });
             }
         };
-        if limit.spec.requests.is_some() {
+        if limit.spec.requests.is_some() && !need.counted {
             let used = limit.own_requests.total().saturating_add(1);
             if used > limit.request_share {
                 let wanted = (used - limit.request_share).saturating_add(SHARE_LOW_WATER_FACTOR);
@@ -380,19 +399,23 @@ fn check(
 /// Counts an admitted request on one level: its reservations, its request on every limit, and
 /// (strict mode with several shards) an early ask for more share when what is left of this
 /// shard's runs low.
-fn hold(entity: &mut Entity, now_ms: u64, need: &Need, outbox: &mut Vec<Outbound>) {
+pub(super) fn hold(entity: &mut Entity, now_ms: u64, need: &Need, outbox: &mut Vec<Outbound>) {
     entity.reserved_pico = entity.reserved_pico.saturating_add(need.pico);
     entity.reserved_tokens = entity.reserved_tokens.saturating_add(need.tokens);
-    entity.in_flight = entity.in_flight.saturating_add(1);
     let (id, reserved, reserved_tokens) = (entity.id, entity.reserved_pico, entity.reserved_tokens);
+    if !need.counted {
+        entity.in_flight = entity.in_flight.saturating_add(1);
+    }
     for limit in &mut entity.limits {
-        limit.requests.add(now_ms, 1);
-        limit.own_requests.add(now_ms, 1);
+        if !need.counted {
+            limit.requests.add(now_ms, 1);
+            limit.own_requests.add(now_ms, 1);
+        }
         let Some(shard) = need.sharing_shard else {
             continue;
         };
         let window_ms = window_ms(&limit.spec);
-        if limit.spec.requests.is_some() {
+        if limit.spec.requests.is_some() && !need.counted {
             let free = limit
                 .request_share
                 .saturating_sub(limit.own_requests.total());

@@ -37,6 +37,7 @@ pub mod pricing;
 mod registry;
 pub mod rejection;
 mod reservation;
+mod retarget;
 mod shares;
 pub mod sliding;
 mod state;
@@ -60,6 +61,8 @@ mod tests_ledger;
 mod tests_pricing;
 #[cfg(test)]
 mod tests_rate_shares;
+#[cfg(test)]
+mod tests_retarget;
 #[cfg(test)]
 mod tests_shards;
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use std::rc::Rc;
 
 use super::entity::EntityId;
+use super::input_bound::RequestBound;
 use super::messages::{GovMsg, Outbound, Route, SpendDelta};
 use super::pricing::{Price, cost_pico};
 use super::state::{Governor, State};
@@ -36,17 +37,19 @@ pub struct Held {
 
 /// An admitted request's hold on its levels' budgets and limits.
 pub struct Reservation {
-    governor: Rc<Governor>,
-    generation: u32,
-    slots: [Option<u32>; 4],
-    ids: [Option<EntityId>; 4],
-    held: Held,
-    price: Option<Price>,
+    pub(super) governor: Rc<Governor>,
+    pub(super) generation: u32,
+    pub(super) slots: [Option<u32>; 4],
+    pub(super) ids: [Option<EntityId>; 4],
+    pub(super) held: Held,
+    pub(super) price: Option<Price>,
     admitted_at_ms: u64,
     open: bool,
     /// The request's worst-case usage (input bound, output cap): charged when the response's
     /// usage cannot be read.
-    worst_case: Usage,
+    pub(super) worst_case: Usage,
+    /// What the request was admitted with (a move to another target re-sizes it).
+    pub(super) bound: RequestBound,
 }
 
 impl Reservation {
@@ -69,7 +72,14 @@ impl Reservation {
             admitted_at_ms,
             open: true,
             worst_case: Usage::default(),
+            bound: RequestBound::default(),
         }
+    }
+
+    /// Keeps the bound the request was admitted with, for a move to another target.
+    pub(super) fn with_bound(mut self, bound: RequestBound) -> Reservation {
+        self.bound = bound;
+        self
     }
 
     /// Sets the worst-case usage [`settle_unread`](Self::settle_unread) charges.

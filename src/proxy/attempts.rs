@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use super::attempt_metrics::outcome_label;
 use super::cloud;
 use super::context::{AttemptOutcome, AttemptRecord, RequestContext};
+use super::govern;
 use super::openai_in::Inbound;
 use super::outcome;
 use super::phase_clock::Boundary;
@@ -31,7 +32,7 @@ use crate::config::{Config, NEVER_RETRY, RoutingConfig, Secret};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::RequestHead;
 use crate::observe::record::AttemptLine;
-use crate::providers::anthropic::request_peek::substitute_model;
+use crate::providers::anthropic::request_peek::{peek_request, substitute_model};
 use crate::providers::{
     Credentials, Provider, ResponseEncoding, Translation, UpstreamRequest, UpstreamTrace,
     provider_for,
@@ -58,6 +59,8 @@ pub struct Request<'a> {
     /// An OpenAI-format client's request, its body readied for one dialect (proxy/openai_in.rs):
     /// only targets of that dialect are tried, and the response is answered in OpenAI's format.
     pub inbound: Option<&'a Inbound>,
+    /// The position in the targets of the one the reservation was admitted for.
+    pub admitted: usize,
 }
 
 /// The attempt that will be relayed: its response head and connection, and who served it.
@@ -103,6 +106,11 @@ pub async fn attempt<'c>(
     // The body as one attempt's provider gets it, when it differs from the client's (which
     // stays untouched for the next attempt).
     let mut prepared = Vec::new();
+    // The target (provider, model) the reservation holds, and a refusal to move it.
+    let mut reserved_for = targets
+        .get(request.admitted)
+        .map(|t| (t.index, target_model(t, request.requested)));
+    let mut refused = None;
     'targets: for (i, target) in targets.iter().enumerate() {
         let now = Instant::now();
         // Health decides among alternatives; with none left and nothing tried yet, the last
@@ -114,8 +122,10 @@ pub async fn attempt<'c>(
                 continue;
             }
             BreakerState::HalfOpen => {
-                let until = now + state.health.probe_hold();
-                broadcast(state, probing(target.index, None, until));
+                if !claim_probe(state, target.index, None).await && !last_resort {
+                    note(state, ctx, skipped(target, "probe_in_flight"));
+                    continue;
+                }
             }
             BreakerState::Open | BreakerState::Closed => {}
         }
@@ -124,9 +134,12 @@ pub async fn attempt<'c>(
             continue;
         };
         if let Some(inbound) = request.inbound
-            && inbound.passthrough() != provider.translates()
+            && inbound
+                .body_for(provider.translates(), request.body)
+                .is_none()
         {
-            // The body was readied for the other dialect (and the response codec with it).
+            // No body was readied for this target's dialect (the flow readies one per dialect
+            // the route has: this cannot happen for a route's own targets).
             note(state, ctx, skipped(target, "dialect_differs"));
             continue;
         }
@@ -144,6 +157,23 @@ pub async fn attempt<'c>(
             {
                 break 'targets;
             }
+            let model = target_model(target, request.requested);
+            if reserved_for != Some((target.index, model)) {
+                // The provider's budget is reserved as the attempt starts; the price moves.
+                let name = &target.provider.name;
+                if let Err(rejection) = govern::retarget(state, ctx, name, model).await {
+                    let why = if govern::on_provider_level(&rejection) {
+                        "provider_budget"
+                    } else {
+                        rejection.reason()
+                    };
+                    note(state, ctx, skipped(target, why));
+                    failed_on = Some((target.index, why));
+                    refused = Some(rejection);
+                    continue 'targets;
+                }
+                reserved_for = Some((target.index, model));
+            }
             let now = Instant::now();
             let key = match pick_key(state, target, now, last_resort && made == 0) {
                 Ok(key) => key,
@@ -155,9 +185,10 @@ pub async fn attempt<'c>(
             let key_index = key.map(|(k, _)| k);
             if let Some(k) = key_index
                 && state.health.key_state(target.index, k, now) == Some(BreakerState::HalfOpen)
+                && !claim_probe(state, target.index, Some(k)).await
             {
-                let until = now + state.health.probe_hold();
-                broadcast(state, probing(target.index, Some(k), until));
+                // Another request (on some shard) probes this key: pick again.
+                continue;
             }
             if previous == Some(target.index) && !rules.backoff.is_zero() {
                 ctx.clock.cross(Boundary::Backoff);
@@ -269,13 +300,15 @@ pub async fn attempt<'c>(
             }
         }
     }
-    match last {
-        Some(Failure::Response(served)) => {
+    match (last, refused) {
+        (Some(Failure::Response(served)), _) => {
             ctx.provider = Some(served.target.index);
             Ok(*served)
         }
-        Some(Failure::Error(e)) => Err(e),
-        None => Err(GatewayError::new(
+        (Some(Failure::Error(e)), _) => Err(e),
+        // No target could take the request within its budgets: the last refusal.
+        (None, Some(rejection)) => Err(govern::refused(ctx, &rejection)),
+        (None, None) => Err(GatewayError::new(
             ErrorKind::UpstreamUnreachable,
             "no provider for this model is available now (breakers open or keys cooling down)",
         )),
@@ -357,12 +390,69 @@ fn prepare_body<'b>(
         let translation = provider.translate_request(target.provider, model, prepared)?;
         return Ok((prepared, translation));
     }
-    match &request.model_span {
-        Some(span) if Some(model) != request.requested => {
-            *prepared = substitute_model(request.body, span.clone(), model);
-            Ok((prepared, None))
+    Ok((client_body(request, provider, model, prepared)?, None))
+}
+
+/// The client's body as `provider` takes it, for `model`: an OpenAI-format client's readied for
+/// the provider's dialect, the model substituted in place when it differs (into `prepared`),
+/// else the body as it is (no copy).
+fn client_body<'b>(
+    request: &'b Request<'_>,
+    provider: &dyn Provider,
+    model: &str,
+    prepared: &'b mut Vec<u8>,
+) -> Result<&'b [u8], GatewayError> {
+    let body = dialect_body(request, provider)?;
+    Ok(match body.renamed(model) {
+        Some(renamed) => {
+            *prepared = renamed;
+            prepared
         }
-        _ => Ok((request.body, None)),
+        None => body.bytes,
+    })
+}
+
+/// A body as one dialect takes it, and where its model sits.
+struct DialectBody<'b> {
+    bytes: &'b [u8],
+    model_span: Option<std::ops::Range<usize>>,
+}
+
+impl DialectBody<'_> {
+    /// The body with `model` in place of its own, or None when it already names `model`.
+    fn renamed(&self, model: &str) -> Option<Vec<u8>> {
+        let span = self.model_span.clone()?;
+        (self.bytes.get(span.clone()) != Some(model.as_bytes()))
+            .then(|| substitute_model(self.bytes, span, model))
+    }
+}
+
+/// The client's body in `provider`'s dialect: an OpenAI-format client's as the flow readied it
+/// for that dialect, anyone else's as it came.
+fn dialect_body<'b>(
+    request: &'b Request<'_>,
+    provider: &dyn Provider,
+) -> Result<DialectBody<'b>, GatewayError> {
+    match request.inbound {
+        Some(inbound) if inbound.passthrough() != provider.translates() => {
+            // The other dialect's body: where its model sits is found here (failover only).
+            let bytes = inbound
+                .body_for(provider.translates(), request.body)
+                .ok_or_else(|| {
+                    GatewayError::new(ErrorKind::NoProvider, "no body for this provider's format")
+                })?;
+            let peek = peek_request(bytes).map_err(|_| {
+                GatewayError::new(ErrorKind::Internal, "the readied body is not JSON")
+            })?;
+            Ok(DialectBody {
+                bytes,
+                model_span: peek.model_span,
+            })
+        }
+        _ => Ok(DialectBody {
+            bytes: request.body,
+            model_span: request.model_span.clone(),
+        }),
     }
 }
 
@@ -382,13 +472,8 @@ async fn send(
     // A cloud kind rewrites its own copy of the body (the client's stays for the next attempt).
     let (body, translation, cloud) = match state.clouds.get(&target.provider.name) {
         Some(cloud) => {
-            prepared.clear();
-            match &request.model_span {
-                Some(span) if Some(model) != request.requested => {
-                    *prepared = substitute_model(request.body, span.clone(), model);
-                }
-                _ => prepared.extend_from_slice(request.body),
-            }
+            let body = dialect_body(request, attempt.provider)?;
+            *prepared = body.renamed(model).unwrap_or_else(|| body.bytes.to_vec());
             let (route, head, stream) = (request.route, request.head, ctx.stream);
             let call = super::cloud::prepare(
                 &cloud,
@@ -409,8 +494,10 @@ async fn send(
     };
     upstream.clear();
     // Metered or not, a Messages response is read for the log and metrics (tokens, tool
-    // calls): ask for identity whenever the codec observes it.
-    let observed = request.route == Route::Messages || request.inbound.is_some();
+    // calls), and a model list gains the configured names: ask for identity whenever the
+    // codec reads the body.
+    let observed =
+        matches!(request.route, Route::Messages | Route::Models) || request.inbound.is_some();
     let encoding = if request.metered || observed {
         ResponseEncoding::Identity
     } else {
@@ -438,7 +525,7 @@ async fn send(
         .provider
         .write_request_head(upstream, &upstream_request);
     if let Some(inbound) = request.inbound {
-        inbound.complete_head(upstream);
+        inbound.complete_head(attempt.provider.translates(), upstream);
     }
     let separate_body: &[u8] = if body.len() <= SMALL_BODY_BYTES {
         upstream.extend_from_slice(body);
@@ -551,12 +638,18 @@ fn failed(provider: usize, key: Option<usize>) -> HealthEvent {
     }
 }
 
-fn probing(provider: usize, key: Option<usize>, until: Instant) -> HealthEvent {
-    HealthEvent::Probing {
+/// Claims the one half-open probe of `provider` (or its `key`) from the arbiter shard; either
+/// way the breaker is held open here until the probe's hold ends (the arbiter's broadcast
+/// says the same, but may arrive after its reply).
+async fn claim_probe(state: &ProxyState, provider: usize, key: Option<usize>) -> bool {
+    let until = Instant::now() + state.health.probe_hold();
+    let granted = state.health_bus.claim_probe(provider, key, until).await;
+    state.health.apply(HealthEvent::Probing {
         provider,
         key,
         until,
-    }
+    });
+    granted
 }
 
 /// `base` scaled by a factor in [0.5, 1.5), from the clock's low bits (no RNG needed).

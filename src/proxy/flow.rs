@@ -104,7 +104,14 @@ async fn handle(
     let config = state.current_config();
     ctx.config = Some(Arc::clone(&config));
     let requested = peek.as_ref().and_then(|p| p.model.as_deref());
-    let targets = routing::plan(&config, requested)?;
+    let targets = match routing::plan(&config, requested) {
+        // No provider speaks Anthropic's API: its model list comes from the configuration.
+        Err(_) if route == Route::Models => {
+            openai_in::answer_anthropic_models(&config, ctx, &mut scratch.out);
+            return Ok(());
+        }
+        planned => planned?,
+    };
     let first = targets[0];
     ctx.provider = Some(first.index);
     let metered = ctx.key.is_some() || targets.iter().any(|t| !t.provider.budgets.is_empty());
@@ -120,8 +127,17 @@ async fn handle(
             GatewayError::new(ErrorKind::NoProvider, "this provider kind is not served")
         })?;
         let model = attempts::target_model(&first, requested);
+        let other = openai_in::other_dialect(provider, &targets, requested);
         let body = &mut scratch.body;
-        let inbound = openai_in::prepare(&config, provider, first.provider, model, body, metered)?;
+        let inbound = openai_in::prepare(
+            &config,
+            provider,
+            first.provider,
+            model,
+            body,
+            metered,
+            other,
+        )?;
         // The body changed: where its model sits now.
         let again = peek_request(body).map_err(|e| bad_json(&e))?;
         model_span = again.model_span;
@@ -132,20 +148,27 @@ async fn handle(
         None
     };
 
-    // Admitted: allow-lists, rate limits and a budget reservation on every level.
+    // Admitted: allow-lists, rate limits and a budget reservation on every level (on the
+    // first target whose provider budget admits it; each attempt moves it to its own target).
+    let mut admitted = 0;
     if route == Route::Messages || route == Route::ChatCompletions {
         let max_tokens = inbound.as_ref().map_or(peeked_max, |i| i.max_tokens);
-        let name = &first.provider.name;
         let model = attempts::target_model(&first, requested);
         // The bound is the body's as the first target gets it (its model, not the client's).
         let renamed = model_span
             .clone()
             .filter(|_| requested != Some(model))
             .map(|span| substitute_model(&scratch.body, span, model));
-        let admitted = renamed.as_deref().unwrap_or(&scratch.body);
-        govern::admit(state, ctx, name, model, admitted, max_tokens).await?;
+        let body = renamed.as_deref().unwrap_or(&scratch.body);
+        admitted = govern::admit_route(state, ctx, &targets, requested, body, max_tokens).await?;
     }
     ctx.enter(Phase::Admitted);
+    // The Anthropic-shaped model list of a first target that does not speak Anthropic's API
+    // (OpenAI-format and cloud kinds): the configured names, answered here.
+    if route == Route::Models && first.provider.kind != ProviderKind::Anthropic {
+        openai_in::answer_anthropic_models(&config, ctx, &mut scratch.out);
+        return Ok(());
+    }
     // A first target on Bedrock: count_tokens answered here (Bedrock has no such endpoint).
     if route == Route::CountTokens && first.provider.kind == ProviderKind::Bedrock {
         answer_count_tokens(&scratch.body, ctx, &mut scratch.out)?;
@@ -179,6 +202,7 @@ async fn handle(
         model_span,
         metered,
         inbound: inbound.as_ref(),
+        admitted,
     };
     let served = attempts::attempt(state, ctx, &request, &targets, &mut scratch.upstream_head);
     let served = served.await?;
@@ -195,9 +219,13 @@ async fn handle(
     // Streaming: relay the response as it arrives through the codec the provider chooses for
     // it, which reads usage and tool calls on the side.
     let messages = route == Route::Messages;
-    let codec = match inbound {
-        Some(inbound) => inbound.codec(&exchange.head),
-        None => ClientCodec::Provider((served.provider).response_codec(
+    let models = (route == Route::Models)
+        .then(|| openai_in::anthropic_models_codec(&config, &exchange.head))
+        .flatten();
+    let codec = match (inbound, models) {
+        (Some(inbound), _) => inbound.codec(served.provider.translates(), &exchange.head),
+        (None, Some(models)) => models,
+        (None, None) => ClientCodec::Provider((served.provider).response_codec(
             messages,
             &exchange.head,
             served.translation,

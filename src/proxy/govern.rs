@@ -5,14 +5,16 @@
 
 use std::time::{Duration, Instant};
 
+use super::attempts::target_model;
 use super::auth_throttle::AUTH_THROTTLED;
 use super::context::{RequestContext, Settlement};
 use super::phase_clock::Boundary;
 use super::state::ProxyState;
 use crate::error::GatewayError;
 use crate::governance::rejection::AuthFailure;
-use crate::governance::{Rejection, SHARE_REQUEST_INTERVAL_MS, Usage, request_bound};
+use crate::governance::{Level, Rejection, SHARE_REQUEST_INTERVAL_MS, Usage, request_bound};
 use crate::http::head::RequestHead;
+use crate::routing::Target;
 use crate::runtime::io::time::deadline;
 
 /// Finds the request's virtual key. Drains the governance inbox first, so a key revoked or
@@ -68,29 +70,104 @@ pub const SHARE_WAIT: Duration = Duration::from_millis(200);
 /// asked for at most once per interval, so an ask that was throttled must be repeated.
 pub const SHARE_RETRY: Duration = Duration::from_millis(SHARE_REQUEST_INTERVAL_MS);
 
-/// Admits a request for `model` on `provider` and keeps the reservation in `ctx` until the
-/// response ends. Drains the inbox first: every settlement broadcast before now is counted.
-/// When this shard's strict-mode share of a budget is short, it asks the other shards and
-/// waits up to [`SHARE_WAIT`] for their grant (woken by each governance message applied on this
-/// shard, not by polling) before answering 429.
-pub async fn admit(
+/// Admits a request routed to `targets` (in failover order) and keeps the reservation in `ctx`
+/// until the response ends (429 or 402 when a level refuses), on the first target whose
+/// provider level admits it: a target whose provider budget or limit refuses is passed over (the attempts
+/// skip it too), and the refusal is answered only when no target can take the request.
+/// Returns the position of the target the reservation holds.
+pub async fn admit_route(
+    state: &ProxyState,
+    ctx: &mut RequestContext,
+    targets: &[Target<'_>],
+    requested: Option<&str>,
+    body: &[u8],
+    max_tokens: Option<u64>,
+) -> Result<usize, GatewayError> {
+    let bound = request_bound(body, max_tokens);
+    let key = ctx.key;
+    let mut last = None;
+    for (position, target) in targets.iter().enumerate() {
+        let (provider, model) = (&target.provider.name, target_model(target, requested));
+        let admit = || state.gov.admit_bounded(key, provider, model, &bound);
+        match waiting_for_share(state, ctx, admit).await {
+            Ok(reservation) => {
+                ctx.reservation = Some(reservation);
+                return Ok(position);
+            }
+            Err(rejection) if on_provider_level(&rejection) => last = Some(rejection),
+            Err(rejection) => return Err(refused(ctx, &rejection)),
+        }
+    }
+    match last {
+        Some(rejection) => Err(refused(ctx, &rejection)),
+        None => Err(GatewayError::new(
+            crate::error::ErrorKind::NoProvider,
+            "no target for this model",
+        )),
+    }
+}
+
+/// Moves the request's reservation to `model` on `provider` before an attempt there (see
+/// `Governor::retarget`); without a reservation there is nothing to move.
+pub async fn retarget(
     state: &ProxyState,
     ctx: &mut RequestContext,
     provider: &str,
     model: &str,
-    body: &[u8],
-    max_tokens: Option<u64>,
-) -> Result<(), GatewayError> {
+) -> Result<(), Rejection> {
+    let Some(mut reservation) = ctx.reservation.take() else {
+        return Ok(());
+    };
+    let moved = waiting_for_share(state, ctx, || {
+        state.gov.retarget(&mut reservation, provider, model)
+    })
+    .await;
+    ctx.reservation = Some(reservation);
+    moved
+}
+
+/// Whether `rejection` is a provider entry's (its budget or rate limit): another target, on
+/// another provider, may still take the request.
+pub fn on_provider_level(rejection: &Rejection) -> bool {
+    matches!(
+        rejection,
+        Rejection::RateLimited {
+            level: Level::Provider,
+            ..
+        } | Rejection::BudgetBusy {
+            level: Level::Provider,
+            ..
+        } | Rejection::BudgetExceeded {
+            level: Level::Provider,
+            ..
+        }
+    )
+}
+
+/// The error a refused admission answers, noting why in `ctx`.
+pub fn refused(ctx: &mut RequestContext, rejection: &Rejection) -> GatewayError {
+    ctx.rejection = Some(rejection.reason());
+    GatewayError::from(rejection)
+}
+
+/// Runs `decide` (an admission) until it is no longer short of strict-mode share: when this
+/// shard's share of a budget is short, it asks the other shards and waits up to [`SHARE_WAIT`]
+/// for their grant (woken by each governance message applied on this shard, not by polling).
+/// Drains the inbox before each try: every settlement broadcast before now is counted.
+async fn waiting_for_share<T>(
+    state: &ProxyState,
+    ctx: &mut RequestContext,
+    mut decide: impl FnMut() -> Result<T, Rejection>,
+) -> Result<T, Rejection> {
     let give_up_at = Instant::now() + SHARE_WAIT;
-    let bound = request_bound(body, max_tokens);
-    let admitted = loop {
+    loop {
         // Taken before looking, so a grant applied in between still wakes this admission.
         let grant = state.gov_events.notified();
         state.gov_link.sync(&state.gov);
-        let admitted = state.gov.admit_bounded(ctx.key, provider, model, &bound);
+        let decided = decide();
         state.gov_link.flush(&state.gov);
         let now = Instant::now();
-        match admitted {
+        match decided {
             Err(Rejection::BudgetBusy { .. }) if now < give_up_at => {
                 // Woken by the next governance message applied here; at the latest after one
                 // share-request interval, so a request whose ask was throttled asks again.
@@ -99,17 +176,7 @@ pub async fn admit(
                 deadline(wait, grant).await;
                 ctx.clock.cross(Boundary::GrantWaitOver);
             }
-            other => break other,
-        }
-    };
-    match admitted {
-        Ok(reservation) => {
-            ctx.reservation = Some(reservation);
-            Ok(())
-        }
-        Err(rejection) => {
-            ctx.rejection = Some(rejection.reason());
-            Err(GatewayError::from(&rejection))
+            other => return other,
         }
     }
 }

@@ -5,8 +5,8 @@
 use crate::governance::Usage;
 use crate::inbound::openai::error::write_error_body;
 use crate::inbound::openai::{
-    AnthropicUsage, ChunkStream, StreamOutcome, gateway_error, openai_type_and_code,
-    translate_response, upstream_error,
+    AnthropicUsage, ChunkStream, StreamOutcome, gateway_error, merge_anthropic_models,
+    openai_type_and_code, translate_response, upstream_error,
 };
 use crate::observe::summary::ResponseSummary;
 use crate::providers::anthropic::codec::MAX_OBSERVED_JSON_BYTES;
@@ -135,12 +135,16 @@ enum Replace {
     Completion { created: u64 },
     /// An Anthropic (or any) error body of this status → OpenAI's error shape.
     Error(u16),
+    /// The Anthropic provider's model list → the same with the configured names it lacks.
+    Models,
 }
 
 /// A whole body collected and replaced by its OpenAI form once the upstream's ended.
 pub struct ReplacedBodyCodec {
     replace: Replace,
     model: String,
+    /// [`Replace::Models`]: the names to add.
+    names: Vec<String>,
     body: Vec<u8>,
     status: Option<u16>,
     summary: Option<ResponseSummary>,
@@ -157,10 +161,18 @@ impl ReplacedBodyCodec {
         Self::new(Replace::Error(status), "")
     }
 
+    /// The Anthropic provider's model list, with `names` (the configured ones) added.
+    pub fn models(names: Vec<String>) -> Self {
+        let mut codec = Self::new(Replace::Models, "");
+        codec.names = names;
+        codec
+    }
+
     fn new(replace: Replace, model: &str) -> Self {
         ReplacedBodyCodec {
             replace,
             model: model.to_owned(),
+            names: Vec::new(),
             body: Vec::new(),
             status: None,
             summary: None,
@@ -173,6 +185,12 @@ impl ReplacedBodyCodec {
                 let e = upstream_error(status, &self.body);
                 self.status = Some(e.status);
                 e.body
+            }
+            Replace::Models => {
+                self.status = Some(200);
+                let names = self.names.iter().map(String::as_str);
+                merge_anthropic_models(&self.body, names, &super::openai_in::rfc3339_now())
+                    .unwrap_or_else(|| std::mem::take(&mut self.body))
             }
             Replace::Completion { created } => {
                 self.summary = summarize_message_json(&self.body);

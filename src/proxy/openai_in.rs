@@ -17,12 +17,13 @@ use crate::http::encode::{
 use crate::http::head::RequestHead;
 use crate::http::response_head::ResponseHead;
 use crate::inbound::openai::{
-    RequestError, ensure_include_usage, gateway_error, openai_models_body, translate_request,
+    RequestError, anthropic_models_body, ensure_include_usage, gateway_error, openai_models_body,
+    translate_request,
 };
 use crate::json::write_u64;
-use crate::providers::Provider;
 use crate::providers::anthropic::error_body::error_response;
-use crate::routing::Route;
+use crate::providers::{Provider, provider_for};
+use crate::routing::{Route, Target};
 
 /// The Anthropic API version sent upstream for a translated request (the OpenAI SDKs send none).
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -41,6 +42,8 @@ pub struct Inbound {
     created: u64,
     /// The `max_tokens` the upstream will see (None: the client's body decides).
     pub max_tokens: Option<u64>,
+    /// The body readied for the other dialect, when the route has targets of both.
+    other: Option<Vec<u8>>,
 }
 
 /// `GET /v1/models` without `anthropic-version` is the OpenAI SDKs' list.
@@ -73,10 +76,77 @@ pub fn answer_models(config: &Config, ctx: &mut RequestContext, out: &mut Vec<u8
     ctx.enter(Phase::Streaming);
 }
 
+/// The first target of the other dialect than the first target's, when the route has one:
+/// its provider, configuration and upstream model.
+pub type OtherDialect<'c> = (&'static dyn Provider, &'c ProviderConfig, &'c str);
+
+/// Answers the Anthropic-shaped model list here, for a first target that does not speak
+/// Anthropic's API (it has no list of its own in that shape): the configured names.
+pub fn answer_anthropic_models(config: &Config, ctx: &mut RequestContext, out: &mut Vec<u8>) {
+    let body = anthropic_models_body(configured_models(config), &rfc3339_now());
+    local_response(out, 200, "application/json", &body, !ctx.keep_alive);
+    ctx.status = 200;
+    ctx.enter(Phase::Streaming);
+}
+
+/// The codec for the Anthropic provider's model list (a 200): the list with the configured
+/// names added; None when nothing is configured (the list passes as it came).
+pub fn anthropic_models_codec(config: &Config, response: &ResponseHead) -> Option<ClientCodec> {
+    let names: Vec<String> = configured_models(config).map(str::to_owned).collect();
+    (response.status() == 200 && !names.is_empty())
+        .then(|| ClientCodec::Body(ReplacedBodyCodec::models(names)))
+}
+
+/// Now, in RFC 3339 (the `created_at` of the configured names in Anthropic's list).
+pub fn rfc3339_now() -> String {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    crate::date::format_rfc3339(millis)
+}
+
 /// Readies `body` (already routed, its model substituted) for `provider`: passed as it is to an
 /// OpenAI-format provider (with `stream_options.include_usage` added when `metered`), translated
-/// into an Anthropic Messages body for `upstream_model` otherwise.
+/// into an Anthropic Messages body for `upstream_model` otherwise. When the route also has
+/// targets of the other dialect (`other`), the body is readied for that one too and kept in the
+/// [`Inbound`], so an attempt on either dialect has its body.
 pub fn prepare(
+    config: &Config,
+    provider: &dyn Provider,
+    target: &ProviderConfig,
+    upstream_model: &str,
+    body: &mut Vec<u8>,
+    metered: bool,
+    other: Option<OtherDialect<'_>>,
+) -> Result<Inbound, GatewayError> {
+    let original = other.map(|_| body.clone());
+    let mut inbound = ready(config, provider, target, upstream_model, body, metered)?;
+    if let (Some((provider, target, model)), Some(mut original)) = (other, original) {
+        let theirs = ready(config, provider, target, model, &mut original, metered)?;
+        if !theirs.passthrough {
+            // The client's own `include_usage` (the passthrough side asks for usage anyway).
+            inbound.include_usage = theirs.include_usage;
+        }
+        inbound.other = Some(original);
+    }
+    Ok(inbound)
+}
+
+/// The first of `targets` whose provider speaks the other dialect than `first`'s.
+pub fn other_dialect<'c>(
+    first: &dyn Provider,
+    targets: &[Target<'c>],
+    requested: Option<&'c str>,
+) -> Option<OtherDialect<'c>> {
+    targets.iter().find_map(|target| {
+        let provider = provider_for(target.provider.kind)?;
+        let model = super::attempts::target_model(target, requested);
+        (provider.translates() != first.translates()).then_some((provider, target.provider, model))
+    })
+}
+
+/// [`prepare`] for one dialect.
+fn ready(
     config: &Config,
     provider: &dyn Provider,
     target: &ProviderConfig,
@@ -101,6 +171,7 @@ pub fn prepare(
             model: upstream_model.to_owned(),
             created,
             max_tokens: peek.and_then(|p| p.max_tokens),
+            other: None,
         });
     }
     let request = translate_request(body).map_err(bad_request)?;
@@ -116,6 +187,7 @@ pub fn prepare(
         model: request.model.clone(),
         created,
         max_tokens: Some(max_tokens),
+        other: None,
     };
     *body = request.into_anthropic_body(upstream_model, model_max);
     Ok(inbound)
@@ -125,6 +197,17 @@ impl Inbound {
     /// Whether the body stayed in OpenAI's format (for an OpenAI-format provider).
     pub fn passthrough(&self) -> bool {
         self.passthrough
+    }
+
+    /// The body for a provider that speaks OpenAI's format (`openai_format`) or Anthropic's:
+    /// `primary` (the flow's body) when the first target spoke the same, the other dialect's
+    /// otherwise; None when the route has no target of that dialect (nothing was readied).
+    pub fn body_for<'b>(&'b self, openai_format: bool, primary: &'b [u8]) -> Option<&'b [u8]> {
+        if openai_format == self.passthrough {
+            Some(primary)
+        } else {
+            self.other.as_deref()
+        }
     }
 
     /// Whether the client asked for a stream.
@@ -138,9 +221,9 @@ impl Inbound {
     }
 
     /// Adds what a translated request's upstream head needs (`anthropic-version`) before the
-    /// blank line that ends `head`.
-    pub fn complete_head(&self, head: &mut Vec<u8>) {
-        if self.passthrough || !head.ends_with(b"\r\n\r\n") {
+    /// blank line that ends `head`, unless the provider speaks OpenAI's format.
+    pub fn complete_head(&self, openai_format: bool, head: &mut Vec<u8>) {
+        if openai_format || !head.ends_with(b"\r\n\r\n") {
             return;
         }
         head.truncate(head.len() - 2);
@@ -148,14 +231,15 @@ impl Inbound {
         head.extend_from_slice(b"\r\n");
     }
 
-    /// The codec for the response: by the client's format and the upstream's.
-    pub fn codec(self, response: &ResponseHead) -> ClientCodec {
+    /// The codec for the response: by the client's format and the serving upstream's
+    /// (`openai_format`: it speaks OpenAI's).
+    pub fn codec(self, openai_format: bool, response: &ResponseHead) -> ClientCodec {
         let status = response.status();
         let ok = (200..300).contains(&status);
         let sse = response
             .header("content-type")
             .is_some_and(|v| v.len() >= 17 && v[..17].eq_ignore_ascii_case(b"text/event-stream"));
-        if self.passthrough {
+        if openai_format {
             return ClientCodec::Passthrough(PassthroughCodec::new(ok && sse));
         }
         if !ok {

@@ -5,6 +5,8 @@
 //! request on any shard sees a change made on another. IO-free.
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, RoutingConfig};
@@ -39,6 +41,17 @@ pub enum HealthEvent {
 /// Where health events go: every other shard (the runtime implements it over the mesh).
 pub trait HealthBroadcast {
     fn broadcast(&self, event: HealthEvent);
+
+    /// Asks the one shard that arbitrates probes for the half-open probe of `provider` (or of
+    /// its `key`), held until `until`: true for exactly one claimant per half-open period,
+    /// false for every other (on any shard). The arbiter tells every shard through a
+    /// [`HealthEvent::Probing`].
+    fn claim_probe(
+        &self,
+        provider: usize,
+        key: Option<usize>,
+        until: Instant,
+    ) -> Pin<Box<dyn Future<Output = bool>>>;
 }
 
 /// A breaker: consecutive failures and, once open, until when.
@@ -207,6 +220,26 @@ impl Health {
         (0..count).any(|k| k != except && self.key_usable(provider, k, now))
     }
 
+    /// The arbiter's side of [`HealthBroadcast::claim_probe`]: grants the probe (and holds the
+    /// breaker open until `until`) only while the breaker is half-open, so of several claims
+    /// for one half-open period exactly the first is granted.
+    pub fn claim_probe(&self, provider: usize, key: Option<usize>, until: Instant) -> bool {
+        let now = Instant::now();
+        let state = match key {
+            Some(k) => self.key_state(provider, k, now),
+            None => Some(self.provider_state(provider, now)),
+        };
+        if state != Some(BreakerState::HalfOpen) {
+            return false;
+        }
+        self.apply(HealthEvent::Probing {
+            provider,
+            key,
+            until,
+        });
+        true
+    }
+
     /// How long a probe holds a half-open breaker for the other shards.
     pub fn probe_hold(&self) -> Duration {
         self.rules.borrow().breaker_cooldown
@@ -281,6 +314,30 @@ mod tests {
         });
         assert_eq!(h.provider_state(0, later), BreakerState::Closed);
         assert!(h.key_usable(0, 0, later));
+    }
+
+    #[test]
+    fn only_the_first_claim_of_a_half_open_breaker_is_granted() {
+        let h = Health::new(&config(1));
+        let long_ago = Instant::now() - Duration::from_secs(31);
+        h.apply(HealthEvent::Failed {
+            provider: 0,
+            key: Some(1),
+            at: long_ago,
+        });
+        let until = Instant::now() + Duration::from_secs(30);
+        assert!(
+            !h.claim_probe(0, Some(0), until),
+            "key 0's breaker is closed"
+        );
+        assert!(h.claim_probe(0, None, until), "the provider's first claim");
+        assert!(
+            !h.claim_probe(0, None, until),
+            "a second claim for the same period"
+        );
+        assert!(h.claim_probe(0, Some(1), until), "the key's own breaker");
+        assert!(!h.claim_probe(0, Some(1), until));
+        assert!(!h.claim_probe(5, None, until), "an unknown provider");
     }
 
     #[test]

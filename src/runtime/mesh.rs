@@ -1,8 +1,11 @@
 //! The typed messages shards exchange, and the channels that carry them, wired once at
 //! start-up. Nothing else crosses between shards (governance has its own link, `gov_link`).
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_channel::{mpsc, oneshot};
 
@@ -12,6 +15,7 @@ use crate::governance::{EntityUsage, Level};
 use crate::mcp::ForwardedRequest;
 use crate::observe::metrics::MetricsSnapshot;
 use crate::providers::cloud::Clouds;
+use crate::proxy::ProxyState;
 use crate::routing::{HealthBroadcast, HealthEvent};
 
 /// A message to one shard.
@@ -36,7 +40,18 @@ pub enum MeshMsg {
     Drained,
     /// A key cool-down or circuit-breaker change made on another shard: apply it.
     Health(HealthEvent),
+    /// To the probe arbiter ([`PROBE_ARBITER`]): may the sender send the one half-open probe of
+    /// this provider (or key)? Replies true to exactly one claim per half-open period.
+    ClaimProbe {
+        provider: usize,
+        key: Option<usize>,
+        until: Instant,
+        reply: oneshot::Sender<bool>,
+    },
 }
+
+/// The shard that grants half-open probes, so that two shards never probe at once.
+pub const PROBE_ARBITER: usize = 0;
 
 /// One shard's inbox.
 pub type Inbox = mpsc::UnboundedReceiver<MeshMsg>;
@@ -181,4 +196,42 @@ impl HealthBroadcast for MeshHealth {
             self.mesh.send(index, MeshMsg::Health(event));
         }
     }
+
+    fn claim_probe(
+        &self,
+        provider: usize,
+        key: Option<usize>,
+        until: Instant,
+    ) -> Pin<Box<dyn Future<Output = bool>>> {
+        let (reply, granted) = oneshot::channel();
+        let claim = MeshMsg::ClaimProbe {
+            provider,
+            key,
+            until,
+            reply,
+        };
+        let sent = self.mesh.send(PROBE_ARBITER, claim);
+        // An arbiter that has ended (the gateway is stopping) cannot arbitrate: probe.
+        Box::pin(async move { !sent || granted.await.unwrap_or(true) })
+    }
+}
+
+/// The arbiter's answer to a probe claim: granted to the first claim of a half-open period,
+/// and then every other shard is told the breaker is held for the probe.
+pub fn arbitrate_probe(
+    proxy: &ProxyState,
+    provider: usize,
+    key: Option<usize>,
+    until: Instant,
+) -> bool {
+    let granted = proxy.health.claim_probe(provider, key, until);
+    if granted {
+        let probing = HealthEvent::Probing {
+            provider,
+            key,
+            until,
+        };
+        proxy.health_bus.broadcast(probing);
+    }
+    granted
 }

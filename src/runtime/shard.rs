@@ -94,6 +94,15 @@ impl Shard {
             }
             MeshMsg::Drained => self.drained_peers.set(self.drained_peers.get() + 1),
             MeshMsg::Health(event) => proxy.health.apply(event),
+            MeshMsg::ClaimProbe {
+                provider,
+                key,
+                until,
+                reply,
+            } => {
+                let granted = super::mesh::arbitrate_probe(proxy, provider, key, until);
+                let _ = reply.send(granted);
+            }
             MeshMsg::Shutdown => self.begin_drain(),
         }
     }

@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use serde_json::{Value, json};
+
 use super::error::write_optional;
 use super::{write_json_string, write_u64};
 
@@ -51,6 +53,33 @@ pub fn anthropic_models_body<'a>(
     out
 }
 
+/// The Anthropic provider's own model list (`body`, Anthropic's shape) with an entry added for
+/// each of `names` it lacks (as [`anthropic_models_body`] writes them), and `last_id` moved to
+/// the last entry; None when `body` is not such a list (it is then relayed as it came).
+pub fn merge_anthropic_models<'a>(
+    body: &[u8],
+    names: impl IntoIterator<Item = &'a str>,
+    created_at: &str,
+) -> Option<Vec<u8>> {
+    let mut list: Value = serde_json::from_slice(body).ok()?;
+    let data = list.get_mut("data")?.as_array_mut()?;
+    let mut seen: HashSet<String> = data
+        .iter()
+        .filter_map(|m| Some(m.get("id")?.as_str()?.to_owned()))
+        .collect();
+    for name in names {
+        if seen.insert(name.to_owned()) {
+            data.push(json!({"type": "model", "id": name, "display_name": name,
+                "created_at": created_at}));
+        }
+    }
+    let last = data.last().and_then(|m| m.get("id")).cloned();
+    if let (Some(object), Some(last)) = (list.as_object_mut(), last) {
+        object.insert("last_id".into(), last);
+    }
+    serde_json::to_vec(&list).ok()
+}
+
 /// OpenAI's shape: `{"object":"list","data":[{"id","object":"model","created","owned_by"}]}`.
 pub fn openai_models_body<'a>(
     names: impl IntoIterator<Item = &'a str>,
@@ -76,7 +105,6 @@ pub fn openai_models_body<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Value, json};
 
     fn parsed(body: Vec<u8>) -> Value {
         serde_json::from_slice(&body).unwrap()
@@ -129,5 +157,33 @@ mod tests {
         );
         let v = parsed(openai_models_body([], 0, "x"));
         assert_eq!(v, json!({"object": "list", "data": []}));
+    }
+
+    #[test]
+    fn a_provider_list_gains_the_configured_names_it_lacks_once() {
+        let provider = br#"{"data":[{"type":"model","id":"claude-a","display_name":"A","created_at":"2025-01-01T00:00:00Z"}],"has_more":false,"first_id":"claude-a","last_id":"claude-a"}"#;
+        let merged =
+            merge_anthropic_models(provider, ["fast", "claude-a", "sonnet", "fast"], "T").unwrap();
+        let merged: Value = serde_json::from_slice(&merged).unwrap();
+        let ids: Vec<&str> = merged["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["claude-a", "fast", "sonnet"]);
+        assert_eq!(
+            merged["data"][0]["display_name"], "A",
+            "the provider's entry kept"
+        );
+        assert_eq!(
+            merged["data"][1],
+            json!({"type": "model", "id": "fast", "display_name": "fast", "created_at": "T"})
+        );
+        assert_eq!(merged["first_id"], "claude-a");
+        assert_eq!(merged["last_id"], "sonnet");
+        assert_eq!(merged["has_more"], false);
+        assert!(merge_anthropic_models(b"not json", ["x"], "T").is_none());
+        assert!(merge_anthropic_models(br#"{"error":{}}"#, ["x"], "T").is_none());
     }
 }
