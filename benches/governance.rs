@@ -129,8 +129,10 @@ fn contended(c: &mut Criterion) {
     let level = "budgets = [{ max_usd = 0.2, reset = \"1d\" }]\n\
                  rate_limits = [{ tokens = 20000, window = \"1m\" }]";
     let config = config_with("strict", level);
-    // A shard asks for share of one budget at most every `SHARE_REQUEST_INTERVAL_MS`: the
-    // clock moves that far between admissions.
+    // A shard asks for share of one budget at most every `SHARE_REQUEST_INTERVAL_MS`, and a
+    // shard that asked within two intervals counts as still waiting (it keeps its remainder
+    // from a higher-numbered asker): the clock moves two intervals between admissions, so each
+    // shard's last ask is over when the other asks.
     let clock = Rc::new(ManualClock::new(1_800_000_000_000));
     let on = |shard| {
         let shared: Rc<dyn Clock> = clock.clone();
@@ -151,7 +153,7 @@ fn contended(c: &mut Criterion) {
         b.iter(|| {
             let (me, other) = (turn % 2, (turn + 1) % 2);
             turn += 1;
-            clock.advance(SHARE_REQUEST_INTERVAL_MS);
+            clock.advance(2 * SHARE_REQUEST_INTERVAL_MS);
             let admit =
                 || shards[me].admit(keys[me], "anthropic", "claude-sonnet-4-5", 5_000, 8_192);
             let held = match admit() {

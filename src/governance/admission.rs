@@ -168,6 +168,17 @@ impl Governor {
 }
 
 impl Governor {
+    /// Whether provider entry `name` has budgets: a request under no virtual key is governed
+    /// only then.
+    pub fn provider_budgeted(&self, name: &str) -> bool {
+        let state = self.state.borrow();
+        state
+            .registry
+            .provider_slot(name)
+            .and_then(|slot| state.registry.get(slot))
+            .is_some_and(|entity| !entity.budgets.is_empty())
+    }
+
     /// The worst-case usage of a request with `bound` at `price`, and what it needs on every
     /// level (strict mode: its worst-case cost and tokens; soft mode: nothing).
     pub(super) fn size(

@@ -12,7 +12,9 @@ use super::phase_clock::Boundary;
 use super::state::ProxyState;
 use crate::error::GatewayError;
 use crate::governance::rejection::AuthFailure;
-use crate::governance::{Level, Rejection, SHARE_REQUEST_INTERVAL_MS, Usage, request_bound};
+use crate::governance::{
+    Level, Rejection, RequestBound, SHARE_REQUEST_INTERVAL_MS, Usage, request_bound,
+};
 use crate::http::head::RequestHead;
 use crate::routing::Target;
 use crate::runtime::io::time::deadline;
@@ -83,8 +85,18 @@ pub async fn admit_route(
     body: &[u8],
     max_tokens: Option<u64>,
 ) -> Result<usize, GatewayError> {
-    let bound = request_bound(body, max_tokens);
     let key = ctx.key;
+    // The bound sizes what a governed request holds: a request nothing governs (no virtual key,
+    // no provider budget on any target) skips the pass over its body.
+    let governed = key.is_some()
+        || targets
+            .iter()
+            .any(|t| state.gov.provider_budgeted(&t.provider.name));
+    let bound = if governed {
+        request_bound(body, max_tokens)
+    } else {
+        RequestBound::default()
+    };
     let mut last = None;
     for (position, target) in targets.iter().enumerate() {
         let (provider, model) = (&target.provider.name, target_model(target, requested));

@@ -59,9 +59,16 @@ pub fn instance(
         "budget_mode = \"{mode}\"\nbackend = \"redis\"\nredis_url = \"{redis_url}\"\n\
          redis_key_prefix = \"{PREFIX}\"\ninstance_id = \"{id}\"\non_backend_error = \"{policy}\"\n"
     );
+    // The tests poll other instances with keys they do not know yet (until the key sync
+    // brings them): those are failed authentications, which must not throttle the test client.
     let toml = config
         .toml()
-        .replacen(&format!("budget_mode = \"{mode}\"\n"), &backend, 1);
+        .replacen(&format!("budget_mode = \"{mode}\"\n"), &backend, 1)
+        .replacen(
+            "[server]\n",
+            "[server]\nmax_auth_failures_per_minute = 0\n",
+            1,
+        );
     Instance {
         toml,
         _state: state,
