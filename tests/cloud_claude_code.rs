@@ -7,7 +7,7 @@ mod support;
 
 use std::path::PathBuf;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sluice::providers::bedrock::eventstream::encode_chunk;
 use support::clients::{self, bash_marker_input, claude_code_turn, message_json, sse_message};
 use support::gateway::config_toml;
@@ -118,21 +118,7 @@ fn claude_code_runs_a_bash_tool_through_sluice_to_bedrock() {
         seen.join("\n"),
         gateway.stderr()
     );
-    assert!(output.status.success(), "claude failed: {context}");
-    let written = std::fs::read_to_string(&marker).unwrap_or_default();
-    assert_eq!(
-        written.trim(),
-        format!("sluice-ok-{token}"),
-        "the Bash tool ran: {context}"
-    );
-    let result: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("claude printed no JSON ({e}): {context}"));
-    assert_eq!(result["is_error"], false, "{context}");
-    assert_eq!(
-        result["result"].as_str().map(str::trim),
-        Some(format!("done: sluice-ok-{token}").as_str()),
-        "the answer after the tool result comes back: {context}"
-    );
+    clients::assert_bash_scenario(&output, &stdout, &marker, &token, &context);
     let streamed = bedrock
         .requests()
         .into_iter()

@@ -66,15 +66,7 @@ fn a_throttling_exception_before_the_first_event_fails_over_to_the_next_target()
     let anthropic = MockUpstream::start(move |_| {
         Reply::full(200, &[("content-type", "text/event-stream")], &reply)
     });
-    let mut toml = config_toml(&anthropic.base_url(), None, &[]);
-    toml.push_str(&bedrock_provider(
-        "bedrock",
-        &bedrock.base_url(),
-        "us-east-1",
-        "AKIDSLUICE",
-    ));
-    toml.push_str("\n[[routes]]\nmatch = \"claude-*\"\ntargets = [\"bedrock\", \"anthropic\"]\n");
-    let gateway = Gateway::start_config(&toml);
+    let gateway = bedrock_then_anthropic(&bedrock, &anthropic);
     let response = post(&gateway, "claude-sonnet-4-5", true);
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.text(), String::from_utf8(sse).unwrap());
@@ -110,15 +102,7 @@ fn a_validation_exception_before_the_first_event_is_not_failed_over() {
         )
     });
     let anthropic = MockUpstream::start(|_| Reply::json(200, "{}"));
-    let mut toml = config_toml(&anthropic.base_url(), None, &[]);
-    toml.push_str(&bedrock_provider(
-        "bedrock",
-        &bedrock.base_url(),
-        "us-east-1",
-        "AKIDSLUICE",
-    ));
-    toml.push_str("\n[[routes]]\nmatch = \"claude-*\"\ntargets = [\"bedrock\", \"anthropic\"]\n");
-    let gateway = Gateway::start_config(&toml);
+    let gateway = bedrock_then_anthropic(&bedrock, &anthropic);
     let response = post(&gateway, "claude-sonnet-4-5", true);
     assert_eq!(response.status, 400, "{}", response.text());
     let json = response.json();
@@ -248,4 +232,17 @@ fn a_reload_with_an_invalid_cloud_provider_is_refused_and_the_running_one_stays(
     let response = post(&gateway, "east/claude-sonnet-4-5", false);
     assert_eq!(response.status, 200, "{}", response.text());
     assert!(second.requests().is_empty());
+}
+
+/// sluice routing `claude-*` to `bedrock` first, then to `anthropic`.
+fn bedrock_then_anthropic(bedrock: &MockUpstream, anthropic: &MockUpstream) -> Gateway {
+    let mut toml = config_toml(&anthropic.base_url(), None, &[]);
+    toml.push_str(&bedrock_provider(
+        "bedrock",
+        &bedrock.base_url(),
+        "us-east-1",
+        "AKIDSLUICE",
+    ));
+    toml.push_str("\n[[routes]]\nmatch = \"claude-*\"\ntargets = [\"bedrock\", \"anthropic\"]\n");
+    Gateway::start_config(&toml)
 }

@@ -9,8 +9,8 @@ mod support;
 use serde_json::Value;
 use support::gateway::config_toml;
 use support::governance::{
-    self as gov, ADMIN_TOKEN, Auth, MAX_TOKENS, REQUEST_COST_MICRO, TEST_MODEL, USAGE_INPUT_TOKENS,
-    body_for, post,
+    self as gov, Auth, MAX_TOKENS, REQUEST_COST_MICRO, TEST_MODEL, USAGE_INPUT_TOKENS, body_for,
+    post,
 };
 use support::openai_mock::{
     Flavor, OpenAiMock, OpenAiReply, StreamScript, completion_json, finish_chunk, role_chunk,
@@ -41,27 +41,10 @@ fn gateway(primary: &MockUpstream, openai: &OpenAiMock, state: &TempDir, key: &s
         "\n[[routes]]\nmatch = \"claude-*\"\ntargets = [\"anthropic\", \"openai/gpt-test\"]\n",
     );
     toml.push_str("\n[routing]\nbackoff_ms = 0\n");
-    toml.push_str(&format!(
-        "\n[governance]\nrequire_virtual_key = true\nstate_dir = \"{}\"\nbudget_mode = \"soft\"\n\
-         admin_token = \"{ADMIN_TOKEN}\"\n",
-        state.path().display()
-    ));
-    for model in ["anthropic/claude-gov-*", "openai/gpt-test"] {
-        toml.push_str(&format!(
-            "\n[[pricing]]\nmodel = \"{model}\"\ninput = {}.0\noutput = {}.0\n\
-             cache_write = {}.0\ncache_read = {}.0\n",
-            gov::INPUT_MICRO_PER_TOKEN,
-            gov::OUTPUT_MICRO_PER_TOKEN,
-            gov::INPUT_MICRO_PER_TOKEN,
-            gov::INPUT_MICRO_PER_TOKEN
-        ));
-    }
-    toml.push_str("\n[[teams]]\nid = \"platform\"\n");
-    toml.push_str(&gov::key_toml(
-        "alice",
+    toml.push_str(&gov::soft_keyed_toml(
+        state.path(),
+        &["anthropic/claude-gov-*", "openai/gpt-test"],
         key,
-        "platform",
-        &gov::budget_line(100.0, "1d"),
     ));
     Gateway::start_config(&toml)
 }

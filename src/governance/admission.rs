@@ -110,9 +110,7 @@ impl Governor {
             }
         }
 
-        let provider_budgeted = slots[3]
-            .and_then(|s| registry.get(s))
-            .is_some_and(|e| !e.budgets.is_empty());
+        let provider_budgeted = registry.has_budgets(slots[3]);
         if entry.price.is_none() && (slots[0].is_some() || provider_budgeted) {
             return Err(Rejection::UnpricedModel {
                 model: scratch.clone(),
@@ -171,12 +169,8 @@ impl Governor {
     /// Whether provider entry `name` has budgets: a request under no virtual key is governed
     /// only then.
     pub fn provider_budgeted(&self, name: &str) -> bool {
-        let state = self.state.borrow();
-        state
-            .registry
-            .provider_slot(name)
-            .and_then(|slot| state.registry.get(slot))
-            .is_some_and(|entity| !entity.budgets.is_empty())
+        let registry = &self.state.borrow().registry;
+        registry.has_budgets(registry.provider_slot(name))
     }
 
     /// The worst-case usage of a request with `bound` at `price`, and what it needs on every

@@ -250,6 +250,13 @@ impl Registry {
         self.by_id.get(&EntityId::of(level, name)).copied()
     }
 
+    /// Whether the entity in `slot` (a provider's) has budgets: a request under no virtual key
+    /// is governed only then.
+    pub fn has_budgets(&self, slot: Option<u32>) -> bool {
+        slot.and_then(|s| self.get(s))
+            .is_some_and(|entity| !entity.budgets.is_empty())
+    }
+
     pub fn provider_slot(&self, name: &str) -> Option<u32> {
         self.providers
             .iter()

@@ -61,9 +61,7 @@ impl Governor {
                 });
             }
         }
-        let provider_budgeted = new_provider
-            .and_then(|s| registry.get(s))
-            .is_some_and(|e| !e.budgets.is_empty());
+        let provider_budgeted = registry.has_budgets(new_provider);
         if entry.price.is_none() && (keyed || provider_budgeted) {
             return Err(Rejection::UnpricedModel {
                 model: state.scratch.clone(),

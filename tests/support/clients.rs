@@ -280,6 +280,32 @@ pub fn claude_code_turn(
         ("msg_side", vec![text], "end_turn")
     }
 }
+/// Asserts the outcome of Claude Code's Bash-tool scenario (`claude_code_turn`): the run
+/// succeeded, the tool wrote `sluice-ok-<token>` into `marker`, and the final JSON answer
+/// (`stdout`) reports it. `context` is added to every failure message.
+pub fn assert_bash_scenario(
+    output: &Output,
+    stdout: &str,
+    marker: &Path,
+    token: &str,
+    context: &str,
+) {
+    assert!(output.status.success(), "claude failed: {context}");
+    let written = std::fs::read_to_string(marker).unwrap_or_default();
+    assert_eq!(
+        written.trim(),
+        format!("sluice-ok-{token}"),
+        "the Bash tool ran: {context}"
+    );
+    let result: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("claude printed no JSON ({e}): {context}"));
+    assert_eq!(result["is_error"], false, "{context}");
+    assert_eq!(
+        result["result"].as_str().map(str::trim),
+        Some(format!("done: sluice-ok-{token}").as_str()),
+        "the answer after the tool result comes back: {context}"
+    );
+}
 
 /// Runs `claude -p` against `base_url` in `workdir` with a private HOME; returns its output.
 pub fn run_claude(base_url: &str, home: &Path, workdir: &Path, token: &str) -> Output {

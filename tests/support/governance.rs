@@ -124,6 +124,34 @@ pub fn team_toml(id: &str, customer: Option<&str>, extra: &str) -> String {
 pub fn key_toml(id: &str, secret: &str, team: &str, extra: &str) -> String {
     format!("[[virtual_keys]]\nid = \"{id}\"\nsecret = \"{secret}\"\nteam = \"{team}\"\n{extra}\n")
 }
+/// A soft-mode `[governance]` table (virtual keys required, `state_dir`), flat test prices for
+/// each of `priced` (model globs), and team `platform` holding key `alice` (secret `key`, a
+/// $100 daily budget): what the failover tests across formats share.
+pub fn soft_keyed_toml(state_dir: &Path, priced: &[&str], key: &str) -> String {
+    let mut toml = format!(
+        "\n[governance]\nrequire_virtual_key = true\nstate_dir = \"{}\"\nbudget_mode = \"soft\"\n\
+         admin_token = \"{ADMIN_TOKEN}\"\n",
+        state_dir.display()
+    );
+    for model in priced {
+        toml.push_str(&format!(
+            "\n[[pricing]]\nmodel = \"{model}\"\ninput = {}.0\noutput = {}.0\n\
+             cache_write = {}.0\ncache_read = {}.0\n",
+            INPUT_MICRO_PER_TOKEN,
+            OUTPUT_MICRO_PER_TOKEN,
+            INPUT_MICRO_PER_TOKEN,
+            INPUT_MICRO_PER_TOKEN
+        ));
+    }
+    toml.push_str("\n[[teams]]\nid = \"platform\"\n");
+    toml.push_str(&key_toml(
+        "alice",
+        key,
+        "platform",
+        &budget_line(100.0, "1d"),
+    ));
+    toml
+}
 
 /// A budget list of one budget, as TOML (`budgets = [...]`), rolling.
 pub fn budget_line(max_usd: f64, reset: &str) -> String {
