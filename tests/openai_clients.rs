@@ -267,10 +267,36 @@ fn model_lists_in_both_shapes() {
         .iter()
         .map(|m| m["id"].as_str().unwrap_or(""))
         .collect();
-    assert_eq!(ids, ["fast", "sonnet"], "{result}");
+    // The Anthropic provider's own models (re-shaped), then every model_map key and literal
+    // route name it lacks, once each.
+    let all = [
+        "claude-sonnet-4-5-20250929",
+        "claude-haiku-4-5-20251001",
+        "fast",
+        "sonnet",
+    ];
+    assert_eq!(ids, all, "{result}");
+    let first = &result["models"][0];
+    assert_eq!(first["object"], "model", "{result}");
+    assert_eq!(first["owned_by"], "anthropic", "{result}");
+    assert_eq!(
+        first["created"], 1_759_104_000u64,
+        "created_at as Unix seconds"
+    );
+    assert_eq!(result["models"][2]["owned_by"], "sluice", "{result}");
+    // Asked upstream in one page, with the anthropic-version the OpenAI SDK does not send.
+    let asked = mock.requests();
+    let list_request = asked.last().expect("the list was asked upstream");
+    assert_eq!(list_request.method, "GET");
+    assert_eq!(list_request.target, "/v1/models?limit=1000");
+    assert_eq!(
+        list_request.header_str("anthropic-version").as_deref(),
+        Some("2023-06-01")
+    );
     let bare = gateway.client().get("/v1/models");
     assert_eq!(bare.status, 200);
     assert_eq!(bare.json()["object"], "list");
+    assert_eq!(model_ids(&bare.json()), all);
     // With anthropic-version: the Anthropic provider's own answer, plus every model_map key
     // and literal route name it lacks, once each.
     let anthropic = gateway.client().request(
@@ -302,6 +328,80 @@ fn model_ids(list: &Value) -> Vec<&str> {
     data.iter()
         .map(|m| m["id"].as_str().unwrap_or(""))
         .collect()
+}
+
+/// The OpenAI-shaped list is behind the same keys as every other route: without a virtual key
+/// a 401 in OpenAI's shape, nothing asked upstream; with one, the provider's list asked with
+/// the provider's key; an upstream refusal reaches the client in OpenAI's error shape.
+#[test]
+fn openai_model_list_requires_a_virtual_key_and_maps_upstream_errors() {
+    use support::governance as gov;
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let failing = fail.clone();
+    let mock = MockUpstream::start(move |request: &support::Recorded| {
+        if failing.load(std::sync::atomic::Ordering::SeqCst) {
+            let body = fixtures::error_json("rate_limit_error", "slow down");
+            let headers = [("content-type", "application/json"), ("retry-after", "7")];
+            return Reply::full(429, &headers, body.as_bytes());
+        }
+        fixtures::anthropic_handler(request)
+    });
+    let state = TempDir::new("openai-models-keyed");
+    let key = gov::vkey("models");
+    let mut toml = config_toml(&mock.base_url(), None, &[]);
+    toml.push_str("keys = [{ id = \"ant-key\", secret = \"sk-ant-models\" }]\n");
+    toml.push_str(&gov::soft_keyed_toml(
+        state.path(),
+        &["anthropic/claude-*"],
+        &key,
+    ));
+    let gateway = Gateway::start_config(&toml);
+
+    for path in ["/openai/v1/models", "/v1/models"] {
+        let anonymous = gateway.client().get(path);
+        assert_eq!(anonymous.status, 401, "{path}: {}", anonymous.text());
+        let error = &anonymous.json()["error"];
+        assert_eq!(error["type"], "invalid_request_error", "{path}");
+        assert_eq!(error["code"], "invalid_api_key", "{path}");
+        assert!(error.get("param").is_some(), "{path}");
+    }
+    assert!(
+        mock.requests().is_empty(),
+        "nothing asked upstream without a key"
+    );
+
+    let bearer = format!("Bearer {key}");
+    let auth = [("authorization", bearer.as_str())];
+    let listed = gateway
+        .client()
+        .request("GET", "/openai/v1/models", &auth, b"");
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    assert_eq!(
+        model_ids(&listed.json()),
+        ["claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001"]
+    );
+    let asked = mock.requests();
+    let upstream = asked.last().expect("asked upstream");
+    assert_eq!(
+        upstream.header_str("x-api-key").as_deref(),
+        Some("sk-ant-models")
+    );
+    assert!(
+        asked
+            .iter()
+            .all(|r| !String::from_utf8_lossy(&r.head).contains(&key)),
+        "the virtual key never reaches the provider"
+    );
+
+    fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let refused = gateway
+        .client()
+        .request("GET", "/openai/v1/models", &auth, b"");
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert_eq!(refused.json()["error"]["type"], "requests");
+    assert_eq!(refused.json()["error"]["code"], "rate_limit_exceeded");
+    assert_eq!(refused.header("retry-after").as_deref(), Some("7"));
+    assert_eq!(gateway.client().get("/health").status, 200);
 }
 
 /// A first target on an OpenAI-format provider has no Anthropic-shaped list: sluice answers

@@ -24,7 +24,7 @@ use super::attempt_metrics::outcome_label;
 use super::cloud;
 use super::context::{AttemptOutcome, AttemptRecord, RequestContext};
 use super::govern;
-use super::openai_in::Inbound;
+use super::openai_in::{self, Inbound};
 use super::outcome;
 use super::phase_clock::Boundary;
 use super::state::ProxyState;
@@ -496,8 +496,9 @@ async fn send(
     // Metered or not, a Messages response is read for the log and metrics (tokens, tool
     // calls), and a model list gains the configured names: ask for identity whenever the
     // codec reads the body.
-    let observed =
-        matches!(request.route, Route::Messages | Route::Models) || request.inbound.is_some();
+    let observed = request.route == Route::Messages
+        || request.route.is_model_list()
+        || request.inbound.is_some();
     let encoding = if request.metered || observed {
         ResponseEncoding::Identity
     } else {
@@ -509,6 +510,7 @@ async fn send(
         head: request.head,
         path: match request.inbound {
             Some(inbound) => inbound.upstream_path(),
+            None if request.route == Route::OpenAiModels => openai_in::OPENAI_MODELS_UPSTREAM_PATH,
             None => routing::upstream_path(request.head.path()),
         },
         model,
@@ -526,6 +528,9 @@ async fn send(
         .write_request_head(upstream, &upstream_request);
     if let Some(inbound) = request.inbound {
         inbound.complete_head(attempt.provider.translates(), upstream);
+    }
+    if request.route == Route::OpenAiModels && request.head.header("anthropic-version").is_none() {
+        openai_in::add_anthropic_version(upstream);
     }
     let separate_body: &[u8] = if body.len() <= SMALL_BODY_BYTES {
         upstream.extend_from_slice(body);

@@ -76,10 +76,6 @@ async fn handle(
     if route == Route::Mcp {
         return super::mcp::serve(state, client, head, body, &mut scratch.out, ctx).await;
     }
-    if route == Route::OpenAiModels {
-        openai_in::answer_models(&state.current_config(), ctx, &mut scratch.out);
-        return Ok(());
-    }
     if !route.is_proxied() {
         return answer_locally(ctx, head, &mut scratch.out);
     }
@@ -105,9 +101,9 @@ async fn handle(
     ctx.config = Some(Arc::clone(&config));
     let requested = peek.as_ref().and_then(|p| p.model.as_deref());
     let targets = match routing::plan(&config, requested) {
-        // No provider speaks Anthropic's API: its model list comes from the configuration.
-        Err(_) if route == Route::Models => {
-            openai_in::answer_anthropic_models(&config, ctx, &mut scratch.out);
+        // No provider speaks Anthropic's API: the model list comes from the configuration.
+        Err(_) if route.is_model_list() => {
+            openai_in::answer_configured_models(route, &config, ctx, &mut scratch.out);
             return Ok(());
         }
         planned => planned?,
@@ -163,10 +159,10 @@ async fn handle(
         admitted = govern::admit_route(state, ctx, &targets, requested, body, max_tokens).await?;
     }
     ctx.enter(Phase::Admitted);
-    // The Anthropic-shaped model list of a first target that does not speak Anthropic's API
-    // (OpenAI-format and cloud kinds): the configured names, answered here.
-    if route == Route::Models && first.provider.kind != ProviderKind::Anthropic {
-        openai_in::answer_anthropic_models(&config, ctx, &mut scratch.out);
+    // The model list of a first target that does not speak Anthropic's API (OpenAI-format
+    // and cloud kinds): the configured names, answered here in the route's shape.
+    if route.is_model_list() && first.provider.kind != ProviderKind::Anthropic {
+        openai_in::answer_configured_models(route, &config, ctx, &mut scratch.out);
         return Ok(());
     }
     // A first target on Bedrock: count_tokens answered here (Bedrock has no such endpoint).
@@ -219,8 +215,9 @@ async fn handle(
     // Streaming: relay the response as it arrives through the codec the provider chooses for
     // it, which reads usage and tool calls on the side.
     let messages = route == Route::Messages;
-    let models = (route == Route::Models)
-        .then(|| openai_in::anthropic_models_codec(&config, &exchange.head))
+    let models = route
+        .is_model_list()
+        .then(|| openai_in::models_codec(route, &config, &exchange.head))
         .flatten();
     let codec = match (inbound, models) {
         (Some(inbound), _) => inbound.codec(served.provider.translates(), &exchange.head),

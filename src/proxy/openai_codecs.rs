@@ -6,7 +6,7 @@ use crate::governance::Usage;
 use crate::inbound::openai::error::write_error_body;
 use crate::inbound::openai::{
     AnthropicUsage, ChunkStream, StreamOutcome, gateway_error, merge_anthropic_models,
-    openai_type_and_code, translate_response, upstream_error,
+    openai_models_from_anthropic, openai_type_and_code, translate_response, upstream_error,
 };
 use crate::observe::summary::ResponseSummary;
 use crate::providers::anthropic::codec::MAX_OBSERVED_JSON_BYTES;
@@ -14,6 +14,9 @@ use crate::providers::anthropic::json_body::summarize_message_json;
 use crate::providers::openai::usage::usage_of;
 use crate::providers::{AnyCodec, CodecError, ResponseCodec, WithCodec};
 use crate::sse::parser::SseParser;
+
+/// Who owns the Anthropic provider's models in the OpenAI-shaped list.
+const PROVIDER_OWNER: &str = "anthropic";
 
 /// The longest body a replacing codec collects (an Anthropic message or error body).
 pub const MAX_REPLACED_BODY_BYTES: usize = MAX_OBSERVED_JSON_BYTES;
@@ -137,6 +140,9 @@ enum Replace {
     Error(u16),
     /// The Anthropic provider's model list → the same with the configured names it lacks.
     Models,
+    /// The Anthropic provider's model list → OpenAI's shape, with the configured names it
+    /// lacks (`created`: their creation time, and the provider's where it names none).
+    OpenAiModels { created: u64 },
 }
 
 /// A whole body collected and replaced by its OpenAI form once the upstream's ended.
@@ -168,6 +174,14 @@ impl ReplacedBodyCodec {
         codec
     }
 
+    /// The Anthropic provider's model list in OpenAI's shape, with `names` (the configured
+    /// ones) added.
+    pub fn openai_models(names: Vec<String>, created: u64) -> Self {
+        let mut codec = Self::new(Replace::OpenAiModels { created }, "");
+        codec.names = names;
+        codec
+    }
+
     fn new(replace: Replace, model: &str) -> Self {
         ReplacedBodyCodec {
             replace,
@@ -191,6 +205,22 @@ impl ReplacedBodyCodec {
                 let names = self.names.iter().map(String::as_str);
                 merge_anthropic_models(&self.body, names, &super::openai_in::rfc3339_now())
                     .unwrap_or_else(|| std::mem::take(&mut self.body))
+            }
+            Replace::OpenAiModels { created } => {
+                let names = self.names.iter().map(String::as_str);
+                let (provider, sluice) = (PROVIDER_OWNER, super::openai_in::OWNED_BY);
+                match openai_models_from_anthropic(&self.body, names, created, provider, sluice) {
+                    Some(body) => {
+                        self.status = Some(200);
+                        body
+                    }
+                    None => {
+                        let message = "the upstream's model list could not be read";
+                        let e = gateway_error(502, "api_error", message, None);
+                        self.status = Some(e.status);
+                        e.body
+                    }
+                }
             }
             Replace::Completion { created } => {
                 self.summary = summarize_message_json(&self.body);

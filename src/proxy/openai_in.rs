@@ -28,8 +28,8 @@ use crate::routing::{Route, Target};
 /// The Anthropic API version sent upstream for a translated request (the OpenAI SDKs send none).
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-/// Who owns the models in the OpenAI-shaped list.
-const OWNED_BY: &str = "sluice";
+/// Who owns the configured names in the OpenAI-shaped list.
+pub const OWNED_BY: &str = "sluice";
 
 /// What the flow keeps about an OpenAI-format request for its response.
 pub struct Inbound {
@@ -68,33 +68,64 @@ pub fn configured_models(config: &Config) -> impl Iterator<Item = &str> {
     mapped.chain(routed).filter(literal)
 }
 
-/// Answers the OpenAI-shaped model list.
-pub fn answer_models(config: &Config, ctx: &mut RequestContext, out: &mut Vec<u8>) {
-    let body = openai_models_body(configured_models(config), unix_now(), OWNED_BY);
+/// Answers a model list from the configuration alone, in the route's shape (OpenAI's for
+/// [`Route::OpenAiModels`], Anthropic's otherwise): when no provider speaks Anthropic's API or
+/// the first target is not one that does.
+pub fn answer_configured_models(
+    route: Route,
+    config: &Config,
+    ctx: &mut RequestContext,
+    out: &mut Vec<u8>,
+) {
+    let body = if route == Route::OpenAiModels {
+        openai_models_body(configured_models(config), unix_now(), OWNED_BY)
+    } else {
+        anthropic_models_body(configured_models(config), &rfc3339_now())
+    };
     local_response(out, 200, "application/json", &body, !ctx.keep_alive);
     ctx.status = 200;
     ctx.enter(Phase::Streaming);
+}
+
+/// Where the OpenAI-shaped list asks the Anthropic provider: its whole list in one page
+/// (OpenAI's list has no pagination; Anthropic's `limit` goes up to 1,000).
+pub const OPENAI_MODELS_UPSTREAM_PATH: &str = "/v1/models?limit=1000";
+
+/// Adds `anthropic-version` before the blank line that ends an upstream `head` (the OpenAI
+/// SDKs send none; Anthropic requires it).
+pub fn add_anthropic_version(head: &mut Vec<u8>) {
+    if !head.ends_with(b"\r\n\r\n") {
+        return;
+    }
+    head.truncate(head.len() - 2);
+    write_header(head, "anthropic-version", ANTHROPIC_VERSION.as_bytes());
+    head.extend_from_slice(b"\r\n");
 }
 
 /// The first target of the other dialect than the first target's, when the route has one:
 /// its provider, configuration and upstream model.
 pub type OtherDialect<'c> = (&'static dyn Provider, &'c ProviderConfig, &'c str);
 
-/// Answers the Anthropic-shaped model list here, for a first target that does not speak
-/// Anthropic's API (it has no list of its own in that shape): the configured names.
-pub fn answer_anthropic_models(config: &Config, ctx: &mut RequestContext, out: &mut Vec<u8>) {
-    let body = anthropic_models_body(configured_models(config), &rfc3339_now());
-    local_response(out, 200, "application/json", &body, !ctx.keep_alive);
-    ctx.status = 200;
-    ctx.enter(Phase::Streaming);
-}
-
-/// The codec for the Anthropic provider's model list (a 200): the list with the configured
-/// names added; None when nothing is configured (the list passes as it came).
-pub fn anthropic_models_codec(config: &Config, response: &ResponseHead) -> Option<ClientCodec> {
+/// The codec for the Anthropic provider's model list. [`Route::Models`]: a 200 gains the
+/// configured names (None when there are none, or another status: the answer passes as it
+/// came). [`Route::OpenAiModels`]: a 200 is re-shaped as OpenAI's list with the configured names
+/// added, an error into OpenAI's error shape.
+pub fn models_codec(route: Route, config: &Config, response: &ResponseHead) -> Option<ClientCodec> {
     let names: Vec<String> = configured_models(config).map(str::to_owned).collect();
-    (response.status() == 200 && !names.is_empty())
-        .then(|| ClientCodec::Body(ReplacedBodyCodec::models(names)))
+    let ok = response.status() == 200;
+    match route {
+        Route::OpenAiModels if ok => Some(ClientCodec::Body(ReplacedBodyCodec::openai_models(
+            names,
+            unix_now(),
+        ))),
+        Route::OpenAiModels => Some(ClientCodec::Body(ReplacedBodyCodec::error(
+            response.status(),
+        ))),
+        Route::Models if ok && !names.is_empty() => {
+            Some(ClientCodec::Body(ReplacedBodyCodec::models(names)))
+        }
+        _ => None,
+    }
 }
 
 /// Now, in RFC 3339 (the `created_at` of the configured names in Anthropic's list).
@@ -223,12 +254,9 @@ impl Inbound {
     /// Adds what a translated request's upstream head needs (`anthropic-version`) before the
     /// blank line that ends `head`, unless the provider speaks OpenAI's format.
     pub fn complete_head(&self, openai_format: bool, head: &mut Vec<u8>) {
-        if openai_format || !head.ends_with(b"\r\n\r\n") {
-            return;
+        if !openai_format {
+            add_anthropic_version(head);
         }
-        head.truncate(head.len() - 2);
-        write_header(head, "anthropic-version", ANTHROPIC_VERSION.as_bytes());
-        head.extend_from_slice(b"\r\n");
     }
 
     /// The codec for the response: by the client's format and the serving upstream's

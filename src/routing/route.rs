@@ -25,7 +25,8 @@ pub enum Route {
     /// clients, answered in OpenAI's format.
     ChatCompletions,
     /// `GET /openai/v1/models`, and `GET /v1/models` without `anthropic-version`: the model
-    /// list in OpenAI's shape, answered by sluice from its config.
+    /// list in OpenAI's shape (the Anthropic provider's list re-shaped, plus the configured
+    /// names).
     OpenAiModels,
 }
 
@@ -47,9 +48,18 @@ impl Route {
     /// Whether the upstream is asked (as opposed to sluice answering itself).
     pub fn is_proxied(self) -> bool {
         match self {
-            Route::Health | Route::Root | Route::Mcp | Route::OpenAiModels => false,
-            Route::Messages | Route::CountTokens | Route::Models | Route::ChatCompletions => true,
+            Route::Health | Route::Root | Route::Mcp => false,
+            Route::Messages
+            | Route::CountTokens
+            | Route::Models
+            | Route::ChatCompletions
+            | Route::OpenAiModels => true,
         }
+    }
+
+    /// Whether this is a model list (or one model), in either shape.
+    pub fn is_model_list(self) -> bool {
+        matches!(self, Route::Models | Route::OpenAiModels)
     }
 
     /// Whether the client speaks OpenAI's format (its errors are answered in OpenAI's shape).

@@ -31,7 +31,9 @@ use crate::sse::parser::SseParser;
 
 pub use chunks::{AnthropicUsage, finish_reason};
 pub use error::{OpenAiError, gateway_error, openai_type_and_code, upstream_error};
-pub use models::{anthropic_models_body, merge_anthropic_models, openai_models_body};
+pub use models::{
+    anthropic_models_body, merge_anthropic_models, openai_models_body, openai_models_from_anthropic,
+};
 pub use passthrough::ensure_include_usage;
 pub use request::{RequestError, TranslatedRequest, translate_request};
 pub use response::{ResponseError, translate_response};

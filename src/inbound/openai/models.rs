@@ -87,17 +87,64 @@ pub fn openai_models_body<'a>(
     owned_by: &str,
 ) -> Vec<u8> {
     let names = unique(names);
-    let mut out = Vec::with_capacity(32 + names.len() * 80);
+    let entries: Vec<(&str, u64, &str)> = names.iter().map(|n| (*n, created, owned_by)).collect();
+    write_openai_list(&entries)
+}
+
+/// The Anthropic provider's own model list (`body`, Anthropic's shape) in OpenAI's shape: its
+/// models first (`owned_by` = `provider_owner`, `created` read from `created_at`, else
+/// `created`), then each of `names` it lacks (`owned_by` = `owner`). None when `body` is not
+/// such a list.
+pub fn openai_models_from_anthropic<'a>(
+    body: &[u8],
+    names: impl IntoIterator<Item = &'a str>,
+    created: u64,
+    provider_owner: &str,
+    owner: &str,
+) -> Option<Vec<u8>> {
+    let list: Value = serde_json::from_slice(body).ok()?;
+    let listed: Vec<(&str, u64)> = list
+        .get("data")?
+        .as_array()?
+        .iter()
+        .filter_map(|m| {
+            let id = m.get("id")?.as_str()?;
+            let at = m.get("created_at").and_then(Value::as_str);
+            Some((id, at.and_then(unix_seconds).unwrap_or(created)))
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    let provider = listed.into_iter().map(|(id, at)| (id, at, provider_owner));
+    let configured = names.into_iter().map(|id| (id, created, owner));
+    let entries: Vec<(&str, u64, &str)> = provider
+        .chain(configured)
+        .filter(|(id, _, _)| seen.insert(*id))
+        .collect();
+    Some(write_openai_list(&entries))
+}
+
+/// Seconds since the epoch of an RFC 3339 time (`2025-09-29T00:00:00Z`); None before 1970.
+fn unix_seconds(rfc3339: &str) -> Option<u64> {
+    let at = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339);
+    u64::try_from(at.ok()?.unix_timestamp()).ok()
+}
+
+/// Writes the list from `(id, created, owned_by)` entries.
+fn write_openai_list(entries: &[(&str, u64, &str)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + entries.len() * 80);
     out.extend_from_slice(b"{\"object\":\"list\",\"data\":[");
-    write_entries(&mut out, &names, |out, name| {
+    for (i, (id, created, owned_by)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
         out.extend_from_slice(b"{\"id\":");
-        write_json_string(out, name);
+        write_json_string(&mut out, id);
         out.extend_from_slice(b",\"object\":\"model\",\"created\":");
-        write_u64(out, created);
+        write_u64(&mut out, *created);
         out.extend_from_slice(b",\"owned_by\":");
-        write_json_string(out, owned_by);
+        write_json_string(&mut out, owned_by);
         out.push(b'}');
-    });
+    }
     out.extend_from_slice(b"]}");
     out
 }
@@ -185,5 +232,28 @@ mod tests {
         assert_eq!(merged["has_more"], false);
         assert!(merge_anthropic_models(b"not json", ["x"], "T").is_none());
         assert!(merge_anthropic_models(br#"{"error":{}}"#, ["x"], "T").is_none());
+    }
+
+    #[test]
+    fn anthropic_list_in_openai_shape_keeps_the_provider_models_first() {
+        let body = br#"{"data":[{"type":"model","id":"claude-a","display_name":"A","created_at":"2025-09-29T00:00:00Z"},{"type":"model","id":"claude-b","display_name":"B","created_at":"not a date"}],"has_more":false,"first_id":"claude-a","last_id":"claude-b"}"#;
+        let names = ["fast", "claude-a", "fast"];
+        let out = openai_models_from_anthropic(body, names, 7, "anthropic", "sluice");
+        let v = parsed(out.expect("a list"));
+        assert_eq!(
+            v,
+            json!({"object": "list", "data": [
+                {"id": "claude-a", "object": "model", "created": 1_759_104_000u64, "owned_by": "anthropic"},
+                {"id": "claude-b", "object": "model", "created": 7, "owned_by": "anthropic"},
+                {"id": "fast", "object": "model", "created": 7, "owned_by": "sluice"},
+            ]})
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_list_is_none() {
+        for body in [&b"not json"[..], b"{}", b"{\"data\":{}}", b"[]"] {
+            assert!(openai_models_from_anthropic(body, ["x"], 0, "a", "s").is_none());
+        }
     }
 }
