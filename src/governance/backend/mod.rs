@@ -138,6 +138,8 @@ pub fn connect(
         }
     }
     broker.catalog_keys(snapshot.keys.iter());
+    broker.resume_resets(&snapshot.resets);
+    broker.drop_stale_leases()?;
     let replayed = broker.replay(&snapshot.outbox);
     broker.publish_local(&local_only, &snapshot.revocations)?;
     if replayed > 0 {

@@ -151,6 +151,14 @@ impl Broker {
         Ok(())
     }
 
+    /// Start-up: usage pulled from now on counts from each of these resets on (the local
+    /// ledger's and those read from Redis).
+    pub fn resume_resets(&mut self, resets: &[BudgetReset]) {
+        for reset in resets {
+            self.forget_usage(reset);
+        }
+    }
+
     /// The items a reset covers: their usage seen so far is forgotten (Redis dropped it), and
     /// usage pulled from now on counts from the reset on.
     pub(super) fn forget_usage(&mut self, reset: &BudgetReset) -> Vec<String> {

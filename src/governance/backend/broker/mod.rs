@@ -208,6 +208,23 @@ impl Broker {
         Ok((out, revocations, budget_resets))
     }
 
+    /// Drops the leases a previous run of this instance left in Redis (start-up): it is gone,
+    /// and its unused share would otherwise count until it expires, or for as long as this
+    /// run keeps asking in vain (each lease renews the instance's fields).
+    pub fn drop_stale_leases(&mut self) -> Result<(), String> {
+        let mut pipe = redis::pipe();
+        let (share, expiry) = (
+            format!("s:{}", self.setup.instance),
+            format!("x:{}", self.setup.instance),
+        );
+        for item in self.catalog.by_entity.values().flatten() {
+            pipe.hdel(&item.key, (&share, &expiry)).ignore();
+        }
+        let conn = self.conn.as_mut().ok_or("not connected")?;
+        pipe.query::<()>(conn)
+            .map_err(|e| format!("cannot drop this instance's old leases: {e}"))
+    }
+
     /// Queues what a previous run left in the local outbox (`rows`, by sequence number) ahead
     /// of every new write; Redis' guards skip what it already has. Returns how many.
     pub fn replay(&mut self, rows: &[(u64, String)]) -> usize {
