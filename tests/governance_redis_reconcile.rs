@@ -1,6 +1,7 @@
 //! End to end, the Redis governance backend's reconciliation: settlements an instance kept in
 //! its local outbox but never pushed (killed with SIGKILL inside that window, held open by
-//! the test-only `SLUICE_TEST_HOLD_REDIS_WRITES`) reach Redis when it restarts, exactly once;
+//! the test-only `SLUICE_TEST_HOLD_REDIS_WRITES`, or during a Redis outage under `local`)
+//! reach Redis when it restarts, exactly once;
 //! `POST /admin/budgets/reset` on one instance resets every instance; and under `local` an
 //! instance that never saw its peers still keeps to its share of `expected_instances`.
 
@@ -71,6 +72,34 @@ fn copy_ledger(from: &Path, to: &Path) {
     }
 }
 
+/// Waits until the instance's outbox holds `want` pico-dollars of k1's ledger writes.
+fn wait_outbox(instance: &Instance, want: u64) {
+    let ledger_line = format!("l\t{}\t", ledger_key(KEY_LEVEL, "k1"));
+    let in_outbox = || -> u64 {
+        instance
+            .outbox()
+            .iter()
+            .filter_map(|(_, line)| line.strip_prefix(&ledger_line)?.parse::<u64>().ok())
+            .sum()
+    };
+    let kept = wait_for(Duration::from_secs(10), || {
+        (in_outbox() == want).then_some(())
+    });
+    assert!(kept.is_some(), "outbox holds {} of {want}", in_outbox());
+}
+
+/// Kills Redis and waits until `gateway` has noticed.
+fn kill_redis(redis: &mut RedisServer, gateway: &Gateway) {
+    redis.kill();
+    let down = wait_for(BACKEND_CHANGE_LIMIT, || {
+        metrics(gateway)
+            .lines()
+            .any(|l| l == "sluice_governance_backend_up 0")
+            .then_some(())
+    });
+    assert!(down.is_some(), "the instance noticed Redis is down");
+}
+
 fn kill(mut gateway: Gateway) {
     gateway.signal(libc::SIGKILL);
     assert!(gateway.wait_exit(Duration::from_secs(10)).is_some());
@@ -94,17 +123,7 @@ fn settlements_only_in_the_local_outbox_reach_redis_once_after_a_kill() {
 
     // Every settlement is in A's outbox (committed with the ledger's group commit), none in
     // Redis: the crash window is open.
-    let ledger_line = format!("l\t{}\t", ledger_key(KEY_LEVEL, "k1"));
-    let in_outbox = || -> u64 {
-        a.outbox()
-            .iter()
-            .filter_map(|(_, line)| line.strip_prefix(&ledger_line)?.parse::<u64>().ok())
-            .sum()
-    };
-    let kept = wait_for(Duration::from_secs(10), || {
-        (in_outbox() == want).then_some(())
-    });
-    assert!(kept.is_some(), "outbox holds {} of {want}", in_outbox());
+    wait_outbox(&a, want);
     assert_eq!(settled_pico(&redis), 0, "nothing reached Redis yet");
     kill(gateway_a);
     let saved = support::TempDir::new("redis-outbox-copy");
@@ -154,6 +173,38 @@ fn settlements_only_in_the_local_outbox_reach_redis_once_after_a_kill() {
     assert!(refused);
     assert_eq!(SERVED + more_a + more_b, fit);
     assert_eq!(mock.requests().len() as u64, fit);
+}
+
+/// Under `local`, A serves while Redis is down (its settlements wait for Redis, in memory and
+/// in the outbox) and is killed before Redis returns. Redis comes back, A restarts on its
+/// state dir: the Redis ledger and B's admin view then hold what A served.
+#[test]
+fn spend_settled_during_an_outage_reaches_redis_after_a_kill_and_restart() {
+    let mut redis = RedisServer::start();
+    let mock = priced_mock();
+    let secret = vkey("redis-outage-kill");
+    let hierarchy = one_key(&secret, 5.0);
+    let a = config(&mock, &redis, "local", "gw0", &hierarchy);
+    let b = config(&mock, &redis, "local", "gw1", &hierarchy);
+    let gateway_a = Gateway::start_config(&a.toml);
+    kill_redis(&mut redis, &gateway_a);
+    const SERVED: u64 = 3;
+    serve(&gateway_a, &secret, SERVED);
+    let want = SERVED * REQUEST_COST_MICRO * PICO_PER_MICRO;
+    wait_outbox(&a, want);
+    kill(gateway_a);
+
+    redis.restart();
+    assert_eq!(settled_pico(&redis), 0, "Redis never got A's settlements");
+    let gateway_b = Gateway::start_config(&b.toml);
+    let _gateway_a = Gateway::start_config(&a.toml);
+    assert_eq!(mock.requests().len() as u64, SERVED);
+    assert_eq!(settled_pico(&redis), want, "reconciled at A's restart");
+    let shared = wait_for(SHARED_VIEW_LIMIT, || {
+        let spent = gov::spent_micro(&gateway_b, "key", "k1");
+        (spent == SERVED * REQUEST_COST_MICRO).then_some(spent)
+    });
+    assert!(shared.is_some(), "B's admin view shows what A served");
 }
 
 /// `POST /admin/budgets/reset` on A resets the budget everywhere: B's admin view shows zero
@@ -229,14 +280,7 @@ fn local_mode_before_seeing_peers_keeps_to_the_expected_share() {
     let a = config(&mock, &redis, "local", "gw0", &one_key(&secret, 2.0))
         .with_governance_line("expected_instances = 2");
     let gateway = Gateway::start_config(&a.toml);
-    redis.kill();
-    let down = wait_for(BACKEND_CHANGE_LIMIT, || {
-        metrics(&gateway)
-            .lines()
-            .any(|l| l == "sluice_governance_backend_up 0")
-            .then_some(())
-    });
-    assert!(down.is_some(), "the instance noticed Redis is down");
+    kill_redis(&mut redis, &gateway);
     let fit = 2 * MICRO / REQUEST_COST_MICRO;
     // Past its share the instance answers 402 (spent) or 429 (waiting for share that does
     // not come while Redis is down); more attempts than the whole cap has requests.
