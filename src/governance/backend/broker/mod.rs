@@ -217,8 +217,13 @@ impl Broker {
             format!("s:{}", self.setup.instance),
             format!("x:{}", self.setup.instance),
         );
+        let mut items = 0;
         for item in self.catalog.by_entity.values().flatten() {
             pipe.hdel(&item.key, (&share, &expiry)).ignore();
+            items += 1;
+        }
+        if items == 0 {
+            return Ok(());
         }
         let conn = self.conn.as_mut().ok_or("not connected")?;
         pipe.query::<()>(conn)
