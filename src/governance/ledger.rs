@@ -60,8 +60,9 @@ impl LedgerHandle {
         self.tx.send(Command::Record(msg)).is_ok()
     }
 
-    /// Redis backend: keeps `body` (write number `seq`) in the outbox until
-    /// [`LedgerHandle::outbox_done`] covers it. false once the thread has stopped.
+    /// Redis backend: keeps `body` (write number `seq`; one sender, numbers increasing) in
+    /// the outbox until [`LedgerHandle::outbox_done`] covers it. false once the thread has
+    /// stopped.
     pub fn outbox_put(&self, seq: u64, body: String) -> bool {
         self.tx.send(Command::Outbox(seq, body)).is_ok()
     }
@@ -136,7 +137,9 @@ fn run(
                 Ok(Command::Record(msg)) => fold(&mut batch, msg),
                 Ok(Command::Outbox(seq, body)) => batch.outbox.push((seq, body)),
                 Ok(Command::OutboxDone(seq)) => {
-                    batch.outbox.retain(|(s, _)| *s > seq);
+                    // One sender numbers the entries in order: those done are a prefix.
+                    let done = batch.outbox.partition_point(|(s, _)| *s <= seq);
+                    batch.outbox.drain(..done);
                     batch.outbox_done = batch.outbox_done.max(seq);
                 }
                 Ok(Command::Flush(ack)) => {
