@@ -11,10 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use support::governance::{
-    self as gov, MICRO, REQUEST_COST_MICRO, assert_error, call_key, key_toml, metrics, priced_mock,
-    team_toml, vkey,
+    self as gov, MICRO, REQUEST_COST_MICRO, assert_error, call_key, metrics, priced_mock, vkey,
 };
-use support::redis_gov::{KEY_LEVEL, PICO_PER_MICRO, ledger_key, start_instances};
+use support::redis_gov::{KEY_LEVEL, PICO_PER_MICRO, ledger_key, one_key, start_instances};
 use support::redis_server::RedisServer;
 use support::{Gateway, wait_for};
 
@@ -23,14 +22,6 @@ const LEASE_RETURN_LIMIT: Duration = Duration::from_secs(60);
 /// Redis going down or coming back is noticed within this (pull interval, reconnect backoff
 /// up to 5 s, slack).
 const BACKEND_CHANGE_LIMIT: Duration = Duration::from_secs(15);
-
-fn one_key(secret: &str, max_usd: f64) -> String {
-    format!(
-        "{}{}",
-        team_toml("t1", None, ""),
-        key_toml("k1", secret, "t1", &gov::budget_line(max_usd, "1d"))
-    )
-}
 
 /// Waits until the instance's metric says Redis is `up` (1) or down (0).
 fn wait_backend(gateway: &Gateway, up: bool) -> bool {

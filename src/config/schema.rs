@@ -186,6 +186,7 @@ pub struct RawGovernance {
     pub redis_key_prefix: Option<String>,
     pub instance_id: Option<String>,
     pub on_backend_error: Option<String>,
+    pub expected_instances: Option<u64>,
 }
 
 /// One `[[customers]]` entry.

@@ -1,5 +1,5 @@
 //! Tests of the governance backend keys: `backend`, `redis_url`, `redis_key_prefix`,
-//! `instance_id`, `on_backend_error`.
+//! `instance_id`, `on_backend_error`, `expected_instances`.
 
 use super::tests_validation::{assert_rejected, parse_ok};
 use super::validate_backend::MAX_REDIS_NAME_LEN;
@@ -105,5 +105,27 @@ fn redis_names_are_bounded() {
         ),
         "governance.redis_key_prefix",
         "characters",
+    );
+}
+
+#[test]
+fn expected_instances_defaults_to_one_and_is_bounded() {
+    let base = "[governance]\nbackend = \"redis\"\nredis_url = \"redis://h:1\"\n";
+    let one = parse_ok(base);
+    assert_eq!(one.unwrap().governance.redis.unwrap().expected_instances, 1);
+    let three = parse_ok(&format!("{base}expected_instances = 3\n"));
+    assert_eq!(
+        three.unwrap().governance.redis.unwrap().expected_instances,
+        3
+    );
+    assert_rejected(
+        &format!("{base}expected_instances = 0\n"),
+        "governance.expected_instances",
+        "1 to",
+    );
+    assert_rejected(
+        "[governance]\nexpected_instances = 2\n",
+        "governance.expected_instances",
+        "only applies",
     );
 }

@@ -256,6 +256,9 @@ pub struct RedisBackend {
     /// This instance's name in Redis; `None`: host name + listen port.
     pub instance_id: Option<String>,
     pub on_error: BackendErrorPolicy,
+    /// Instances assumed live before any is seen in Redis (`expected_instances`, default 1):
+    /// under `local` each enforces cap / max(this, instances last seen).
+    pub expected_instances: u64,
 }
 
 /// What an instance does while Redis is unreachable.

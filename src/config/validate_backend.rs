@@ -1,5 +1,5 @@
 //! Validates the governance backend keys of `[governance]`: `backend`, `redis_url`,
-//! `redis_key_prefix`, `instance_id` and `on_backend_error` (several instances sharing budgets,
+//! `redis_key_prefix`, `instance_id`, `on_backend_error` and `expected_instances` (several instances sharing budgets,
 //! rate limits and keys through Redis; docs/ARCHITECTURE.md, "Governance").
 
 use super::ConfigError;
@@ -9,6 +9,9 @@ use super::validate::{EnvLookup, secret_at};
 
 /// Longest `redis_key_prefix` and `instance_id` (they are part of every key sluice writes).
 pub const MAX_REDIS_NAME_LEN: usize = 64;
+
+/// Most `expected_instances`.
+pub const MAX_EXPECTED_INSTANCES: u64 = 10_000;
 
 /// Default `redis_key_prefix`.
 pub const DEFAULT_REDIS_KEY_PREFIX: &str = "sluice";
@@ -20,6 +23,7 @@ pub struct RawBackend {
     key_prefix: Option<String>,
     instance_id: Option<String>,
     on_error: Option<String>,
+    expected_instances: Option<u64>,
 }
 
 impl RawBackend {
@@ -30,6 +34,7 @@ impl RawBackend {
             key_prefix: raw.redis_key_prefix.clone(),
             instance_id: raw.instance_id.clone(),
             on_error: raw.on_backend_error.clone(),
+            expected_instances: raw.expected_instances,
         }
     }
 }
@@ -48,6 +53,10 @@ pub fn validate_backend(
                 ("governance.redis_key_prefix", raw.key_prefix.is_some()),
                 ("governance.instance_id", raw.instance_id.is_some()),
                 ("governance.on_backend_error", raw.on_error.is_some()),
+                (
+                    "governance.expected_instances",
+                    raw.expected_instances.is_some(),
+                ),
             ];
             if let Some((path, _)) = stray.iter().find(|(_, set)| *set) {
                 return Err(ConfigError::new(
@@ -102,11 +111,22 @@ fn redis_backend(
             ));
         }
     };
+    let expected_instances = match raw.expected_instances {
+        None => 1,
+        Some(n @ 1..=MAX_EXPECTED_INSTANCES) => n,
+        Some(_) => {
+            return Err(ConfigError::new(
+                "governance.expected_instances",
+                format!("must be 1 to {MAX_EXPECTED_INSTANCES}"),
+            ));
+        }
+    };
     Ok(RedisBackend {
         url,
         key_prefix,
         instance_id,
         on_error,
+        expected_instances,
     })
 }
 

@@ -20,6 +20,10 @@ pub const COMPACT_INTERVAL: Duration = Duration::from_secs(600);
 
 enum Command {
     Record(GovMsg),
+    /// Redis backend: one write Redis must still receive (sequence number, opaque entry).
+    Outbox(u64, String),
+    /// Redis backend: Redis has every write up to this sequence number.
+    OutboxDone(u64),
     Flush(mpsc::SyncSender<Result<(), LedgerError>>),
     Stop(mpsc::SyncSender<Result<(), LedgerError>>),
 }
@@ -54,6 +58,19 @@ impl LedgerHandle {
             return true;
         }
         self.tx.send(Command::Record(msg)).is_ok()
+    }
+
+    /// Redis backend: keeps `body` (write number `seq`; one sender, numbers increasing) in
+    /// the outbox until [`LedgerHandle::outbox_done`] covers it. false once the thread has
+    /// stopped.
+    pub fn outbox_put(&self, seq: u64, body: String) -> bool {
+        self.tx.send(Command::Outbox(seq, body)).is_ok()
+    }
+
+    /// Redis backend: Redis has every outbox entry up to `seq`; they are dropped (those not
+    /// yet committed are never written).
+    pub fn outbox_done(&self, seq: u64) -> bool {
+        self.tx.send(Command::OutboxDone(seq)).is_ok()
     }
 
     /// Commits everything queued so far and waits for it.
@@ -118,6 +135,13 @@ fn run(
         loop {
             match rx.try_recv() {
                 Ok(Command::Record(msg)) => fold(&mut batch, msg),
+                Ok(Command::Outbox(seq, body)) => batch.outbox.push((seq, body)),
+                Ok(Command::OutboxDone(seq)) => {
+                    // One sender numbers the entries in order: those done are a prefix.
+                    let done = batch.outbox.partition_point(|(s, _)| *s <= seq);
+                    batch.outbox.drain(..done);
+                    batch.outbox_done = batch.outbox_done.max(seq);
+                }
                 Ok(Command::Flush(ack)) => {
                     let _ = ack.send(commit(&mut store, &mut batch, stats));
                 }

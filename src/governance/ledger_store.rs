@@ -4,6 +4,8 @@
 //! Spend is kept per entity in minute rows, rolled into hour rows after two days and day rows
 //! after a hundred, and dropped after 400 days (longer than any budget period). Created keys
 //! are stored with their digest only; revocations by digest; admin budget resets by entity.
+//! Under the Redis backend the `backend_outbox` table is the write-ahead copy of what Redis
+//! must still receive (opaque entries by sequence number, deleted once Redis has them).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -90,6 +92,8 @@ pub struct LedgerSnapshot {
     pub keys: Vec<KeyRecord>,
     pub revocations: Vec<KeyRevocation>,
     pub resets: Vec<BudgetReset>,
+    /// Redis backend: writes Redis may not have received yet, by sequence number (ascending).
+    pub outbox: Vec<(u64, String)>,
 }
 
 /// Sums of the deltas that fell into one minute row.
@@ -107,6 +111,10 @@ pub struct Batch {
     pub keys: Vec<KeyRecord>,
     pub revocations: Vec<KeyRevocation>,
     pub resets: Vec<BudgetReset>,
+    /// Redis backend: entries for the outbox, and the sequence number up to which Redis has
+    /// every entry (rows up to it are deleted; 0: none).
+    pub outbox: Vec<(u64, String)>,
+    pub outbox_done: u64,
     /// Deltas folded into `spend`.
     pub deltas: u64,
 }
@@ -117,6 +125,8 @@ impl Batch {
             && self.keys.is_empty()
             && self.revocations.is_empty()
             && self.resets.is_empty()
+            && self.outbox.is_empty()
+            && self.outbox_done == 0
     }
 
     pub fn clear(&mut self) {
@@ -124,6 +134,8 @@ impl Batch {
         self.keys.clear();
         self.revocations.clear();
         self.resets.clear();
+        self.outbox.clear();
+        self.outbox_done = 0;
         self.deltas = 0;
     }
 }
@@ -167,7 +179,9 @@ impl Store {
                  hash BLOB PRIMARY KEY, id TEXT NOT NULL, at_ms INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS budget_resets (
                  entity INTEGER NOT NULL, budget TEXT NOT NULL, at_ms INTEGER NOT NULL,
-                 PRIMARY KEY (entity, budget));",
+                 PRIMARY KEY (entity, budget));
+             CREATE TABLE IF NOT EXISTS backend_outbox (
+                 seq INTEGER PRIMARY KEY, body TEXT NOT NULL);",
         )?;
         // Ledgers written before keys had `mcp_tools` gain the column (NULL: no list).
         let has_mcp_tools: i64 = conn.query_row(
@@ -269,6 +283,18 @@ impl Store {
                     encode_budget_key(reset.budget),
                     to_i64(reset.at_ms)
                 ])?;
+            }
+            let mut outbox = tx.prepare_cached(
+                "INSERT INTO backend_outbox (seq, body) VALUES (?1, ?2) ON CONFLICT (seq) DO NOTHING",
+            )?;
+            for (seq, body) in &batch.outbox {
+                outbox.execute(params![to_i64(*seq), body])?;
+            }
+            if batch.outbox_done > 0 {
+                tx.execute(
+                    "DELETE FROM backend_outbox WHERE seq <= ?1",
+                    [to_i64(batch.outbox_done)],
+                )?;
             }
         }
         tx.commit()?;
@@ -409,6 +435,14 @@ impl Store {
                     .ok_or_else(|| LedgerError::Corrupt(format!("budget reset `{budget}`")))?,
                 at_ms: from_i64(at_ms),
             });
+        }
+        let mut outbox = self
+            .conn
+            .prepare("SELECT seq, body FROM backend_outbox ORDER BY seq")?;
+        let rows = outbox.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (seq, body) = row?;
+            snapshot.outbox.push((from_i64(seq), body));
         }
         Ok(snapshot)
     }

@@ -1,6 +1,6 @@
 //! Tests of the durable ledger: round trip of spend, keys, revocations and resets; commits
 //! without a clean stop (a `kill -9` loses at most the interval); restart resuming every
-//! counter; roll-up of old rows.
+//! counter; roll-up of old rows; the Redis backend's outbox.
 
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -321,4 +321,28 @@ fn a_ledger_from_before_mcp_tools_gains_the_column_and_keeps_its_keys() {
     assert_eq!(snapshot.keys[0].rate_limits[0].requests, Some(5));
     // Opened again (the column now exists): still readable.
     assert_eq!(load_snapshot(&dir.ledger(), T0).unwrap().keys.len(), 1);
+}
+
+#[test]
+fn the_backend_outbox_keeps_entries_until_done_and_survives_a_restart() {
+    let dir = TempDir::new();
+    let (handle, thread) = Ledger::start(&dir.ledger(), Duration::from_millis(20)).unwrap();
+    // Entries 1 and 2 are committed; 3 and 4 wait in the batch.
+    handle.outbox_put(1, "one".into());
+    handle.outbox_put(2, "two".into());
+    handle.flush().unwrap();
+    handle.outbox_put(3, "three".into());
+    handle.outbox_put(4, "four".into());
+    // Redis has everything up to 3: 1 and 2 are deleted, 3 is dropped (or deleted).
+    handle.outbox_done(3);
+    handle.flush_and_stop().unwrap();
+    thread.join().unwrap().unwrap();
+    let snapshot = load_snapshot(&dir.ledger(), T0).unwrap();
+    assert_eq!(snapshot.outbox, vec![(4, "four".to_owned())]);
+    // Reopened (a restart), the entry is still there until done.
+    let (handle, thread) = Ledger::start(&dir.ledger(), Duration::from_millis(20)).unwrap();
+    handle.outbox_done(4);
+    handle.flush_and_stop().unwrap();
+    thread.join().unwrap().unwrap();
+    assert!(load_snapshot(&dir.ledger(), T0).unwrap().outbox.is_empty());
 }

@@ -142,7 +142,10 @@ pub fn serve(
         Some(broker) => Some(
             std::thread::Builder::new()
                 .name("sluice-redis".into())
-                .spawn(move || broker.run(backend_rx, gov_senders))
+                .spawn({
+                    let ledger = ledger.clone();
+                    move || broker.run(backend_rx, gov_senders, ledger)
+                })
                 .map_err(|e| StartError(format!("cannot start the Redis broker: {e}")))?,
         ),
         None => None,

@@ -37,10 +37,53 @@ pub fn ledger_key(level: u8, name: &str) -> String {
     format!("{{{PREFIX}:{}}}:ledger", entity_hex(level, name))
 }
 
+/// Team `t1` with key `k1` (`secret`) capped at `max_usd` a day.
+pub fn one_key(secret: &str, max_usd: f64) -> String {
+    format!(
+        "{}{}",
+        gov::team_toml("t1", None, ""),
+        gov::key_toml("k1", secret, "t1", &gov::budget_line(max_usd, "1d"))
+    )
+}
+
 /// One instance's config: strict or soft, `policy` for Redis errors, the shared hierarchy.
 pub struct Instance {
     pub toml: String,
     _state: TempDir,
+}
+
+impl Instance {
+    /// The instance's local SQLite ledger (its state dir outlives restarts of the instance).
+    pub fn ledger_file(&self) -> std::path::PathBuf {
+        self._state.path().join("ledger.sqlite3")
+    }
+
+    /// Adds `line` to `[governance]` (after `on_backend_error`).
+    pub fn with_governance_line(mut self, line: &str) -> Instance {
+        let at = self
+            .toml
+            .find("on_backend_error = ")
+            .expect("a Redis instance config");
+        let end = at + self.toml[at..].find('\n').expect("a whole line") + 1;
+        self.toml.insert_str(end, &format!("{line}\n"));
+        self
+    }
+
+    /// The outbox entries the instance's local ledger holds (sequence number, line).
+    pub fn outbox(&self) -> Vec<(i64, String)> {
+        let db = rusqlite::Connection::open_with_flags(
+            self.ledger_file(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("the ledger opens");
+        let mut rows = db
+            .prepare("SELECT seq, body FROM backend_outbox ORDER BY seq")
+            .expect("the outbox table");
+        rows.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("the outbox reads")
+            .map(|r| r.expect("an outbox row"))
+            .collect()
+    }
 }
 
 pub fn instance(

@@ -2,14 +2,17 @@
 //! virtual keys through one Redis. Each instance runs one broker thread (off the shards: they
 //! only send and receive typed messages) that takes part in the shards' share protocol as one
 //! more peer: a shard short of share asks as usual and the broker leases a slice from Redis
-//! with a Lua script; settled usage is pushed to Redis (and a durable per-instance ledger);
-//! share a shard no longer needs flows back to Redis; keys are published and polled.
+//! with a Lua script; settled usage is pushed to Redis (and a durable per-instance ledger),
+//! kept in the local ledger's outbox until Redis has it (replayed at start); share a shard no
+//! longer needs flows back to Redis; keys and budget resets are published and polled.
 //! docs/ARCHITECTURE.md ("Governance") and the README ("Several instances: the Redis backend")
 //! state the bounds.
 
 mod broker;
 pub mod items;
 pub mod keysync;
+pub mod outbox;
+pub mod resets;
 mod stats;
 
 use std::collections::HashMap;
@@ -19,7 +22,7 @@ use crate::config::{BackendErrorPolicy, BudgetMode, Config, RedisBackend};
 use crate::governance::keys::KeyOrigin;
 use crate::governance::ledger_store::LedgerSnapshot;
 
-pub use broker::Broker;
+pub use broker::{Broker, HOLD_WRITES_ENV};
 pub use stats::render_metrics;
 
 /// Connecting to Redis (at start-up and on each reconnect) gives up after this long.
@@ -35,6 +38,8 @@ pub struct BackendSetup {
     pub instance: String,
     pub policy: BackendErrorPolicy,
     pub mode: BudgetMode,
+    /// Instances assumed live until more are seen (`local`: each enforces cap / the larger).
+    pub expected_instances: u64,
 }
 
 impl BackendSetup {
@@ -50,6 +55,7 @@ impl BackendSetup {
             instance,
             policy: redis.on_error,
             mode,
+            expected_instances: redis.expected_instances,
         }
     }
 
@@ -76,9 +82,10 @@ fn host_name() -> String {
 }
 
 /// Connects to Redis at start-up (an unreachable Redis is a start-up error, within
-/// [`CONNECT_TIMEOUT`]), loads the shared keys into `snapshot` (Redis wins over the local
-/// ledger; local runtime keys Redis lacks are published) and returns the broker to spawn once
-/// the shards' channels exist.
+/// [`CONNECT_TIMEOUT`]), loads the shared keys and budget resets into `snapshot` (Redis wins
+/// over the local ledger; local runtime keys Redis lacks are published), writes what the
+/// local outbox still holds from a previous run, and returns the broker to spawn once the
+/// shards' channels exist.
 pub fn connect(
     config: &Config,
     redis: &RedisBackend,
@@ -87,7 +94,17 @@ pub fn connect(
 ) -> Result<Broker, String> {
     let setup = BackendSetup::new(redis, config.governance.budget_mode, listen_port);
     let mut broker = Broker::connect(setup, config)?;
-    let (records, revocations) = broker.shared_keys()?;
+    let (records, revocations, resets) = broker.shared_keys()?;
+    for reset in resets {
+        let known = snapshot
+            .resets
+            .iter_mut()
+            .find(|r| r.entity == reset.entity && r.budget == reset.budget);
+        match known {
+            Some(known) => known.at_ms = known.at_ms.max(reset.at_ms),
+            None => snapshot.resets.push(reset),
+        }
+    }
     let mut merged: HashMap<String, usize> = HashMap::new();
     for (index, key) in snapshot.keys.iter().enumerate() {
         merged.insert(key.id.clone(), index);
@@ -120,7 +137,15 @@ pub fn connect(
             snapshot.revocations.push(revocation);
         }
     }
-    broker.publish_local(&local_only, &snapshot.revocations)?;
     broker.catalog_keys(snapshot.keys.iter());
+    broker.resume_resets(&snapshot.resets);
+    broker.drop_stale_leases()?;
+    let replayed = broker.replay(&snapshot.outbox);
+    broker.publish_local(&local_only, &snapshot.revocations)?;
+    if replayed > 0 {
+        eprintln!(
+            "sluice: governance backend: {replayed} settled writes a previous run left in the local outbox were written to Redis"
+        );
+    }
     Ok(broker)
 }

@@ -3,7 +3,10 @@
 //! handed back into lease releases, and keeps keys and other instances' usage flowing in.
 //! While Redis is down it queues writes (bounded), tells the shards (they refuse under
 //! `fail_closed`), leases from a local share of each cap under `local`, and reconnects with
-//! backoff.
+//! backoff. Every settled write goes to the local ledger's outbox first (`outbox`), and what
+//! a previous run left there is replayed at start.
+
+mod inflow;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
@@ -21,12 +24,15 @@ use super::keysync::{
     decode_record, decode_revocation, encode_record, encode_revocation, hex, keys_key, revoked_key,
     version_key,
 };
+use super::outbox::Write;
+use super::resets::{RESET_SCRIPT, decode_reset, reset_field, resets_key};
 use super::{BackendSetup, CONNECT_TIMEOUT, IO_TIMEOUT, stats};
 use crate::config::{BackendErrorPolicy, Config};
 use crate::governance::clock::{Clock, SystemClock};
 use crate::governance::keys::KeyRecord;
+use crate::governance::ledger::LedgerHandle;
 use crate::governance::messages::{
-    BackendStatus, GovMsg, KeyRevocation, RemoteUsage, ShareGrant, ShareOf, ShareRequest,
+    BackendStatus, BudgetReset, GovMsg, KeyRevocation, ShareGrant, ShareOf, ShareRequest,
     SpendDelta,
 };
 
@@ -37,10 +43,8 @@ pub const IDLE_MS: u64 = 2_000;
 /// How often idle (or contended) share is called back from the shards.
 pub const RECLAIM_MS: u64 = 1_000;
 /// Other instances' usage is pulled this often (the soft-mode staleness bound, with
-/// [`FLUSH_MS`]).
+/// [`FLUSH_MS`]); key changes and budget resets are polled just before each pull.
 pub const PULL_MS: u64 = 500;
-/// Key changes are polled this often (a change reaches every instance within ~1 s).
-pub const KEY_POLL_MS: u64 = 1_000;
 /// Longest the broker waits before pushing what it has (it also pushes on every message).
 pub const FLUSH_MS: u64 = 50;
 /// Reconnect backoff: first and longest wait.
@@ -54,31 +58,6 @@ const MAX_BATCH: usize = 4_096;
 /// A lease asks for the shard's want times up to this factor, more as asks come faster.
 pub const MAX_SLICE_FACTOR: u64 = 8;
 
-/// A write Redis must get (kept across outages).
-#[derive(Clone, Debug)]
-enum Write {
-    Usage {
-        key: String,
-        field: String,
-        units: u64,
-        ttl_ms: u64,
-        seq: u64,
-    },
-    Ledger {
-        key: String,
-        pico: u64,
-        seq: u64,
-    },
-    Key {
-        id: String,
-        json: String,
-    },
-    Revocation {
-        hash: String,
-        value: String,
-    },
-}
-
 /// What the shards hold of one item, and how busy it is.
 #[derive(Clone, Copy, Debug, Default)]
 struct Holding {
@@ -91,6 +70,10 @@ struct Holding {
     contended: bool,
 }
 
+/// Test-only: while this variable is set, settled usage, ledger and reset writes are kept in
+/// the local outbox and never pushed to Redis (the window a `kill -9` can hit, made wide).
+pub const HOLD_WRITES_ENV: &str = "SLUICE_TEST_HOLD_REDIS_WRITES";
+
 /// One instance's broker.
 pub struct Broker {
     setup: BackendSetup,
@@ -99,6 +82,7 @@ pub struct Broker {
     lease_sha: String,
     share_sha: String,
     add_sha: String,
+    reset_sha: String,
     /// The next write's sequence number (starts at the start-up time in µs: increasing
     /// across restarts, exact in Lua's doubles for centuries).
     next_seq: u64,
@@ -112,8 +96,19 @@ pub struct Broker {
     known_keys: HashMap<String, String>,
     known_revoked: HashSet<String>,
     keys_version: Option<i64>,
-    /// Live instances seen by the last lease (for `local`: each enforces cap / this).
+    /// Live instances seen by the last pull (for `local`: each enforces cap / the larger of
+    /// this and `setup.expected_instances`).
     live_seen: u64,
+    /// Resets known to be in Redis: field of the resets hash → when.
+    known_resets: HashMap<String, u64>,
+    /// Item key → its last reset (pulled usage counts from it on).
+    reset_at: HashMap<String, u64>,
+    /// The local ledger (its outbox keeps writes until Redis has them); set by `run`.
+    ledger: Option<LedgerHandle>,
+    /// Highest sequence number Redis is known to have (told to the ledger's outbox).
+    outbox_done: u64,
+    /// [`HOLD_WRITES_ENV`].
+    hold_writes: bool,
     clock: SystemClock,
 }
 
@@ -124,6 +119,7 @@ impl Broker {
         let client = redis::Client::open(setup.url.as_str())
             .map_err(|e| format!("governance.redis_url ({where_}) is not usable: {e}"))?;
         let catalog = Catalog::build(&setup.prefix, config, std::iter::empty());
+        let started_ms = SystemClock.now_unix_millis();
         let mut broker = Broker {
             setup,
             client,
@@ -131,7 +127,8 @@ impl Broker {
             lease_sha: String::new(),
             share_sha: String::new(),
             add_sha: String::new(),
-            next_seq: SystemClock.now_unix_millis().saturating_mul(1_000),
+            reset_sha: String::new(),
+            next_seq: started_ms.saturating_mul(1_000),
             catalog,
             holdings: HashMap::new(),
             dirty: HashSet::new(),
@@ -141,6 +138,11 @@ impl Broker {
             known_revoked: HashSet::new(),
             keys_version: None,
             live_seen: 1,
+            known_resets: HashMap::new(),
+            reset_at: HashMap::new(),
+            ledger: None,
+            outbox_done: 0,
+            hold_writes: std::env::var_os(HOLD_WRITES_ENV).is_some(),
             clock: SystemClock,
         };
         broker
@@ -155,34 +157,30 @@ impl Broker {
         let mut conn = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
         conn.set_read_timeout(Some(IO_TIMEOUT))?;
         conn.set_write_timeout(Some(IO_TIMEOUT))?;
-        self.lease_sha = redis::cmd("SCRIPT")
-            .arg("LOAD")
-            .arg(LEASE_SCRIPT)
-            .query(&mut conn)?;
-        self.share_sha = redis::cmd("SCRIPT")
-            .arg("LOAD")
-            .arg(SET_SHARE_SCRIPT)
-            .query(&mut conn)?;
-        self.add_sha = redis::cmd("SCRIPT")
-            .arg("LOAD")
-            .arg(ADD_ONCE_SCRIPT)
-            .query(&mut conn)?;
+        let mut load = |script: &str| -> redis::RedisResult<String> {
+            redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(script)
+                .query(&mut conn)
+        };
+        self.lease_sha = load(LEASE_SCRIPT)?;
+        self.share_sha = load(SET_SHARE_SCRIPT)?;
+        self.add_sha = load(ADD_ONCE_SCRIPT)?;
+        self.reset_sha = load(RESET_SCRIPT)?;
         self.conn = Some(conn);
         Ok(())
     }
 
-    /// Every shared key record and revocation (start-up).
-    pub fn shared_keys(&mut self) -> Result<(Vec<KeyRecord>, Vec<KeyRevocation>), String> {
+    /// Every shared key record, revocation and budget reset (start-up).
+    pub fn shared_keys(&mut self) -> Result<SharedKeys, String> {
         let prefix = self.setup.prefix.clone();
         let conn = self.conn.as_mut().ok_or("not connected")?;
-        let (version, records, revoked): (
-            Option<i64>,
-            HashMap<String, String>,
-            HashMap<String, String>,
-        ) = redis::pipe()
+        type Hash = HashMap<String, String>;
+        let (version, records, revoked, resets): (Option<i64>, Hash, Hash, Hash) = redis::pipe()
             .get(super::keysync::version_key(&prefix))
             .hgetall(keys_key(&prefix))
             .hgetall(revoked_key(&prefix))
+            .hgetall(resets_key(&prefix))
             .query(conn)
             .map_err(|e| format!("cannot read the shared keys: {e}"))?;
         self.keys_version = version;
@@ -200,7 +198,56 @@ impl Broker {
                 revocations.push(revocation);
             }
         }
-        Ok((out, revocations))
+        let mut budget_resets = Vec::new();
+        for (field, value) in resets {
+            if let Some(reset) = decode_reset(&field, &value) {
+                self.known_resets.insert(field, reset.at_ms);
+                budget_resets.push(reset);
+            }
+        }
+        Ok((out, revocations, budget_resets))
+    }
+
+    /// Drops the leases a previous run of this instance left in Redis (start-up): it is gone,
+    /// and its unused share would otherwise count until it expires, or for as long as this
+    /// run keeps asking in vain (each lease renews the instance's fields).
+    pub fn drop_stale_leases(&mut self) -> Result<(), String> {
+        let mut pipe = redis::pipe();
+        let (share, expiry) = (
+            format!("s:{}", self.setup.instance),
+            format!("x:{}", self.setup.instance),
+        );
+        let mut items = 0;
+        for item in self.catalog.by_entity.values().flatten() {
+            pipe.hdel(&item.key, (&share, &expiry)).ignore();
+            items += 1;
+        }
+        if items == 0 {
+            return Ok(());
+        }
+        let conn = self.conn.as_mut().ok_or("not connected")?;
+        pipe.query::<()>(conn)
+            .map_err(|e| format!("cannot drop this instance's old leases: {e}"))
+    }
+
+    /// Queues what a previous run left in the local outbox (`rows`, by sequence number) ahead
+    /// of every new write; Redis' guards skip what it already has. Returns how many.
+    pub fn replay(&mut self, rows: &[(u64, String)]) -> usize {
+        let mut replayed = 0;
+        for (seq, line) in rows {
+            match Write::decode(*seq, line) {
+                Some(write) => {
+                    self.next_seq = self.next_seq.max(*seq);
+                    self.pending.push_back(write);
+                    replayed += 1;
+                }
+                None => eprintln!(
+                    "sluice: governance backend: outbox entry {seq} is unreadable and skipped"
+                ),
+            }
+            self.outbox_done = self.outbox_done.max(*seq);
+        }
+        replayed
     }
 
     /// Publishes runtime keys and revocations this instance has and Redis lacks (start-up).
@@ -229,8 +276,18 @@ impl Broker {
     }
 
     /// Runs until every shard is gone: `inbox` carries what the shards send the broker,
-    /// `shards` reaches each shard's inbox.
-    pub fn run(mut self, inbox: Receiver<GovMsg>, shards: Vec<UnboundedSender<GovMsg>>) {
+    /// `shards` reaches each shard's inbox, `ledger` keeps the outbox.
+    pub fn run(
+        mut self,
+        inbox: Receiver<GovMsg>,
+        shards: Vec<UnboundedSender<GovMsg>>,
+        ledger: LedgerHandle,
+    ) {
+        if self.outbox_done > 0 {
+            // What start-up replayed is in Redis now.
+            ledger.outbox_done(self.outbox_done);
+        }
+        self.ledger = Some(ledger);
         let me = u32::try_from(shards.len()).unwrap_or(u32::MAX);
         let mut ticks = Ticks::new(self.now());
         let mut backoff = BACKOFF_MIN_MS;
@@ -297,13 +354,10 @@ impl Broker {
             }
             if self.conn.is_some() && now >= ticks.pull {
                 ticks.pull = now + PULL_MS;
-                if let Err(e) = self.pull(now, &shards) {
-                    self.go_down(&e.to_string(), &shards, &mut ticks);
-                }
-            }
-            if self.conn.is_some() && now >= ticks.keys {
-                ticks.keys = now + KEY_POLL_MS;
-                if let Err(e) = self.poll_keys(&shards) {
+                let polled = self
+                    .poll_keys(&shards)
+                    .and_then(|()| self.pull(now, &shards));
+                if let Err(e) = polled {
                     self.go_down(&e.to_string(), &shards, &mut ticks);
                 }
             }
@@ -342,16 +396,40 @@ impl Broker {
             }
             GovMsg::KeyRevoked(revocation) => self.note_revocation(&revocation),
             GovMsg::ToolCall(delta) => self.tool_called(&delta),
+            GovMsg::BudgetReset(reset) => self.reset_taken(&reset),
             GovMsg::ShareRequest(_)
             | GovMsg::BudgetSeed(_)
             | GovMsg::ShareGrant(_)
-            | GovMsg::BudgetReset(_)
             | GovMsg::Backend(_)
             | GovMsg::Remote(_) => {}
         }
     }
 
+    /// An admin reset made on this instance: Redis drops the budget's usage and publishes it.
+    fn reset_taken(&mut self, reset: &BudgetReset) {
+        let keys = self.forget_usage(reset);
+        let field = reset_field(reset);
+        self.known_resets.insert(field.clone(), reset.at_ms);
+        self.next_seq += 1;
+        self.queue(Write::Reset {
+            keys,
+            field,
+            at_ms: reset.at_ms,
+            seq: self.next_seq,
+        });
+    }
+
+    /// Keeps `write` for Redis: in the local outbox first (when numbered), then in memory
+    /// (unless the test-only hold is on).
     fn queue(&mut self, write: Write) {
+        if let (Some(seq), Some(ledger)) = (write.seq(), &self.ledger)
+            && let Some(line) = write.encode()
+        {
+            ledger.outbox_put(seq, line);
+            if self.hold_writes {
+                return;
+            }
+        }
         if self.pending.len() >= MAX_PENDING {
             self.pending.pop_front();
             eprintln!(
@@ -394,14 +472,8 @@ impl Broker {
                 if let Some(holding) = self.holdings.get_mut(&item.key) {
                     holding.last_active_ms = delta.at_ms;
                 }
-                self.next_seq += 1;
-                writes.push(Write::Usage {
-                    key: item.key.clone(),
-                    field: usage_field(&instance, item.bucket(delta.at_ms)),
-                    units: item.units_up(1),
-                    ttl_ms: item.key_ttl_ms(delta.at_ms),
-                    seq: self.next_seq,
-                });
+                let seq = &mut self.next_seq;
+                writes.push(usage_write(seq, &instance, item, delta.at_ms, 1));
             }
         }
         for write in writes {
@@ -431,14 +503,8 @@ impl Broker {
                 if amount == 0 {
                     continue;
                 }
-                self.next_seq += 1;
-                writes.push(Write::Usage {
-                    key: item.key.clone(),
-                    field: usage_field(&instance, item.bucket(at_ms)),
-                    units: item.units_up(amount),
-                    ttl_ms: item.key_ttl_ms(at_ms),
-                    seq: self.next_seq,
-                });
+                let seq = &mut self.next_seq;
+                writes.push(usage_write(seq, &instance, item, at_ms, amount));
             }
             if delta.cost_pico > 0 {
                 self.next_seq += 1;
@@ -469,7 +535,9 @@ impl Broker {
         let prefix = self.setup.prefix.clone();
         let mut pipe = redis::pipe();
         let mut keys_changed = false;
+        let mut top_seq = 0;
         for write in &self.pending {
+            top_seq = top_seq.max(write.seq().unwrap_or(0));
             match write {
                 Write::Usage {
                     key,
@@ -500,6 +568,25 @@ impl Broker {
                         *pico,
                         0,
                     );
+                }
+                Write::Reset {
+                    keys,
+                    field,
+                    at_ms,
+                    seq,
+                } => {
+                    for key in keys {
+                        pipe.cmd("EVALSHA")
+                            .arg(&self.reset_sha)
+                            .arg(2)
+                            .arg(key)
+                            .arg(guard_key(key))
+                            .arg(&instance)
+                            .arg(*seq)
+                            .ignore();
+                    }
+                    pipe.hset(resets_key(&prefix), field, *at_ms).ignore();
+                    keys_changed = true;
                 }
                 Write::Key { id, json } => {
                     pipe.hset(keys_key(&prefix), id, json).ignore();
@@ -565,6 +652,12 @@ impl Broker {
             .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Io, "not connected")))?;
         let replies: Vec<redis::Value> = pipe.query(conn)?;
         self.pending.clear();
+        if top_seq > self.outbox_done {
+            self.outbox_done = top_seq;
+            if let Some(ledger) = &self.ledger {
+                ledger.outbox_done(top_seq);
+            }
+        }
         self.dirty.clear();
         wants.clear();
         let mut replies = replies.into_iter();
@@ -624,7 +717,8 @@ impl Broker {
             let Some(item) = self.catalog.item(want.entity, want.of).cloned() else {
                 continue;
             };
-            let own_cap = item.from_units(item.cap / self.live_seen.max(1));
+            let instances = self.live_seen.max(self.setup.expected_instances).max(1);
+            let own_cap = item.from_units(item.cap / instances);
             let holding = self.holdings.entry(item.key.clone()).or_default();
             let room = own_cap.saturating_sub(holding.held);
             let amount = room.min(want.wanted.max(1));
@@ -680,112 +774,6 @@ impl Broker {
         }
     }
 
-    /// Announces this instance (and counts the live ones), reads every item's usage and
-    /// passes other instances' new usage to the shards.
-    fn pull(&mut self, now: u64, shards: &[UnboundedSender<GovMsg>]) -> redis::RedisResult<()> {
-        let items: Vec<Item> = self.catalog.by_entity.values().flatten().cloned().collect();
-        let mut pipe = redis::pipe();
-        let instances = instances_key(&self.setup.prefix);
-        pipe.hset(&instances, &self.setup.instance, now + LEASE_TTL_MS)
-            .ignore();
-        pipe.hgetall(&instances);
-        for item in &items {
-            pipe.hgetall(&item.key);
-        }
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Io, "not connected")))?;
-        let mut replies: Vec<HashMap<String, String>> = pipe.query(conn)?;
-        let seen_alive = if replies.is_empty() {
-            HashMap::new()
-        } else {
-            replies.remove(0)
-        };
-        let live = seen_alive
-            .values()
-            .filter(|until| until.parse::<u64>().is_ok_and(|u| u > now))
-            .count() as u64;
-        self.live_seen = live.max(1);
-        let own = format!("u:{}|", self.setup.instance);
-        let mut fresh = HashMap::new();
-        for (item, fields) in items.iter().zip(replies) {
-            let start = item.window_start(now);
-            for (field, value) in fields {
-                if !field.starts_with("u:") || field.starts_with(&own) {
-                    continue;
-                }
-                let Some(bucket) = field
-                    .rsplit_once('|')
-                    .and_then(|(_, b)| b.parse::<u64>().ok())
-                else {
-                    continue;
-                };
-                let amount: u64 = value.parse().unwrap_or(0);
-                let key = (item.key.clone(), field);
-                let before = self.seen.get(&key).copied().unwrap_or(0);
-                if amount > before && bucket >= start {
-                    let usage = GovMsg::Remote(RemoteUsage {
-                        entity: item.entity,
-                        of: item.of,
-                        at_ms: bucket.max(start).min(now),
-                        amount: item.from_units(amount - before),
-                    });
-                    for shard in shards {
-                        let _ = shard.unbounded_send(usage.clone());
-                    }
-                }
-                fresh.insert(key, amount.max(before));
-            }
-        }
-        self.seen = fresh;
-        Ok(())
-    }
-
-    /// Passes keys created, changed or revoked on other instances to the shards.
-    fn poll_keys(&mut self, shards: &[UnboundedSender<GovMsg>]) -> redis::RedisResult<()> {
-        let prefix = self.setup.prefix.clone();
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Io, "not connected")))?;
-        let version: Option<i64> = redis::cmd("GET").arg(version_key(&prefix)).query(conn)?;
-        if version == self.keys_version {
-            return Ok(());
-        }
-        let (records, revoked): (HashMap<String, String>, HashMap<String, String>) = redis::pipe()
-            .hgetall(keys_key(&prefix))
-            .hgetall(revoked_key(&prefix))
-            .query(conn)?;
-        self.keys_version = version;
-        let mut out = Vec::new();
-        for (id, json) in records {
-            if self.known_keys.get(&id) == Some(&json) {
-                continue;
-            }
-            if let Some(record) = decode_record(&json) {
-                self.catalog.upsert_key(&prefix, &record);
-                out.push(GovMsg::KeyUpsert(Box::new(record)));
-                self.known_keys.insert(id, json);
-            }
-        }
-        for (hash, value) in revoked {
-            if self.known_revoked.contains(&hash) {
-                continue;
-            }
-            if let Some(revocation) = decode_revocation(&hash, &value) {
-                out.push(GovMsg::KeyRevoked(revocation));
-                self.known_revoked.insert(hash);
-            }
-        }
-        for msg in out {
-            for shard in shards {
-                let _ = shard.unbounded_send(msg.clone());
-            }
-        }
-        Ok(())
-    }
-
     fn go_down(&mut self, why: &str, shards: &[UnboundedSender<GovMsg>], ticks: &mut Ticks) {
         self.conn = None;
         ticks.reconnect = self.now() + BACKOFF_MIN_MS;
@@ -819,6 +807,18 @@ impl Broker {
     }
 }
 
+/// The next-numbered usage write of `amount` (in the shard's unit) of `item` at `at_ms`.
+fn usage_write(seq: &mut u64, instance: &str, item: &Item, at_ms: u64, amount: u64) -> Write {
+    *seq += 1;
+    Write::Usage {
+        key: item.key.clone(),
+        field: usage_field(instance, item.bucket(at_ms)),
+        units: item.units_up(amount),
+        ttl_ms: item.key_ttl_ms(at_ms),
+        seq: *seq,
+    }
+}
+
 /// Queues one [`ADD_ONCE_SCRIPT`] call (its reply ignored).
 #[allow(clippy::too_many_arguments)]
 fn add_once(
@@ -844,6 +844,9 @@ fn add_once(
         .ignore();
 }
 
+/// Shared keys, revocations and budget resets, as read at start-up.
+pub type SharedKeys = (Vec<KeyRecord>, Vec<KeyRevocation>, Vec<BudgetReset>);
+
 /// `{prefix}:instances`: instance → until when it counts as live (renewed every pull).
 fn instances_key(prefix: &str) -> String {
     format!("{{{prefix}}}:instances")
@@ -854,7 +857,6 @@ struct Ticks {
     renew: u64,
     reclaim: u64,
     pull: u64,
-    keys: u64,
     reconnect: u64,
 }
 
@@ -864,12 +866,11 @@ impl Ticks {
             renew: now + RENEW_MS,
             reclaim: now + RECLAIM_MS,
             pull: now,
-            keys: now + KEY_POLL_MS,
             reconnect: now,
         }
     }
 
     fn next_due(&self) -> u64 {
-        self.renew.min(self.reclaim).min(self.pull).min(self.keys)
+        self.renew.min(self.reclaim).min(self.pull)
     }
 }
