@@ -32,8 +32,14 @@ impl OptionError {
     }
 }
 
-/// The provider kinds' own rules for their options.
+/// The provider kinds' own rules: which kinds exist, and their options.
 pub trait KindRules {
+    /// The kind a config file names `name` (None: no provider module serves such a kind).
+    fn kind(&self, name: &str) -> Option<ProviderKind>;
+
+    /// Every kind's name, in the order the docs list them (for error messages).
+    fn kind_names(&self) -> Vec<&'static str>;
+
     /// Checks one entry's kind-specific `options` (every key outside the common ones, as
     /// written): unknown keys, required keys, types and values. `base_url_given`: the entry
     /// wrote `base_url`. Returns the base URL the kind uses when the entry wrote none (None

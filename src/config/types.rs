@@ -104,45 +104,21 @@ pub enum AccessLogTarget {
     File(PathBuf),
 }
 
-/// The upstream API family a provider speaks (docs/ARCHITECTURE.md, "Provider seam").
+/// The upstream API family a provider speaks, by the name a config file gives it
+/// (`kind = "..."`). The kinds are the provider modules' (`src/providers/`, listed once in the
+/// registry); `config` learns which names exist only through [`super::KindRules::kind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ProviderKind {
-    Anthropic,
-    OpenAi,
-    AzureOpenAi,
-    OpenAiCompatible,
-    Bedrock,
-    Vertex,
-}
+pub struct ProviderKind(&'static str);
 
 impl ProviderKind {
-    /// Every kind, in the order the docs list them.
-    pub const ALL: [ProviderKind; 6] = [
-        ProviderKind::Anthropic,
-        ProviderKind::OpenAi,
-        ProviderKind::AzureOpenAi,
-        ProviderKind::OpenAiCompatible,
-        ProviderKind::Bedrock,
-        ProviderKind::Vertex,
-    ];
+    /// The kind spelled `name` in a config file (a provider module's own constant).
+    pub const fn named(name: &'static str) -> ProviderKind {
+        ProviderKind(name)
+    }
 
     /// The spelling used in the config file.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::Anthropic => "anthropic",
-            ProviderKind::OpenAi => "openai",
-            ProviderKind::AzureOpenAi => "azure_openai",
-            ProviderKind::OpenAiCompatible => "openai_compatible",
-            ProviderKind::Bedrock => "bedrock",
-            ProviderKind::Vertex => "vertex",
-        }
-    }
-
-    /// Parses the config-file spelling.
-    pub fn parse(text: &str) -> Option<ProviderKind> {
-        ProviderKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
+        self.0
     }
 }
 

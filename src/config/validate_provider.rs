@@ -15,12 +15,15 @@ use super::validate::{EnvLookup, secret_at, validate_budgets};
 /// Longest provider name.
 pub const MAX_PROVIDER_NAME_LEN: usize = 64;
 
+/// The kind of the provider used when the file declares none.
+pub const DEFAULT_PROVIDER_KIND: ProviderKind = ProviderKind::named("anthropic");
+
 /// The provider used when the file declares none: Anthropic, no keys (client's credentials
 /// pass through).
 pub fn default_anthropic_provider() -> ProviderConfig {
     ProviderConfig {
         name: "anthropic".to_owned(),
-        kind: ProviderKind::Anthropic,
+        kind: DEFAULT_PROVIDER_KIND,
         base_url: BaseUrl {
             tls: true,
             host: "api.anthropic.com".to_owned(),
@@ -79,8 +82,8 @@ fn validate_provider(
             ),
         ));
     }
-    let kind = ProviderKind::parse(&raw.kind).ok_or_else(|| {
-        let kinds: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
+    let kind = kinds.kind(&raw.kind).ok_or_else(|| {
+        let kinds = kinds.kind_names();
         ConfigError::new(
             format!("{path}.kind"),
             format!(

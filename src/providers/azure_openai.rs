@@ -5,7 +5,10 @@ use super::openai::Quirks;
 use super::openai::envelope::Addressing;
 use super::openai::provider::OpenAiFormat;
 use super::options::{KindOptions, no_options, option_str, required};
-use crate::config::{OptionError, ProviderConfig};
+use crate::config::{OptionError, ProviderConfig, ProviderKind};
+
+/// `kind = "azure_openai"`.
+pub const KIND: ProviderKind = ProviderKind::named("azure_openai");
 
 /// The `azure_openai` kind.
 pub static AZURE_OPENAI: OpenAiFormat = OpenAiFormat {

@@ -14,11 +14,12 @@ use super::bedrock::config::{BedrockConfig, BedrockCredentials};
 use super::bedrock::credentials::{AwsCredentials, DefaultChain};
 use super::bedrock::envelope::{BedrockAuth, auth_headers, invoke_body, invoke_path};
 use super::betas::BetaPolicy;
+use super::cloud_kind::{BEDROCK_KIND, VERTEX_KIND};
 use super::refresh::{Refresher, Unavailable};
 use super::vertex::config::{VertexConfig, VertexCredentials};
 use super::vertex::envelope::{VertexTarget, count_tokens_body, messages_body};
 use super::vertex::oauth::VertexAuth;
-use crate::config::{ProviderConfig, ProviderKind, Secret};
+use crate::config::{ProviderConfig, Secret};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::RequestHead;
 
@@ -165,8 +166,8 @@ impl Clouds {
                 continue;
             }
             let cloud = match provider.kind {
-                ProviderKind::Bedrock => bedrock(provider, env)?,
-                ProviderKind::Vertex => vertex(provider, env)?,
+                BEDROCK_KIND => bedrock(provider, env)?,
+                VERTEX_KIND => vertex(provider, env)?,
                 _ => continue,
             };
             cloud.start_refresh()?;

@@ -11,6 +11,7 @@ use super::options::KindOptions;
 use super::registry::AnyCodec;
 use super::vertex::config::VERTEX_KIND_OPTIONS;
 use super::{Provider, Translation, UpstreamRequest};
+use crate::config::ProviderKind;
 use crate::http::encode::{write_content_length, write_header};
 use crate::http::response_head::ResponseHead;
 
@@ -19,6 +20,11 @@ pub struct CloudKind {
     bedrock: bool,
     options: &'static KindOptions,
 }
+
+/// `kind = "bedrock"`.
+pub const BEDROCK_KIND: ProviderKind = ProviderKind::named("bedrock");
+/// `kind = "vertex"`.
+pub const VERTEX_KIND: ProviderKind = ProviderKind::named("vertex");
 
 /// `kind = "bedrock"`.
 pub static BEDROCK: CloudKind = CloudKind {

@@ -28,7 +28,7 @@ pub mod top_level;
 pub mod vertex;
 
 pub use codec::{CodecError, OpaqueCodec, ResponseCodec};
-pub use registry::{AnyCodec, WithCodec, provider_for};
+pub use registry::{AnyCodec, KINDS, WithCodec, genai_name, provider_for};
 
 use crate::config::{ProviderConfig, Secret};
 use crate::error::GatewayError;
@@ -105,8 +105,9 @@ pub struct Translation {
     pub model: String,
 }
 
-/// One provider kind: its envelope and its dialect.
-pub trait Provider {
+/// One provider kind: its envelope and its dialect. (`Sync`: the kinds are statics, listed in
+/// the registry's table.)
+pub trait Provider: Sync {
     /// The kind's own `[[providers]]` options: which keys it takes and how they are checked.
     fn options(&self) -> &'static options::KindOptions;
 

@@ -6,6 +6,10 @@ use super::openai::Quirks;
 use super::openai::envelope::Addressing;
 use super::openai::provider::OpenAiFormat;
 use super::options::{KindOptions, no_options};
+use crate::config::ProviderKind;
+
+/// `kind = "openai_compatible"`.
+pub const KIND: ProviderKind = ProviderKind::named("openai_compatible");
 
 /// The `openai_compatible` kind.
 pub static OPENAI_COMPATIBLE: OpenAiFormat = OpenAiFormat {

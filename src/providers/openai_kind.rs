@@ -5,6 +5,10 @@ use super::openai::Quirks;
 use super::openai::envelope::Addressing;
 use super::openai::provider::OpenAiFormat;
 use super::options::{KindOptions, no_options};
+use crate::config::ProviderKind;
+
+/// `kind = "openai"`.
+pub const KIND: ProviderKind = ProviderKind::named("openai");
 
 /// The `openai` kind.
 pub static OPENAI: OpenAiFormat = OpenAiFormat {

@@ -5,6 +5,7 @@
 
 use super::provider_for;
 use super::raw_config::{opt_str, str_array};
+use super::registry::KINDS;
 use crate::config::{KindRules, OptionError, ProviderKind};
 
 /// One kind's options.
@@ -32,6 +33,17 @@ fn options_of(kind: ProviderKind) -> Option<&'static KindOptions> {
 }
 
 impl KindRules for Kinds {
+    fn kind(&self, name: &str) -> Option<ProviderKind> {
+        KINDS
+            .iter()
+            .map(|entry| entry.kind)
+            .find(|k| k.as_str() == name)
+    }
+
+    fn kind_names(&self) -> Vec<&'static str> {
+        KINDS.iter().map(|entry| entry.kind.as_str()).collect()
+    }
+
     fn check(
         &self,
         kind: ProviderKind,
@@ -42,10 +54,10 @@ impl KindRules for Kinds {
             return Err(OptionError::entry(format!("kind `{kind}` is not served")));
         };
         if let Some(key) = options.keys().find(|k| !own.keys.contains(&k.as_str())) {
-            let owners: Vec<String> = ProviderKind::ALL
+            let owners: Vec<String> = KINDS
                 .iter()
-                .filter(|k| options_of(**k).is_some_and(|o| o.keys.contains(&key.as_str())))
-                .map(|k| format!("`{k}`"))
+                .filter(|entry| entry.provider.options().keys.contains(&key.as_str()))
+                .map(|entry| format!("`{}`", entry.kind))
                 .collect();
             let message = if owners.is_empty() {
                 format!(

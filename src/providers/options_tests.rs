@@ -104,3 +104,18 @@ fn each_kind_names_its_default_base_url() {
         "https://vpce.example"
     );
 }
+
+#[test]
+fn the_shipped_example_has_a_provider_of_every_registered_kind() {
+    let text = include_str!("../../examples/sluice.example.toml");
+    // Every env: secret the example names resolves to a placeholder.
+    let config = Config::from_toml_str_with_env(text, &|name| Some(format!("value-of-{name}")))
+        .expect("the example parses");
+    for entry in &super::KINDS {
+        let kind = entry.kind;
+        assert!(
+            config.providers.iter().any(|p| p.kind == kind),
+            "example lacks a {kind} provider"
+        );
+    }
+}

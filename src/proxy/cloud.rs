@@ -7,12 +7,13 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::{ProviderConfig, ProviderKind};
+use crate::config::ProviderConfig;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::RequestHead;
 use crate::providers::bedrock::codec::{gateway_error, is_event_stream};
 use crate::providers::bedrock::first_event::{FirstEvent, first_event};
 use crate::providers::cloud::{Cloud, CloudCall, CloudRequest};
+use crate::providers::cloud_kind::{BEDROCK_KIND, VERTEX_KIND};
 use crate::routing::Route;
 use crate::runtime::io::time::deadline;
 use crate::upstream::Exchange;
@@ -48,7 +49,7 @@ pub fn prepare(
 
 /// Whether `provider` is of a cloud kind (its requests need its [`Cloud`] state).
 pub fn is_cloud(provider: &ProviderConfig) -> bool {
-    matches!(provider.kind, ProviderKind::Bedrock | ProviderKind::Vertex)
+    matches!(provider.kind, BEDROCK_KIND | VERTEX_KIND)
 }
 
 /// The error for a cloud provider whose state is not there: a reload added it and has not put

@@ -17,12 +17,13 @@ use super::phase_clock::Boundary;
 use super::relay;
 use super::state::ProxyState;
 use super::translate::{self, Prepared, answer_count_tokens};
-use crate::config::ProviderKind;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::conn::Scratch;
 use crate::http::encode::local_response;
 use crate::http::head::RequestHead;
+use crate::providers::anthropic;
 use crate::providers::anthropic::request_peek::{PeekError, peek_request, substitute_model};
+use crate::providers::cloud_kind::BEDROCK_KIND;
 use crate::providers::provider_for;
 use crate::routing::{self, Route};
 
@@ -161,12 +162,12 @@ async fn handle(
     ctx.enter(Phase::Admitted);
     // The model list of a first target that does not speak Anthropic's API (OpenAI-format
     // and cloud kinds): the configured names, answered here in the route's shape.
-    if route.is_model_list() && first.provider.kind != ProviderKind::Anthropic {
+    if route.is_model_list() && first.provider.kind != anthropic::KIND {
         openai_in::answer_configured_models(route, &config, ctx, &mut scratch.out);
         return Ok(());
     }
     // A first target on Bedrock: count_tokens answered here (Bedrock has no such endpoint).
-    if route == Route::CountTokens && first.provider.kind == ProviderKind::Bedrock {
+    if route == Route::CountTokens && first.provider.kind == BEDROCK_KIND {
         answer_count_tokens(&scratch.body, ctx, &mut scratch.out)?;
         return Ok(());
     }

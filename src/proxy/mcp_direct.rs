@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::state::ProxyState;
-use crate::config::{McpTransportConfig, ProviderConfig, ProviderKind, Secret};
+use crate::config::{McpTransportConfig, ProviderConfig, Secret};
 use crate::http::encode::write_header;
 use crate::mcp::jsonrpc::{REQUEST_TIMEOUT, RequestId, RpcError, SseMessageReader, encode_request};
 use crate::mcp::upstream::http::too_large;
@@ -302,7 +302,7 @@ fn target(name: &str, url: &str) -> Result<ProviderConfig, String> {
         .map_err(|e| format!("mcp_servers `{name}`: url {url}: {e}"))?;
     Ok(ProviderConfig {
         name: format!("mcp:{name}"),
-        kind: ProviderKind::Anthropic,
+        kind: crate::providers::anthropic::KIND,
         base_url,
         keys: Vec::new(),
         ca_file: None,

@@ -13,9 +13,7 @@ use crate::observe::audit::{
     AttemptRecord, RequestRecord as AuditRequest, TokenRecord, ToolCallRecord, UnixMillis,
 };
 use crate::observe::genai_metrics::{GenAiOutcome, TokenUse};
-use crate::observe::trace::{
-    AttemptSpan, RequestSpan, SpanUsage, TraceStart, genai_provider_name, unix_nanos_now,
-};
+use crate::observe::trace::{AttemptSpan, RequestSpan, SpanUsage, TraceStart, unix_nanos_now};
 use crate::routing::Route;
 
 /// The GenAI operation of a Messages call.
@@ -191,7 +189,7 @@ fn send_trace(state: &ProxyState, ctx: &RequestContext, facts: &Facts<'_>) {
             .config
             .providers
             .get(i)
-            .map(|p| genai_provider_name(p.kind))
+            .map(|p| crate::providers::genai_name(p.kind))
     };
     let attempts = ctx
         .spans

@@ -3,7 +3,7 @@
 //! gives the targets; else a `provider/model` name goes to that provider alone; else, with no
 //! routes configured, the first Anthropic provider; else the model is refused with a 400.
 
-use crate::config::{Config, ProviderConfig, ProviderKind, glob_match};
+use crate::config::{Config, ProviderConfig, glob_match};
 use crate::error::{ErrorKind, GatewayError};
 use crate::providers::provider_for;
 
@@ -92,7 +92,7 @@ fn default_target(config: &Config) -> Result<Target<'_>, GatewayError> {
     match config
         .providers
         .iter()
-        .position(|p| p.kind == ProviderKind::Anthropic)
+        .position(|p| p.kind == crate::providers::anthropic::KIND)
     {
         Some(index) => servable(config, index, None),
         None => Err(GatewayError::new(

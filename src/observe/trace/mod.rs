@@ -12,7 +12,4 @@ pub mod span;
 
 pub use context::{SpanId, TraceId, format_traceparent, parse_traceparent};
 pub use exporter::{SPAN_QUEUE_CAPACITY, TraceExporter, TraceStats};
-pub use span::{
-    AttemptSpan, RequestSpan, ShardTracer, SpanUsage, TraceStart, genai_provider_name,
-    unix_nanos_now,
-};
+pub use span::{AttemptSpan, RequestSpan, ShardTracer, SpanUsage, TraceStart, unix_nanos_now};

@@ -12,7 +12,6 @@ use super::context::{
     parse_tracestate,
 };
 use super::exporter::TraceStats;
-use crate::config::ProviderKind;
 use crate::observe::audit::ToolCallRecord;
 
 /// Where a request's trace stands: its ids, its parent, and whether it is exported.
@@ -51,7 +50,7 @@ pub struct AttemptSpan {
     pub span_id: Option<SpanId>,
     pub start_unix_nanos: u64,
     pub end_unix_nanos: u64,
-    /// `gen_ai.provider.name` (see [`genai_provider_name`]).
+    /// `gen_ai.provider.name` (the provider registry's `genai_name`).
     pub provider: String,
     /// The model id sent upstream.
     pub model: String,
@@ -90,18 +89,6 @@ pub struct RequestSpan {
     pub overhead_nanos: u64,
     pub tool_calls: Vec<ToolCallRecord>,
     pub attempts: Vec<AttemptSpan>,
-}
-
-/// The `gen_ai.provider.name` value of a provider kind (the GenAI conventions' names).
-pub fn genai_provider_name(kind: ProviderKind) -> &'static str {
-    match kind {
-        ProviderKind::Anthropic => "anthropic",
-        ProviderKind::OpenAi => "openai",
-        ProviderKind::AzureOpenAi => "azure.ai.openai",
-        ProviderKind::OpenAiCompatible => "openai",
-        ProviderKind::Bedrock => "aws.bedrock",
-        ProviderKind::Vertex => "gcp.vertex_ai",
-    }
 }
 
 /// Nanoseconds since the Unix epoch, now.

@@ -7,6 +7,7 @@ use super::envelope::write_request_head;
 use super::error_body::sse_error_frame;
 use super::json_body::summarize_message_json;
 use super::observer::AnthropicObserver;
+use crate::config::ProviderKind;
 use crate::governance::Usage;
 use crate::http::response_head::ResponseHead;
 use crate::observe::summary::ResponseSummary;
@@ -25,6 +26,9 @@ pub const MAX_OBSERVED_JSON_BYTES: usize = 8 * 1024 * 1024;
 
 /// The Anthropic provider kind.
 pub struct Anthropic;
+
+/// `kind = "anthropic"`.
+pub const KIND: ProviderKind = ProviderKind::named("anthropic");
 
 /// `kind = "anthropic"` takes no options of its own; `base_url` defaults to Anthropic's API.
 pub static ANTHROPIC_OPTIONS: KindOptions = KindOptions {

@@ -10,7 +10,7 @@ pub mod json_body;
 pub mod observer;
 pub mod request_peek;
 
-pub use codec::{Anthropic, EventStreamCodec, MessageCodec};
+pub use codec::{Anthropic, EventStreamCodec, KIND, MessageCodec};
 pub use envelope::write_request_head;
 pub use json_body::{error_type_of, summarize_message_json};
 pub use observer::{AnthropicObserver, ResponseSummary, ToolCall, Usage};
