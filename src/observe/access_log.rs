@@ -12,7 +12,7 @@
 
 use std::io::Write;
 use std::sync::mpsc;
-use std::thread::JoinHandle;
+use std::thread::Thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::record::RequestRecord;
@@ -25,11 +25,15 @@ use crate::json::{write_json_string, write_key, write_u64};
 pub const GATHER: Duration = Duration::from_millis(5);
 /// Two wake-ups closer than this: lines are arriving steadily, let them gather.
 pub const BUSY: Duration = Duration::from_millis(1);
+/// How long [`AccessLogWriter::finish`] waits for the queued lines to be written (a stalled
+/// stderr reader must not hold the exit forever).
+pub const FINISH_WAIT: Duration = Duration::from_secs(5);
 
 /// The writer thread's handle.
 pub struct AccessLogWriter {
     tx: Option<mpsc::Sender<Vec<u8>>>,
-    thread: Option<JoinHandle<()>>,
+    /// The writer thread, and what tells that it ended (its sender is dropped with it).
+    thread: Option<(Thread, mpsc::Receiver<()>)>,
 }
 
 /// Asks the writer thread to reopen its file (cloned into the signal thread).
@@ -111,12 +115,16 @@ impl AccessLogWriter {
             AccessLogTarget::File(path) => Sink::File(path.clone(), Sink::open_file(path)?),
         };
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let (ended_tx, ended) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("sluice-access-log".into())
-            .spawn(move || write_lines(&rx, &mut sink))?;
+            .spawn(move || {
+                write_lines(&rx, &mut sink);
+                drop(ended_tx);
+            })?;
         Ok(AccessLogWriter {
             tx: Some(tx),
-            thread: Some(thread),
+            thread: Some((thread.thread().clone(), ended)),
         })
     }
 
@@ -134,14 +142,14 @@ impl AccessLogWriter {
     }
 
     /// Writes every line queued so far and stops the writer (call it once the shards are
-    /// gone: a line recorded after it is dropped).
+    /// gone: a line recorded after it is dropped). Waits at most [`FINISH_WAIT`].
     pub fn finish(mut self) {
         if let Some(tx) = self.tx.take() {
             let _ = tx.send(STOP.to_vec());
         }
-        if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
-            let _ = thread.join();
+        if let Some((thread, ended)) = self.thread.take() {
+            thread.unpark();
+            let _ = ended.recv_timeout(FINISH_WAIT);
         }
     }
 }
