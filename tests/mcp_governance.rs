@@ -1,7 +1,8 @@
 //! `/mcp` under governance, through the real binary on two strict-mode shards: `tool_calls`
 //! rate limits (counted apart from `requests`, on keys and teams, exact across shards while
-//! many calls arrive at once on sessions owned by both shards), one access-log line per call,
-//! and `mcp_tools` set through the admin API and `sluice keys create --mcp-tools`.
+//! many calls arrive at once on sessions owned by both shards, and still counted after a
+//! restart), one access-log line per call, and `mcp_tools` set through the admin API and
+//! `sluice keys create --mcp-tools`.
 
 mod support;
 
@@ -194,6 +195,49 @@ fn tool_call_limits_hold_exactly_across_shards_and_apart_from_requests() {
         metrics.contains("outcome=\"rate_limited\""),
         "refused calls are counted by outcome"
     );
+}
+
+#[test]
+fn tool_calls_counted_before_a_restart_still_count_after_it() {
+    let mock = gov::priced_mock();
+    let state = TempDir::new("mcp-gov-restart");
+    let alice = gov::vkey("alice");
+    let mut hierarchy = team_toml("eng", None, "mcp_tools = [\"files__*\"]");
+    hierarchy.push_str(&key_toml(
+        "alice",
+        &alice,
+        "eng",
+        "rate_limits = [{ tool_calls = 3, window = \"1h\" }]",
+    ));
+    let mut gateway = start(&mock, &state, hierarchy.clone());
+    let sessions = sessions_on_both_shards(&gateway, &alice);
+    // Two of the three calls of the hour, on either shard (a share still moving is retried).
+    let mut admitted = 0;
+    for id in 0..200u64 {
+        match echo(
+            &gateway,
+            &alice,
+            &sessions[id as usize % sessions.len()],
+            id,
+        ) {
+            Outcome::Ok => admitted += 1,
+            Outcome::Refused(reason) => assert_eq!(reason, "budget_busy"),
+        }
+        if admitted == 2 {
+            break;
+        }
+    }
+    assert_eq!(admitted, 2);
+    gateway.sigterm();
+    assert!(
+        gateway.wait_exit(support::EVENTUALLY).is_some(),
+        "sluice did not exit on SIGTERM"
+    );
+
+    // Restarted on the same state_dir: the window still holds the two, so one call is left.
+    let gateway = start(&mock, &state, hierarchy);
+    let sessions = sessions_on_both_shards(&gateway, &alice);
+    assert_eq!(call_until_limited(&gateway, &alice, &sessions, 1000), 1);
 }
 
 /// The public names `tools/list` gives `key` in `session` (every page).

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::entity::EntityId;
 use super::ledger_store::{Batch, LedgerError, MINUTE_MS, Store};
-use super::messages::{GovMsg, SpendDelta};
+use super::messages::{GovMsg, SpendDelta, ToolCallDelta};
 
 /// Default time between group commits.
 pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(50);
@@ -50,10 +50,7 @@ impl LedgerHandle {
     pub fn record(&self, msg: GovMsg) -> bool {
         if matches!(
             msg,
-            GovMsg::ShareRequest(_)
-                | GovMsg::ShareGrant(_)
-                | GovMsg::BudgetSeed(_)
-                | GovMsg::ToolCall(_)
+            GovMsg::ShareRequest(_) | GovMsg::ShareGrant(_) | GovMsg::BudgetSeed(_)
         ) {
             return true;
         }
@@ -202,13 +199,23 @@ fn fold(batch: &mut Batch, msg: GovMsg) {
         GovMsg::KeyUpsert(record) => batch.keys.push(*record),
         GovMsg::KeyRevoked(revocation) => batch.revocations.push(revocation),
         GovMsg::BudgetReset(reset) => batch.resets.push(reset),
+        GovMsg::ToolCall(call) => fold_tool_call(batch, &call),
         GovMsg::ShareRequest(_)
         | GovMsg::ShareGrant(_)
         | GovMsg::BudgetSeed(_)
-        | GovMsg::ToolCall(_)
         | GovMsg::Backend(_)
         | GovMsg::Remote(_) => {}
     }
+}
+
+/// A tool call goes to the minute it was admitted in, like a request.
+fn fold_tool_call(batch: &mut Batch, call: &ToolCallDelta) {
+    let admitted = call.at_ms / MINUTE_MS * MINUTE_MS;
+    for entity in call.entities.iter().flatten() {
+        let row = batch.spend.entry((*entity, admitted)).or_default();
+        row.tool_calls = row.tool_calls.saturating_add(1);
+    }
+    batch.deltas += 1;
 }
 
 /// Cost and tokens go to the minute the request settled in; the request to the minute it was

@@ -82,6 +82,8 @@ pub struct SpendRow {
     /// Tokens counted against rate limits.
     pub tokens: u64,
     pub requests: u64,
+    /// MCP `tools/call`s admitted (counted against `tool_calls` rate limits).
+    pub tool_calls: u64,
 }
 
 /// What the ledger holds, read at start-up.
@@ -102,6 +104,7 @@ pub struct RowSums {
     pub cost_pico: u64,
     pub tokens: u64,
     pub requests: u64,
+    pub tool_calls: u64,
 }
 
 /// What one group commit writes.
@@ -169,6 +172,7 @@ impl Store {
              CREATE TABLE IF NOT EXISTS spend (
                  res_ms INTEGER NOT NULL, entity INTEGER NOT NULL, start_ms INTEGER NOT NULL,
                  cost_pico INTEGER NOT NULL, tokens INTEGER NOT NULL, requests INTEGER NOT NULL,
+                 tool_calls INTEGER NOT NULL DEFAULT 0,
                  PRIMARY KEY (res_ms, entity, start_ms)) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS keys (
                  id TEXT PRIMARY KEY, hash BLOB NOT NULL UNIQUE, team TEXT NOT NULL,
@@ -191,6 +195,17 @@ impl Store {
         )?;
         if has_mcp_tools == 0 {
             conn.execute_batch("ALTER TABLE keys ADD COLUMN mcp_tools TEXT;")?;
+        }
+        // Ledgers written before MCP tool calls were persisted gain their count (0 so far).
+        let has_tool_calls: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('spend') WHERE name = 'tool_calls'",
+            [],
+            |r| r.get(0),
+        )?;
+        if has_tool_calls == 0 {
+            conn.execute_batch(
+                "ALTER TABLE spend ADD COLUMN tool_calls INTEGER NOT NULL DEFAULT 0;",
+            )?;
         }
         let version: Option<i64> = conn
             .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
@@ -219,12 +234,13 @@ impl Store {
         let tx = self.conn.transaction()?;
         {
             let mut spend = tx.prepare_cached(
-                "INSERT INTO spend (res_ms, entity, start_ms, cost_pico, tokens, requests)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO spend (res_ms, entity, start_ms, cost_pico, tokens, requests, tool_calls)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (res_ms, entity, start_ms) DO UPDATE SET
                    cost_pico = cost_pico + excluded.cost_pico,
                    tokens = tokens + excluded.tokens,
-                   requests = requests + excluded.requests",
+                   requests = requests + excluded.requests,
+                   tool_calls = tool_calls + excluded.tool_calls",
             )?;
             for ((entity, start_ms), sums) in &batch.spend {
                 spend.execute(params![
@@ -233,7 +249,8 @@ impl Store {
                     to_i64(*start_ms),
                     to_i64(sums.cost_pico),
                     to_i64(sums.tokens),
-                    to_i64(sums.requests)
+                    to_i64(sums.requests),
+                    to_i64(sums.tool_calls)
                 ])?;
             }
             let mut keys = tx.prepare_cached(
@@ -311,13 +328,15 @@ impl Store {
         ] {
             let cutoff = to_i64(now_ms.saturating_sub(age) / to * to);
             tx.execute(
-                "INSERT INTO spend (res_ms, entity, start_ms, cost_pico, tokens, requests)
-                 SELECT ?1, entity, start_ms / ?1 * ?1, sum(cost_pico), sum(tokens), sum(requests)
+                "INSERT INTO spend (res_ms, entity, start_ms, cost_pico, tokens, requests, tool_calls)
+                 SELECT ?1, entity, start_ms / ?1 * ?1, sum(cost_pico), sum(tokens), sum(requests),
+                   sum(tool_calls)
                  FROM spend WHERE res_ms = ?2 AND start_ms < ?3 GROUP BY entity, start_ms / ?1
                  ON CONFLICT (res_ms, entity, start_ms) DO UPDATE SET
                    cost_pico = cost_pico + excluded.cost_pico,
                    tokens = tokens + excluded.tokens,
-                   requests = requests + excluded.requests",
+                   requests = requests + excluded.requests,
+                   tool_calls = tool_calls + excluded.tool_calls",
                 params![to_i64(to), to_i64(from), cutoff],
             )?;
             tx.execute(
@@ -338,7 +357,7 @@ impl Store {
     pub fn snapshot(&self, now_ms: u64) -> Result<LedgerSnapshot, LedgerError> {
         let mut snapshot = LedgerSnapshot::default();
         let mut spend = self.conn.prepare(
-            "SELECT entity, start_ms, res_ms, cost_pico, tokens, requests FROM spend WHERE start_ms + res_ms > ?1",
+            "SELECT entity, start_ms, res_ms, cost_pico, tokens, requests, tool_calls FROM spend WHERE start_ms + res_ms > ?1",
         )?;
         let rows = spend.query_map([to_i64(now_ms.saturating_sub(SPEND_RETENTION_MS))], |r| {
             Ok(SpendRow {
@@ -348,6 +367,7 @@ impl Store {
                 cost_pico: from_i64(r.get(3)?),
                 tokens: from_i64(r.get(4)?),
                 requests: from_i64(r.get(5)?),
+                tool_calls: from_i64(r.get(6)?),
             })
         })?;
         for row in rows {
@@ -459,7 +479,7 @@ impl Store {
         let mut history = LedgerSnapshot::default();
         let id = entity.0 as i64;
         let mut spend = self.conn.prepare(
-            "SELECT start_ms, res_ms, cost_pico, tokens, requests FROM spend WHERE entity = ?1 AND start_ms + res_ms > ?2",
+            "SELECT start_ms, res_ms, cost_pico, tokens, requests, tool_calls FROM spend WHERE entity = ?1 AND start_ms + res_ms > ?2",
         )?;
         let since = to_i64(now_ms.saturating_sub(SPEND_RETENTION_MS));
         let rows = spend.query_map(params![id, since], |r| {
@@ -470,6 +490,7 @@ impl Store {
                 cost_pico: from_i64(r.get(2)?),
                 tokens: from_i64(r.get(3)?),
                 requests: from_i64(r.get(4)?),
+                tool_calls: from_i64(r.get(5)?),
             })
         })?;
         for row in rows {

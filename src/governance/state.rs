@@ -562,6 +562,10 @@ fn restore(registry: &mut Registry, snapshot: &LedgerSnapshot, ctx: BuildContext
             limit
                 .own_tokens
                 .add(at_ms, own_part(row.tokens, ctx.shard, ctx.shards));
+            limit.tool_calls.add(at_ms, row.tool_calls);
+            limit
+                .own_tool_calls
+                .add(at_ms, own_part(row.tool_calls, ctx.shard, ctx.shards));
         }
     }
     for entity in &mut registry.entities {

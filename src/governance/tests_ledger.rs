@@ -29,6 +29,14 @@ impl TempDir {
     fn ledger(&self) -> PathBuf {
         ledger_path(&self.0)
     }
+
+    /// A ledger file an older build wrote, with only the tables of `schema`.
+    fn legacy_ledger(&self, schema: &str) -> rusqlite::Connection {
+        std::fs::create_dir_all(&self.0).unwrap();
+        let conn = rusqlite::Connection::open(self.ledger()).unwrap();
+        conn.execute_batch(schema).unwrap();
+        conn
+    }
 }
 
 impl Drop for TempDir {
@@ -229,6 +237,7 @@ fn restored_counters_resume_budgets_and_rate_limits() {
         cost_pico,
         tokens: 0,
         requests,
+        tool_calls: 0,
     };
     let now = utc(2027, 3, 10, 12, 0, 30);
     let snapshot = LedgerSnapshot {
@@ -277,6 +286,7 @@ fn old_rows_roll_up_without_changing_totals() {
                 cost_pico: cost,
                 tokens: 1,
                 requests: 1,
+                tool_calls: 2,
             },
         );
     };
@@ -290,6 +300,8 @@ fn old_rows_roll_up_without_changing_totals() {
     store.compact(now).unwrap();
     let snapshot = store.snapshot(now).unwrap();
     assert_eq!(totals(&snapshot, key), (110, 4, 4));
+    let tool_calls: u64 = snapshot.spend.iter().map(|r| r.tool_calls).sum();
+    assert_eq!(tool_calls, 8, "tool calls roll up with the rest");
     let mut lengths: Vec<u64> = snapshot.spend.iter().map(|r| r.len_ms).collect();
     lengths.sort_unstable();
     assert_eq!(lengths, vec![MINUTE_MS, HOUR_MS, DAY_MS]);
@@ -298,16 +310,13 @@ fn old_rows_roll_up_without_changing_totals() {
 #[test]
 fn a_ledger_from_before_mcp_tools_gains_the_column_and_keeps_its_keys() {
     let dir = TempDir::new();
-    std::fs::create_dir_all(&dir.0).unwrap();
     {
-        let conn = rusqlite::Connection::open(dir.ledger()).unwrap();
-        conn.execute_batch(
+        let conn = dir.legacy_ledger(
             "CREATE TABLE keys (
                  id TEXT PRIMARY KEY, hash BLOB NOT NULL UNIQUE, team TEXT NOT NULL,
                  customer TEXT, budgets TEXT NOT NULL, rate_limits TEXT NOT NULL,
                  models TEXT NOT NULL, expires_at INTEGER, created_at_ms INTEGER NOT NULL);",
-        )
-        .unwrap();
+        );
         conn.execute(
             "INSERT INTO keys VALUES ('old', ?1, 'platform', NULL, '', '5:-:60000', '[]', NULL, 1)",
             [&[7u8; 32][..]],
@@ -345,4 +354,80 @@ fn the_backend_outbox_keeps_entries_until_done_and_survives_a_restart() {
     handle.flush_and_stop().unwrap();
     thread.join().unwrap().unwrap();
     assert!(load_snapshot(&dir.ledger(), T0).unwrap().outbox.is_empty());
+}
+
+#[test]
+fn tool_calls_survive_a_restart_in_their_window() {
+    let dir = TempDir::new();
+    let limits = "rate_limits = [{ tool_calls = 3, window = \"1h\" }]";
+    let clock = Rc::new(ManualClock::new(T0));
+    {
+        let (handle, thread) = Ledger::start(&dir.ledger(), DEFAULT_COMMIT_INTERVAL).unwrap();
+        let g = shard(&config("soft", &hierarchy("", "", limits)), 0, 1, &clock);
+        for _ in 0..3 {
+            g.admit_tool_call("alice").unwrap();
+        }
+        g.drain_outbound(|o| {
+            if o.ledger {
+                assert!(handle.record(o.msg));
+            }
+        });
+        handle.flush_and_stop().unwrap();
+        thread.join().unwrap().unwrap();
+    }
+    // Restarted ten minutes later: the three calls are still in the hour.
+    clock.advance(600_000);
+    let snapshot = load_snapshot(&dir.ledger(), T0 + 600_000).unwrap();
+    let key = EntityId::of(Level::Key, "alice");
+    let on_key: u64 = (snapshot.spend.iter())
+        .filter(|r| r.entity == key)
+        .map(|r| r.tool_calls)
+        .sum();
+    assert_eq!(on_key, 3, "one count per call");
+    let restarted = |now| {
+        let clock: Rc<dyn Clock> = Rc::new(ManualClock::new(now));
+        Governor::new(
+            &config("soft", &hierarchy("", "", limits)),
+            0,
+            1,
+            clock,
+            &snapshot,
+        )
+        .unwrap()
+        .0
+    };
+    assert!(matches!(
+        restarted(T0 + 600_000).admit_tool_call("alice"),
+        Err(Rejection::RateLimited {
+            kind: RateKind::ToolCalls,
+            ..
+        })
+    ));
+    // Once the hour has passed, the window is free again.
+    restarted(T0 + 3_600_000 + 60_000)
+        .admit_tool_call("alice")
+        .unwrap();
+}
+
+#[test]
+fn a_ledger_from_before_tool_calls_gains_the_column_and_keeps_its_spend() {
+    let dir = TempDir::new();
+    {
+        let conn = dir.legacy_ledger(
+            "CREATE TABLE spend (
+                 res_ms INTEGER NOT NULL, entity INTEGER NOT NULL, start_ms INTEGER NOT NULL,
+                 cost_pico INTEGER NOT NULL, tokens INTEGER NOT NULL, requests INTEGER NOT NULL,
+                 PRIMARY KEY (res_ms, entity, start_ms)) WITHOUT ROWID;",
+        );
+        conn.execute(
+            "INSERT INTO spend VALUES (?1, 42, ?2, 5, 6, 7)",
+            [MINUTE_MS as i64, (T0 / MINUTE_MS * MINUTE_MS) as i64],
+        )
+        .unwrap();
+    }
+    let snapshot = load_snapshot(&dir.ledger(), T0).unwrap();
+    assert_eq!(snapshot.spend.len(), 1);
+    let row = snapshot.spend[0];
+    assert_eq!((row.cost_pico, row.tokens, row.requests), (5, 6, 7));
+    assert_eq!(row.tool_calls, 0);
 }

@@ -79,10 +79,12 @@ impl Governor {
             entities[index] = Some(entity.id);
             limited |= hold(entity, now_ms, sharing_shard, outbox);
         }
-        if limited && (self.shards > 1 || pooled) {
+        // Counted by the other shards (if any) and kept in the ledger, so a restart does not
+        // empty the windows.
+        if limited {
             outbox.push(Outbound {
                 route: Route::Others,
-                ledger: false,
+                ledger: true,
                 msg: GovMsg::ToolCall(ToolCallDelta {
                     origin_shard: u32::try_from(self.shard).unwrap_or(u32::MAX),
                     entities,

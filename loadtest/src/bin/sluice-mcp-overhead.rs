@@ -28,6 +28,9 @@ struct Args {
     calls: usize,
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// sluice's `server.spin_before_park_us` (0: its default, the shard sleeps at once).
+    #[arg(long, default_value_t = 0)]
+    spin_before_park_us: u64,
 }
 
 /// A child process killed on drop, and the address it printed (`listening ADDR`).
@@ -168,11 +171,13 @@ fn main() {
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ncores = 1\n\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ncores = 1\n\
+             spin_before_park_us = {}\n\n\
              [[providers]]\nname = \"anthropic\"\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:9\"\n\n\
              [governance]\nstate_dir = \"{}\"\n\n[[teams]]\nid = \"bench\"\n\n\
              [[virtual_keys]]\nid = \"bench\"\nsecret = \"{KEY}\"\nteam = \"bench\"\nmcp_tools = [\"mock__*\"]\n\n\
              [[mcp_servers]]\nname = \"mock\"\nurl = \"http://{}/mcp\"\n",
+            args.spin_before_park_us,
             work.join("state").display(),
             mock.1
         ),
