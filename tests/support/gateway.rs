@@ -150,8 +150,24 @@ impl Gateway {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
-    /// The access-log lines (JSON objects) on stderr so far.
+    /// The access-log lines (JSON objects) on stderr so far, once the log writer has caught
+    /// up: it writes on its own thread, gathering lines for up to 5 ms under steady load, so
+    /// this reads until two reads 25 ms apart agree (for at most 2 s).
     pub fn access_log(&self) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut seen = self.access_log_now();
+        loop {
+            std::thread::sleep(Duration::from_millis(25));
+            let now = self.access_log_now();
+            if now.len() == seen.len() || Instant::now() > deadline {
+                return now;
+            }
+            seen = now;
+        }
+    }
+
+    /// The access-log lines on stderr at this instant.
+    fn access_log_now(&self) -> Vec<serde_json::Value> {
         self.stderr()
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
