@@ -7,9 +7,8 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::json;
 use support::governance::{key_toml, priced_mock, team_toml, vkey};
-use support::mcp::{call_tool, initialize, rpc_answer};
+use support::mcp::{Outcome, echo_call, initialize};
 use support::mcp_mock::McpMock;
 use support::redis_gov::instance;
 use support::redis_server::RedisServer;
@@ -17,37 +16,8 @@ use support::{Gateway, wait_for};
 
 /// The key's tool calls per hour, across the instances.
 const LIMIT: u64 = 6;
-/// The error code sluice answers a `tools/call` refused by a rate limit with.
-const RATE_LIMITED: i64 = sluice::mcp::jsonrpc::RATE_LIMITED;
-
-/// How one `tools/call` ended: served, or refused with this `data.reason`.
-#[derive(Debug, PartialEq)]
-enum Outcome {
-    Ok,
-    Refused(String),
-}
-
 fn echo(gateway: &Gateway, key: &str, session: &str, id: u64) -> Outcome {
-    let response = call_tool(
-        gateway,
-        key,
-        session,
-        id,
-        "web__echo",
-        json!({"text": id.to_string()}),
-    );
-    assert_eq!(response.status, 200, "{}", response.text());
-    let answer = rpc_answer(&response);
-    if answer["error"].is_object() {
-        assert_eq!(answer["error"]["code"], RATE_LIMITED, "{answer}");
-        let reason = answer["error"]["data"]["reason"].as_str().unwrap_or("");
-        return Outcome::Refused(reason.to_owned());
-    }
-    assert_eq!(
-        answer["result"]["content"][0]["text"],
-        format!("echo: {id}")
-    );
-    Outcome::Ok
+    echo_call(gateway, key, session, id, "web__echo")
 }
 
 #[test]

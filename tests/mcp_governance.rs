@@ -14,11 +14,10 @@ use support::governance::{
     self as gov, ADMIN_TOKEN, Auth, GovConfig, MAX_TOKENS, TEST_MODEL, admin, admin_ok, body_for,
     create_key, key_toml, keys_cli, team_toml,
 };
-use support::mcp::{NEWEST, call_tool, initialize, post, python, rpc_answer, script};
+use support::mcp::{
+    NEWEST, Outcome, call_tool, echo_call, initialize, post, python, rpc_answer, script,
+};
 use support::{Gateway, MockUpstream, TempDir};
-
-/// The error code sluice answers a `tools/call` refused by a rate limit with.
-const RATE_LIMITED: i64 = sluice::mcp::jsonrpc::RATE_LIMITED;
 
 /// Strict mode, two shards, the stdio fixture server as `files`; `hierarchy` appended.
 fn start(mock: &MockUpstream, state: &TempDir, hierarchy: String) -> Gateway {
@@ -51,39 +50,8 @@ fn sessions_on_both_shards(gateway: &Gateway, key: &str) -> Vec<String> {
     panic!("64 sessions all landed on shards {owners:?}");
 }
 
-/// How one `tools/call` ended.
-#[derive(Debug, PartialEq)]
-enum Outcome {
-    Ok,
-    /// Refused by a limit: the `data.reason`.
-    Refused(String),
-}
-
 fn echo(gateway: &Gateway, key: &str, session: &str, id: u64) -> Outcome {
-    let response = call_tool(
-        gateway,
-        key,
-        session,
-        id,
-        "files__echo",
-        json!({"text": id.to_string()}),
-    );
-    assert_eq!(response.status, 200, "{}", response.text());
-    let answer = rpc_answer(&response);
-    if answer["error"].is_object() {
-        assert_eq!(answer["error"]["code"], RATE_LIMITED, "{answer}");
-        let message = answer["error"]["message"].as_str().unwrap_or_default();
-        assert!(!message.is_empty(), "{answer}");
-        let reason = answer["error"]["data"]["reason"]
-            .as_str()
-            .unwrap_or_default();
-        return Outcome::Refused(reason.to_owned());
-    }
-    assert_eq!(
-        answer["result"]["content"][0]["text"],
-        format!("echo: {id}")
-    );
-    Outcome::Ok
+    echo_call(gateway, key, session, id, "files__echo")
 }
 
 /// Calls (round robin over `sessions`) until every session's shard refuses with the limit

@@ -156,6 +156,24 @@ pub struct Store {
     conn: Connection,
 }
 
+/// Adds `column` (of type `ddl`) to `table` when a ledger from an older build lacks it.
+fn add_column_if_missing(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+    ddl: &str,
+) -> Result<(), rusqlite::Error> {
+    let present: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
+        |r| r.get(0),
+    )?;
+    if present == 0 {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ddl};"))?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating the directory, file and tables as needed) in WAL mode with full sync.
     pub fn open(path: &Path) -> Result<Store, LedgerError> {
@@ -187,26 +205,10 @@ impl Store {
              CREATE TABLE IF NOT EXISTS backend_outbox (
                  seq INTEGER PRIMARY KEY, body TEXT NOT NULL);",
         )?;
-        // Ledgers written before keys had `mcp_tools` gain the column (NULL: no list).
-        let has_mcp_tools: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('keys') WHERE name = 'mcp_tools'",
-            [],
-            |r| r.get(0),
-        )?;
-        if has_mcp_tools == 0 {
-            conn.execute_batch("ALTER TABLE keys ADD COLUMN mcp_tools TEXT;")?;
-        }
-        // Ledgers written before MCP tool calls were persisted gain their count (0 so far).
-        let has_tool_calls: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('spend') WHERE name = 'tool_calls'",
-            [],
-            |r| r.get(0),
-        )?;
-        if has_tool_calls == 0 {
-            conn.execute_batch(
-                "ALTER TABLE spend ADD COLUMN tool_calls INTEGER NOT NULL DEFAULT 0;",
-            )?;
-        }
+        // Ledgers written before keys had `mcp_tools` gain the column (NULL: no list), and
+        // those written before MCP tool calls were persisted gain their count (0 so far).
+        add_column_if_missing(&conn, "keys", "mcp_tools", "TEXT")?;
+        add_column_if_missing(&conn, "spend", "tool_calls", "INTEGER NOT NULL DEFAULT 0")?;
         let version: Option<i64> = conn
             .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
                 r.get(0)

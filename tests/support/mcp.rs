@@ -175,3 +175,41 @@ pub fn call_tool(
         call.to_string().as_bytes(),
     )
 }
+
+/// How one `tools/call` of an echo tool ended.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    Ok,
+    /// Refused by a limit: the `data.reason`.
+    Refused(String),
+}
+
+/// Calls the echo tool `tool` (`<server>__echo`) with call `id` as its text: served (the echo
+/// checked), or refused with sluice's rate-limit error (its message and `data.reason`).
+pub fn echo_call(gateway: &Gateway, key: &str, session: &str, id: u64, tool: &str) -> Outcome {
+    let response = call_tool(
+        gateway,
+        key,
+        session,
+        id,
+        tool,
+        json!({"text": id.to_string()}),
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    let answer = rpc_answer(&response);
+    if answer["error"].is_object() {
+        let rate_limited = sluice::mcp::jsonrpc::RATE_LIMITED;
+        assert_eq!(answer["error"]["code"], rate_limited, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(!message.is_empty(), "{answer}");
+        let reason = answer["error"]["data"]["reason"]
+            .as_str()
+            .unwrap_or_default();
+        return Outcome::Refused(reason.to_owned());
+    }
+    assert_eq!(
+        answer["result"]["content"][0]["text"],
+        format!("echo: {id}")
+    );
+    Outcome::Ok
+}

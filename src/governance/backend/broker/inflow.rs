@@ -30,10 +30,7 @@ impl Broker {
         for item in &items {
             pipe.hgetall(&item.key);
         }
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Io, "not connected")))?;
+        let conn = self.connection()?;
         let mut replies: Vec<HashMap<String, String>> = pipe.query(conn)?;
         let seen_alive = if replies.is_empty() {
             HashMap::new()
@@ -90,11 +87,9 @@ impl Broker {
         shards: &[UnboundedSender<GovMsg>],
     ) -> redis::RedisResult<()> {
         let prefix = self.setup.prefix.clone();
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Io, "not connected")))?;
-        let version: Option<i64> = redis::cmd("GET").arg(version_key(&prefix)).query(conn)?;
+        let version: Option<i64> = redis::cmd("GET")
+            .arg(version_key(&prefix))
+            .query(self.connection()?)?;
         if version == self.keys_version {
             return Ok(());
         }
@@ -103,7 +98,7 @@ impl Broker {
             .hgetall(keys_key(&prefix))
             .hgetall(revoked_key(&prefix))
             .hgetall(resets_key(&prefix))
-            .query(conn)?;
+            .query(self.connection()?)?;
         self.keys_version = version;
         let mut out = Vec::new();
         for (id, json) in records {

@@ -373,6 +373,13 @@ impl Broker {
         }
     }
 
+    /// The open connection (an IO error while Redis is down).
+    fn connection(&mut self) -> redis::RedisResult<&mut redis::Connection> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Io, "not connected")))
+    }
+
     fn now(&self) -> u64 {
         self.clock.now_unix_millis()
     }
@@ -646,10 +653,7 @@ impl Broker {
                 .arg(held_units);
             asked.push((*want, item, units));
         }
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Io, "not connected")))?;
+        let conn = self.connection()?;
         let replies: Vec<redis::Value> = pipe.query(conn)?;
         self.pending.clear();
         if top_seq > self.outbox_done {
