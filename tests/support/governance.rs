@@ -104,6 +104,17 @@ impl GovConfig {
     }
 }
 
+/// `toml` with the per-address throttle of failed authentications off: for tests that send
+/// many refused keys from one address on purpose (revoked keys, keys another instance has not
+/// synced yet), whose refusals must not turn into 429s for the test client.
+pub fn without_auth_throttle(toml: &str) -> String {
+    toml.replacen(
+        "[server]\n",
+        "[server]\nmax_auth_failures_per_minute = 0\n",
+        1,
+    )
+}
+
 /// The admin token every test config uses unless it says otherwise.
 pub const ADMIN_TOKEN: &str = "admin-token-7f3a9c";
 

@@ -104,14 +104,11 @@ pub fn instance(
     );
     // The tests poll other instances with keys they do not know yet (until the key sync
     // brings them): those are failed authentications, which must not throttle the test client.
-    let toml = config
-        .toml()
-        .replacen(&format!("budget_mode = \"{mode}\"\n"), &backend, 1)
-        .replacen(
-            "[server]\n",
-            "[server]\nmax_auth_failures_per_minute = 0\n",
-            1,
-        );
+    let toml = super::governance::without_auth_throttle(&config.toml()).replacen(
+        &format!("budget_mode = \"{mode}\"\n"),
+        &backend,
+        1,
+    );
     Instance {
         toml,
         _state: state,
