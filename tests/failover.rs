@@ -530,6 +530,9 @@ fn simultaneous_requests_on_both_shards_send_one_half_open_probe() {
             others.is_some(),
             "the requests that did not probe went to the backup"
         );
+        // The probe may reach the primary after the others reached the backup (a new
+        // upstream connection on a loaded host): wait for it, then count.
+        primary.wait_requests(3, EVENTUALLY);
         assert_eq!(
             primary.requests().len(),
             3,
