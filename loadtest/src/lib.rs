@@ -5,7 +5,10 @@
 //! - [`requests`]: the request profiles (small, claude-code, openai, mix), rendered once.
 //! - [`mock`]: the mock upstream (`sluice-mock`): script, pre-rendered responses, server.
 //! - [`load`]: the generator (`sluice-loadtest`): schedule, senders, statistics, report.
+//! - [`floor`]: floor proxies (`sluice-floor-proxy`): the least a proxy does per request, on
+//!   glommio and on epoll, to measure a runtime's own cost.
 
+pub mod floor;
 pub mod load;
 pub mod mock;
 pub mod requests;
