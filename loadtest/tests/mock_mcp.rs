@@ -1,13 +1,13 @@
 //! The mock MCP server binary over loopback: the handshake, tools/list and an echo tools/call on
 //! one keep-alive connection, in JSON and in SSE mode, read back with the harness's own parsers.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod support;
+
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
-use sluice_loadtest::wire::body::BodyDecoder;
-use sluice_loadtest::wire::framing::parse_response_head;
 
 struct Mock(Child, String);
 
@@ -33,33 +33,9 @@ fn start(extra: &[&str]) -> Mock {
     Mock(child, addr)
 }
 
-/// Sends one POST and reads its whole response: (status, head text, body).
+/// Sends one POST to `/mcp` and reads its whole response: (status, head text, body).
 fn post(stream: &mut TcpStream, body: &str) -> (u16, String, Vec<u8>) {
-    write!(
-        stream,
-        "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut bytes = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut chunk).unwrap();
-        assert!(n > 0, "connection closed early");
-        bytes.extend_from_slice(&chunk[..n]);
-        let Some(head) = parse_response_head(&bytes, false).unwrap() else {
-            continue;
-        };
-        let mut decoder = BodyDecoder::new(head.framing).unwrap();
-        let mut out = Vec::new();
-        decoder
-            .decode(&bytes[head.head_len..], |d| out.extend_from_slice(d))
-            .unwrap();
-        if decoder.is_done() {
-            let text = String::from_utf8_lossy(&bytes[..head.head_len]).into_owned();
-            return (head.status, text, out);
-        }
-    }
+    support::post(stream, "/mcp", body)
 }
 
 fn json_of(body: &[u8], sse: bool) -> Value {
