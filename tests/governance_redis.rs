@@ -76,11 +76,14 @@ fn a_key_cap_holds_across_three_instances() {
     assert!(settled <= MICRO * PICO_PER_MICRO, "settled spend past $1");
     // Every instance's admin API shows the shared spend, not only its own.
     for gateway in &gateways {
-        let shared = wait_for(Duration::from_secs(5), || {
-            let spent = gov::spent_micro(gateway, "key", "k1");
-            (spent == total * REQUEST_COST_MICRO).then_some(spent)
-        });
-        assert!(shared.is_some(), "admin usage shows the shared spend");
+        let shared = gov::wait_spent_micro(
+            gateway,
+            "key",
+            "k1",
+            total * REQUEST_COST_MICRO,
+            Duration::from_secs(5),
+        );
+        assert!(shared, "admin usage shows the shared spend");
     }
 }
 

@@ -135,12 +135,15 @@ fn settlements_only_in_the_local_outbox_reach_redis_once_after_a_kill() {
     let served = mock.requests().len() as u64;
     assert_eq!(served, SERVED);
     assert_eq!(settled_pico(&redis), want, "replayed into the Redis ledger");
-    let shared = wait_for(SHARED_VIEW_LIMIT, || {
-        let spent = gov::spent_micro(&gateway_b, "key", "k1");
-        (spent == served * REQUEST_COST_MICRO).then_some(spent)
-    });
+    let shared = gov::wait_spent_micro(
+        &gateway_b,
+        "key",
+        "k1",
+        served * REQUEST_COST_MICRO,
+        SHARED_VIEW_LIMIT,
+    );
     assert!(
-        shared.is_some(),
+        shared,
         "B's admin view shows A's replayed spend: {}",
         gov::spent_micro(&gateway_b, "key", "k1")
     );
@@ -200,11 +203,14 @@ fn spend_settled_during_an_outage_reaches_redis_after_a_kill_and_restart() {
     let _gateway_a = Gateway::start_config(&a.toml);
     assert_eq!(mock.requests().len() as u64, SERVED);
     assert_eq!(settled_pico(&redis), want, "reconciled at A's restart");
-    let shared = wait_for(SHARED_VIEW_LIMIT, || {
-        let spent = gov::spent_micro(&gateway_b, "key", "k1");
-        (spent == SERVED * REQUEST_COST_MICRO).then_some(spent)
-    });
-    assert!(shared.is_some(), "B's admin view shows what A served");
+    let shared = gov::wait_spent_micro(
+        &gateway_b,
+        "key",
+        "k1",
+        SERVED * REQUEST_COST_MICRO,
+        SHARED_VIEW_LIMIT,
+    );
+    assert!(shared, "B's admin view shows what A served");
 }
 
 /// `POST /admin/budgets/reset` on A resets the budget everywhere: B's admin view shows zero
@@ -223,10 +229,14 @@ fn a_budget_reset_on_one_instance_resets_every_instance() {
     let fit = MICRO / REQUEST_COST_MICRO;
     let (spent, refused) = spend_until_refused(&gateway_b, &secret, 40);
     assert!(refused && spent == fit, "B spent the cap: {spent} of {fit}");
-    let seen_on_a = wait_for(SHARED_VIEW_LIMIT, || {
-        (gov::spent_micro(&gateway_a, "key", "k1") == fit * REQUEST_COST_MICRO).then_some(())
-    });
-    assert!(seen_on_a.is_some(), "A sees B's spend before the reset");
+    let seen_on_a = gov::wait_spent_micro(
+        &gateway_a,
+        "key",
+        "k1",
+        fit * REQUEST_COST_MICRO,
+        SHARED_VIEW_LIMIT,
+    );
+    assert!(seen_on_a, "A sees B's spend before the reset");
     assert_eq!(call_key(&gateway_a, &secret).status, 402);
 
     admin_ok(
@@ -236,11 +246,9 @@ fn a_budget_reset_on_one_instance_resets_every_instance() {
         Some(&json!({"level": "key", "id": "k1"})),
         200,
     );
-    let zero_on_b = wait_for(SHARED_VIEW_LIMIT, || {
-        (gov::spent_micro(&gateway_b, "key", "k1") == 0).then_some(())
-    });
+    let zero_on_b = gov::wait_spent_micro(&gateway_b, "key", "k1", 0, SHARED_VIEW_LIMIT);
     assert!(
-        zero_on_b.is_some(),
+        zero_on_b,
         "B shows no spend within 5 s of the reset on A: {}",
         gov::spent_micro(&gateway_b, "key", "k1")
     );

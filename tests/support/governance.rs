@@ -378,6 +378,21 @@ pub fn spent_micro(gateway: &Gateway, level: &str, id: &str) -> u64 {
         .unwrap_or_else(|| panic!("no spent_usd in the first budget of {level} {id}: {usage}"))
 }
 
+/// Waits, at most `limit`, until `gateway`'s admin view shows `want` micro-dollars spent by
+/// `level` `id`; true if it did.
+pub fn wait_spent_micro(
+    gateway: &Gateway,
+    level: &str,
+    id: &str,
+    want: u64,
+    limit: Duration,
+) -> bool {
+    super::wait_for(limit, || {
+        (spent_micro(gateway, level, id) == want).then_some(())
+    })
+    .is_some()
+}
+
 /// A dollar amount (JSON number or decimal string) in micro-dollars, rounded.
 pub fn usd_micro(value: &Value) -> Option<u64> {
     let usd = match value {

@@ -466,22 +466,12 @@ impl Broker {
 
     /// One admitted MCP tool call: usage of the `tool_calls` items of its entities.
     fn tool_called(&mut self, delta: &crate::governance::ToolCallDelta) {
-        let instance = self.setup.instance.clone();
         let mut writes = Vec::new();
         for entity in delta.entities.iter().flatten() {
-            let Some(items) = self.catalog.by_entity.get(entity) else {
-                continue;
-            };
-            for item in items {
-                if !matches!(item.of, ShareOf::ToolCalls { .. }) {
-                    continue;
-                }
-                if let Some(holding) = self.holdings.get_mut(&item.key) {
-                    holding.last_active_ms = delta.at_ms;
-                }
-                let seq = &mut self.next_seq;
-                writes.push(usage_write(seq, &instance, item, delta.at_ms, 1));
-            }
+            self.entity_usage(entity, delta.at_ms, &mut writes, |of| match of {
+                ShareOf::ToolCalls { .. } => Some((delta.at_ms, 1)),
+                _ => None,
+            });
         }
         for write in writes {
             self.queue(write);
@@ -490,29 +480,17 @@ impl Broker {
 
     /// One settlement: usage of every item it touched, and the durable ledger.
     fn settled(&mut self, delta: &SpendDelta) {
-        let instance = self.setup.instance.clone();
         let mut writes = Vec::new();
         for entity in delta.entities.iter().flatten() {
-            let Some(items) = self.catalog.by_entity.get(entity) else {
-                continue;
-            };
-            for item in items {
-                let (at_ms, amount) = match item.of {
+            self.entity_usage(entity, delta.settled_at_ms, &mut writes, |of| {
+                Some(match of {
                     ShareOf::Budget(_) => (delta.settled_at_ms, delta.cost_pico),
                     ShareOf::Requests { .. } => (delta.admitted_at_ms, 1),
                     ShareOf::Tokens { .. } => (delta.settled_at_ms, delta.rate_tokens),
                     // Counted when admitted (`tool_called`), not at a model request's settlement.
                     ShareOf::ToolCalls { .. } => (delta.settled_at_ms, 0),
-                };
-                if let Some(holding) = self.holdings.get_mut(&item.key) {
-                    holding.last_active_ms = delta.settled_at_ms;
-                }
-                if amount == 0 {
-                    continue;
-                }
-                let seq = &mut self.next_seq;
-                writes.push(usage_write(seq, &instance, item, at_ms, amount));
-            }
+                })
+            });
             if delta.cost_pico > 0 {
                 self.next_seq += 1;
                 writes.push(Write::Ledger {
@@ -524,6 +502,39 @@ impl Broker {
         }
         for write in writes {
             self.queue(write);
+        }
+    }
+
+    /// Adds to `writes` the usage of `entity`'s items: `usage_of` gives each item's (bucket
+    /// time, amount), or `None` to leave the item alone. Every item it does not leave alone is
+    /// marked active at `active_ms`; an amount of 0 writes nothing.
+    fn entity_usage(
+        &mut self,
+        entity: &crate::governance::EntityId,
+        active_ms: u64,
+        writes: &mut Vec<Write>,
+        usage_of: impl Fn(&ShareOf) -> Option<(u64, u64)>,
+    ) {
+        let Some(items) = self.catalog.by_entity.get(entity) else {
+            return;
+        };
+        for item in items {
+            let Some((at_ms, amount)) = usage_of(&item.of) else {
+                continue;
+            };
+            if let Some(holding) = self.holdings.get_mut(&item.key) {
+                holding.last_active_ms = active_ms;
+            }
+            if amount > 0 {
+                let instance = &self.setup.instance;
+                writes.push(usage_write(
+                    &mut self.next_seq,
+                    instance,
+                    item,
+                    at_ms,
+                    amount,
+                ));
+            }
         }
     }
 
